@@ -1,0 +1,86 @@
+"""torch Datasets that turn a COCO-format keypoint dataset into network inputs and training targets.
+
+The geometric transforms and codecs are the same numpy code the runtimes use, so training and
+deployment see identical preprocessing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgepose.data.coco import CocoKeypoints
+from edgepose.data.transforms import BottomUpTransform, TopDownTransform, normalize
+from edgepose.errors import DataError
+from edgepose.keypoints import get_schema
+
+
+def _rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, index])
+
+
+class TopDownDataset(torch.utils.data.Dataset):
+    """One sample per annotated person: affine crop from the GT box → heatmap targets."""
+
+    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0):
+        from edgepose.codecs import codec_from_dict
+
+        self.coco, self.meta, self.train, self.seed, self.epoch = coco, meta, train, seed, 0
+        self.schema = get_schema(meta.keypoints)
+        self.instances = coco.instances(min_keypoints=1)
+        if not self.instances:
+            raise DataError(f"no annotated people with keypoints in {coco.ann_file}; expected at least one")
+        self.codec = codec_from_dict(meta.codec)
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __getitem__(self, i: int):
+        inst = self.instances[i]
+        image = self.coco.load_image(inst.image_id)
+        x, y, w, h = inst.bbox_xywh
+        tf = TopDownTransform(self.meta.input_size, train=self.train, rng=_rng(self.seed, self.epoch, i),
+                              schema=self.schema)
+        crop, kps, _ = tf(image, np.array([x, y, x + w, y + h], np.float32), inst.keypoints)
+        heatmaps, weight = self.codec.encode(kps)
+        tensor = normalize(crop, self.meta.mean, self.meta.std)
+        return torch.from_numpy(tensor), torch.from_numpy(heatmaps), torch.from_numpy(weight)
+
+
+class BottomUpDataset(torch.utils.data.Dataset):
+    """One sample per image: whole-image augmentation → CenterNet targets for every person."""
+
+    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0):
+        from edgepose.codecs import codec_from_dict
+
+        self.coco, self.meta, self.train, self.seed, self.epoch = coco, meta, train, seed, 0
+        self.schema = get_schema(meta.keypoints)
+        self.codec = codec_from_dict(meta.codec)
+        self.image_ids = [i for i in coco.image_ids if coco.annotations_for(i)]
+        if not self.image_ids:
+            raise DataError(f"no images with people in {coco.ann_file}; expected at least one")
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def _people(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
+        k = self.schema.num_keypoints
+        kps, boxes = [], []
+        for ann in self.coco.annotations_for(image_id):
+            if ann.get("iscrowd", 0):
+                continue
+            x, y, w, h = ann["bbox"]
+            kps.append(np.asarray(ann.get("keypoints", [0] * 3 * k), np.float32).reshape(k, 3))
+            boxes.append([x, y, x + w, y + h])
+        return (np.asarray(kps, np.float32).reshape(-1, k, 3), np.asarray(boxes, np.float32).reshape(-1, 4))
+
+    def __getitem__(self, i: int):
+        image_id = self.image_ids[i]
+        image = self.coco.load_image(image_id)
+        kps, boxes = self._people(image_id)
+        tf = BottomUpTransform(self.meta.input_size, train=self.train, rng=_rng(self.seed, self.epoch, i),
+                               schema=self.schema)
+        img, kps, boxes, _ = tf(image, kps, boxes)
+        targets = self.codec.encode(kps, boxes)
+        tensor = normalize(img, self.meta.mean, self.meta.std)
+        return torch.from_numpy(tensor), {k: torch.from_numpy(v) for k, v in targets.items()}

@@ -1,0 +1,57 @@
+"""Training losses.
+
+- ``heatmap_mse``: SimpleBaseline's joints MSE with per-joint target weights (unlabelled joints count 0).
+- ``focal_loss``: CornerNet / CenterNet penalty-reduced pixel-wise focal loss on heatmap logits.
+- ``masked_l1``: L1 over the cells a mask selects, normalised by the mask sum.
+- ``centernet_loss``: the weighted sum over the six CenterNet heads.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+CENTERNET_WEIGHTS = {"hm": 1.0, "reg": 1.0, "wh": 0.1, "hps": 1.0, "hm_hp": 1.0, "hp_offset": 1.0}
+
+
+def heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """pred, target (N, K, H, W); weight (N, K). Mean over joints of 0.5 * weighted MSE."""
+    w = weight[:, :, None, None]
+    return 0.5 * ((pred * w - target * w) ** 2).mean()
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
+    """Penalty-reduced focal loss (Law and Deng, CornerNet), normalised by the number of peaks.
+
+    logits, target (N, C, H, W); target is 1 at object centres and a Gaussian falloff elsewhere.
+    """
+    pred = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    neg = 1.0 - pos
+    pos_loss = torch.log(pred) * (1 - pred) ** alpha * pos
+    neg_loss = torch.log(1 - pred) * pred ** alpha * (1 - target) ** beta * neg
+    num_pos = pos.sum()
+    return -(pos_loss.sum() + neg_loss.sum()) / num_pos.clamp(min=1.0)
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum |pred - target| where mask is 1, divided by the mask sum (mask broadcasts over channels)."""
+    mask = mask.expand_as(pred)
+    return (F.l1_loss(pred * mask, target * mask, reduction="sum") / (mask.sum() + 1e-4))
+
+
+def centernet_loss(outputs: tuple[torch.Tensor, ...], targets: dict[str, torch.Tensor],
+                   weights: dict[str, float] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """outputs in HEAD_NAMES order; targets as made by CenterNetCodec.encode (batched)."""
+    w = dict(CENTERNET_WEIGHTS, **(weights or {}))
+    hm, reg, wh, hps, hm_hp, hp_off = outputs
+    parts = {
+        "hm": focal_loss(hm, targets["center_heatmap"]),
+        "reg": masked_l1(reg, targets["center_offset"], targets["center_mask"]),
+        "wh": masked_l1(wh, targets["box_size"], targets["center_mask"]),
+        "hps": masked_l1(hps, targets["kpt_offset"], targets["kpt_offset_mask"]),
+        "hm_hp": focal_loss(hm_hp, targets["kpt_heatmap"]),
+        "hp_offset": masked_l1(hp_off, targets["kpt_subpixel"], targets["kpt_subpixel_mask"]),
+    }
+    total = sum(w[k] * v for k, v in parts.items())
+    return total, {k: float(v.detach()) for k, v in parts.items()}

@@ -1,0 +1,1 @@
+"""Small shared helpers (no heavy imports)."""

@@ -1,0 +1,37 @@
+"""Lazy, checked imports of optional packages (one place that knows which extra provides what)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from edgepose.errors import BackendUnavailable
+
+# import name → pip extra of edgepose that installs it
+EXTRAS = {
+    "torch": "export", "onnx": "export", "onnxscript": "export", "onnxslim": "export",
+    "litert_torch": "export", "pycocotools": "eval", "onnxruntime": "onnxruntime",
+    "openvino": "openvino", "nncf": "openvino", "ai_edge_litert": "tflite",
+    "tflite_runtime": "tflite", "tensorrt": "tensorrt", "matplotlib": "report",
+}
+
+
+def is_importable(name: str) -> bool:
+    """True when ``name`` can be found without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require(name: str, purpose: str = "") -> ModuleType:
+    """Import ``name`` or raise BackendUnavailable naming the edgepose extra that installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        extra = EXTRAS.get(name.split(".")[0], "all")
+        why = f" (needed for {purpose})" if purpose else ""
+        raise BackendUnavailable(
+            f"package {name!r} is not installed{why}: pip install 'edgepose[{extra}]' ({exc})"
+        ) from None

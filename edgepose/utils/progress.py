@@ -1,0 +1,74 @@
+"""A dependency-free progress bar for training, calibration and benchmarks.
+
+On a terminal it redraws one line; elsewhere (CI logs, pipes) it prints a line every ``log_every``
+fraction so logs stay short. Disabled entirely with ``enabled=False`` or ``EDGEPOSE_NO_PROGRESS=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
+
+
+class Progress:
+    def __init__(self, total: int | None, desc: str = "", *, enabled: bool = True,
+                 stream: TextIO | None = None, log_every: float = 0.1):
+        self.total, self.desc, self.n = total, desc, 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and os.environ.get("EDGEPOSE_NO_PROGRESS", "") in ("", "0")
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.log_every = log_every
+        self._next_log = log_every
+        self.start = time.perf_counter()
+        self.postfix = ""
+
+    def update(self, n: int = 1, postfix: str | None = None) -> None:
+        self.n += n
+        if postfix is not None:
+            self.postfix = postfix
+        if not self.enabled:
+            return
+        frac = self.n / self.total if self.total else 0.0
+        if self.tty:
+            self._draw(end="\r")
+        elif self.total and (frac >= self._next_log or self.n == self.total):
+            self._next_log = frac + self.log_every
+            self._draw(end="\n")
+
+    def _draw(self, end: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        rate = self.n / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            width = 24
+            filled = int(width * min(1.0, self.n / self.total))
+            eta = (self.total - self.n) / rate if rate > 0 else 0.0
+            bar = f"[{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total}"
+            timing = f"{elapsed:.0f}s<{eta:.0f}s"
+        else:
+            bar, timing = f"{self.n}", f"{elapsed:.0f}s"
+        line = f"{self.desc}: {bar} {timing} {rate:.1f} it/s {self.postfix}".rstrip()
+        self.stream.write(line + end)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self._draw(end="\n")
+
+
+def progress(iterable: Iterable[T], total: int | None = None, desc: str = "", *,
+             enabled: bool = True) -> Iterator[T]:
+    """Wrap an iterable with a :class:`Progress` bar."""
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    bar = Progress(total, desc, enabled=enabled)
+    try:
+        for item in iterable:
+            yield item
+            bar.update()
+    finally:
+        bar.close()
