@@ -55,14 +55,22 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint "
+                                  f"(unpickling failed: {_last_line(exc)})") from None
         raise CheckpointError(
             f"{path} is not a plain state_dict checkpoint (weights_only load refused it: "
-            f"{str(exc).splitlines()[0][:120]}); it probably holds a pickled nn.Module. Re-save it where it was "
+            f"{_last_line(exc)}); it probably holds a pickled nn.Module. Re-save it where it was "
             "made with torch.save(model.state_dict(), 'weights.pth') and pass that file"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln or "GLOBAL" in ln]
+    return (lines[0] if lines else str(exc).splitlines()[0])[:160]
 
 
 def extract_state_dict(obj: Any, source: str = "checkpoint") -> dict:

@@ -1,0 +1,37 @@
+# edgepose — `make test` and `make demo` set everything up on a fresh machine.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo weights lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and exactly: the CPU build of 2.13.0 lies on this machine's disk; a bare `torch`
+	# requirement would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/edgepose demo
+
+# Retrain the embedded default weights (see edgepose/weights/RECIPE.md for the recorded run).
+weights: setup
+	$(VENV)/bin/edgepose train --model simplebaseline-mnv2s-edge --data synthetic --epochs 12 \
+	    --batch-size 32 --seed 0 --out edgepose/weights/simplebaseline-mnv2s-edge.pt
+	$(VENV)/bin/edgepose train --model centernet-mnv2s --data synthetic --epochs 30 \
+	    --batch-size 16 --seed 0 --out edgepose/weights/centernet-mnv2s.pt
+
+lint: setup
+	$(VENV)/bin/ruff check edgepose tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

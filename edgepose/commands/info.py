@@ -1,0 +1,38 @@
+"""``edgepose models`` and ``edgepose doctor``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+
+from edgepose.cli import command
+
+PACKAGES = [("torch", "export"), ("onnx", "export"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+            ("nncf", "openvino"), ("litert-torch", "export"), ("ai-edge-litert", "tflite"),
+            ("tflite-runtime", "tflite"), ("tensorrt", "tensorrt"), ("pycocotools", "eval"),
+            ("opencv-python-headless", "core"), ("numpy", "core"), ("matplotlib", "report")]
+
+
+@command("models", "list the registered models (and which have embedded default weights)")(lambda p: None)
+def run_models(args) -> int:
+    from edgepose.models import get_factory, list_models
+    from edgepose.weights import DEFAULTS
+
+    for name in list_models():
+        doc = (get_factory(name).__doc__ or "").strip().splitlines()[0]
+        mark = " [default weights]" if name in DEFAULTS else ""
+        print(f"{name:28s} {doc}{mark}")
+    return 0
+
+
+@command("doctor", "show installed backends with versions and what each target needs")(lambda p: None)
+def run_doctor(args) -> int:
+    print(f"python {platform.python_version()} on {platform.machine()} ({platform.system()})")
+    for pkg, extra in PACKAGES:
+        try:
+            version = importlib.metadata.version(pkg)
+            state = f"{version}"
+        except importlib.metadata.PackageNotFoundError:
+            state = f"not installed (pip install 'edgepose[{extra}]')" if extra != "core" else "MISSING"
+        print(f"  {pkg:24s} {state}")
+    return 0

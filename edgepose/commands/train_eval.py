@@ -1,0 +1,94 @@
+"""``edgepose train`` and ``edgepose eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgepose.cli import command
+from edgepose.errors import ConfigError
+
+DATA_HELP = ("synthetic[:N] | synthetic-val[:N] | coco:ANN.json[:IMG_DIR] "
+             "(synthetic data is generated from a fixed seed and cached in $EDGEPOSE_CACHE)")
+
+
+def _train_args(p) -> None:
+    p.add_argument("--model", required=True, help="registered model name (see `edgepose models`)")
+    p.add_argument("--data", default="synthetic", help=DATA_HELP)
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=32, help="images per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (cosine decay)")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights init, shuffling and augmentation")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
+    p.add_argument("--weights", default=None, help="initial checkpoint to fine-tune from")
+    p.add_argument("--out", required=True, help="checkpoint path (rewritten atomically every epoch)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+@command("train", "train a registered model on synthetic or COCO-format data")(_train_args)
+def run_train(args) -> int:
+    from edgepose.data.sources import resolve_dataset
+    from edgepose.models import create
+    from edgepose.train.datasets import BottomUpDataset, TopDownDataset
+    from edgepose.train.loop import TrainConfig, train
+
+    model = create(args.model, weights=args.weights)
+    meta = model.edgepose_meta
+    coco = resolve_dataset(args.data, meta.kind, progress=not args.no_progress)
+    ds_cls = BottomUpDataset if meta.kind == "centernet" else TopDownDataset
+    dataset = ds_cls(coco, meta, train=True, seed=args.seed)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      threads=args.threads, workers=args.workers, progress=not args.no_progress)
+    hist = train(model, dataset, cfg, out=args.out)
+    print(f"trained {meta.name} on {len(dataset)} samples for {cfg.epochs} epochs in {hist['seconds']:.0f} s; "
+          f"final loss {hist['loss'][-1]:.4g}; checkpoint: {args.out}")
+    return 0
+
+
+def _eval_args(p) -> None:
+    p.add_argument("model", metavar="MODEL_OR_CKPT",
+                   help="a registered model name (uses its default weights) or an edgepose checkpoint file")
+    p.add_argument("--data", default="synthetic-val", help=DATA_HELP)
+    p.add_argument("--weights", default=None, help="'default', or a state_dict checkpoint for a model name")
+    p.add_argument("--flip-test", action="store_true", help="average with the horizontally flipped input")
+    p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def load_model_arg(name_or_path: str, weights: str | None):
+    """A checkpoint path, or a model name with --weights (default: the embedded weights when present)."""
+    from edgepose.models import create
+    from edgepose.models.checkpoint import load_checkpoint
+    from edgepose.weights import DEFAULTS
+
+    if Path(name_or_path).suffix in (".pt", ".pth", ".ckpt") or Path(name_or_path).is_file():
+        return load_checkpoint(name_or_path)
+    if weights is None and name_or_path in DEFAULTS:
+        weights = "default"
+    if weights is None:
+        raise ConfigError(f"model {name_or_path!r} has no embedded default weights; pass --weights CKPT "
+                          f"(models with defaults: {', '.join(sorted(DEFAULTS))})")
+    return create(name_or_path, weights=weights).eval()
+
+
+@command("eval", "evaluate a model or checkpoint: COCO OKS AP/AR (pycocotools)")(_eval_args)
+def run_eval(args) -> int:
+    from edgepose.data.sources import resolve_dataset
+    from edgepose.eval.evaluate import evaluate
+    from edgepose.runtimes.torch import TorchRuntime
+
+    if args.max_images is not None and args.max_images < 1:
+        raise ConfigError(f"--max-images must be >= 1, got {args.max_images}")
+    model = load_model_arg(args.model, args.weights)
+    coco = resolve_dataset(args.data, model.edgepose_meta.kind, split="val", progress=not args.no_progress)
+    with TorchRuntime(model) as rt:
+        stats = evaluate(rt, coco, flip_test=args.flip_test, max_images=args.max_images,
+                         progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(f"{model.edgepose_meta.name} on {args.data} ({stats['num_images']} images): "
+              f"AP {stats['AP']:.3f}  AP50 {stats['AP50']:.3f}  AP75 {stats['AP75']:.3f}  AR {stats['AR']:.3f}")
+    return 0

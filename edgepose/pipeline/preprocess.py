@@ -1,0 +1,112 @@
+"""Turn a BGR image (and person boxes) into the network's input batch, and map results back.
+
+Top-down: one affine crop per box (aspect ratio fixed to the model's, 1.25 padding), batched.
+Bottom-up: the whole frame letterboxed into the input size. The same functions serve training-time
+evaluation, every runtime and calibration, so preprocessing never drifts between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgepose.data.transforms import (
+    affine_crop,
+    box_to_center_scale,
+    invert_affine,
+    letterbox,
+    normalize,
+    transform_points,
+)
+from edgepose.errors import InputError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class InputSpec:
+    """What the network expects. ``size`` is (width, height); mean/std act on RGB in [0, 1]."""
+
+    size: tuple[int, int]
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    layout: str = "NCHW"
+    to_rgb: bool = True
+    padding: float = 1.25
+    dtype: str = "float32"  # "uint8": raw 0..255 pixels (e.g. full-INT8 TFLite models such as MoveNet)
+    extra: dict = field(default_factory=dict)
+
+
+def check_image(image) -> np.ndarray:
+    """Accept only BGR uint8 (H, W, 3); one-line errors for everything else."""
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image must be a numpy array (BGR uint8, H x W x 3), got {type(image).__name__}")
+    if image.size == 0:
+        raise InputError(f"image is empty (shape {image.shape}); expected BGR uint8 (H, W, 3)")
+    if image.dtype != np.uint8:
+        raise InputError(f"image dtype is {image.dtype}, expected uint8 BGR (H, W, 3); "
+                         "scale 16-bit or float images to 0..255 uint8 first")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        raise InputError(f"image is grayscale {image.shape}, expected BGR (H, W, 3); "
+                         "use cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)")
+    if image.ndim != 3 or image.shape[2] != 3:
+        hint = "; use cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)" if image.ndim == 3 and image.shape[2] == 4 else ""
+        raise InputError(f"image has shape {image.shape}, expected BGR (H, W, 3){hint}")
+    return image
+
+
+def check_boxes(boxes, image_shape: tuple[int, ...]) -> np.ndarray:
+    """(N, 4) xyxy float32 boxes that overlap the image and have positive size."""
+    h, w = image_shape[:2]
+    arr = np.asarray(boxes, dtype=np.float32)
+    if arr.ndim == 1 and arr.shape[0] == 4:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise InputError(f"boxes must be (N, 4) xyxy, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError("boxes contain NaN or infinite values")
+    for i, (x0, y0, x1, y1) in enumerate(arr):
+        if x1 <= x0 or y1 <= y0:
+            raise InputError(f"box {i} {[float(v) for v in arr[i]]} has no area; expected x1 > x0 and y1 > y0")
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+            raise InputError(f"box {i} {[float(v) for v in arr[i]]} lies outside the {w}x{h} image")
+    return arr
+
+
+def to_tensor(images: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(N, H, W, 3) BGR uint8 → the network's input tensor (layout, colour order, dtype of ``spec``)."""
+    if spec.dtype == "uint8":
+        out = images[..., ::-1] if spec.to_rgb else images
+        out = out if spec.layout == "NHWC" else out.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(out)
+    batch = normalize(images, spec.mean, spec.std, to_rgb=spec.to_rgb, layout=spec.layout)
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+def topdown_batch(image: np.ndarray, boxes: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Crops for every box → (batch (N, 3, H, W) or (N, H, W, 3) float32, forward matrices (N, 2, 3))."""
+    crops, mats = [], []
+    aspect = spec.size[0] / spec.size[1]
+    for box in boxes:
+        center, scale = box_to_center_scale(box, aspect, padding=spec.padding)
+        crop, m = affine_crop(image, center, scale, spec.size)
+        crops.append(crop)
+        mats.append(m)
+    return to_tensor(np.stack(crops), spec), np.stack(mats)
+
+
+def bottomup_batch(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Letterbox the whole frame → (batch (1, ...) float32, forward matrix (1, 2, 3))."""
+    padded, m = letterbox(image, spec.size)
+    return to_tensor(padded[None], spec), np.asarray(m, np.float64)[None]
+
+
+def map_back(keypoints: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """keypoints (N, ..., 3) in input pixels, mats (N, 2, 3) forward → keypoints in image pixels."""
+    out = keypoints.astype(np.float32, copy=True)
+    for i in range(out.shape[0]):
+        inv = invert_affine(mats[i])
+        out[i, ..., :2] = transform_points(out[i, ..., :2], inv)
+    return out

@@ -1,0 +1,170 @@
+"""The one runtime interface: ``Runtime`` — public methods validate, backends implement ``*_impl``.
+
+    with edgepose.load("bundles/ov") as rt:
+        poses = rt(image_bgr, boxes=person_boxes)   # Poses in image pixels
+        raw = rt.infer(tensor)                      # the graph's outputs, for parity checks
+
+Backends implement ``load_impl``, ``close_impl``, ``input_metadata_impl`` and ``infer_impl`` (on a batch
+of exactly the model's batch size when that is fixed); the base class does the rest: input checks,
+preprocessing, batching, decoding on the host when the graph does not, mapping back to the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgepose.errors import EdgeposeError, InputError
+from edgepose.pipeline.preprocess import bottomup_batch, check_boxes, check_image, map_back, topdown_batch
+from edgepose.runtimes.poses import Poses
+from edgepose.runtimes.spec import ModelSpec
+
+
+class Runtime:
+    backend = "base"
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.is_loaded = False
+        self._codec = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def load(self) -> Runtime:
+        if not self.is_loaded:
+            self.load_impl()
+            self.is_loaded = True
+        return self
+
+    def close(self) -> None:
+        if self.is_loaded:
+            self.close_impl()
+            self.is_loaded = False
+
+    def __enter__(self) -> Runtime:
+        return self.load()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- raw inference ---------------------------------------------------------------------
+    def input_metadata(self) -> dict[str, tuple[tuple, str]]:
+        """{input name: (shape with -1 for dynamic dims, dtype name)}."""
+        self._require_loaded("input_metadata")
+        return self.input_metadata_impl()
+
+    def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Run the graph on one input tensor; returns its outputs as numpy arrays (graph order)."""
+        self._require_loaded("infer")
+        (name, (shape, dtype)), = self.input_metadata().items()
+        if not isinstance(tensor, np.ndarray):
+            raise InputError(f"infer() takes a numpy array, got {type(tensor).__name__}")
+        if tensor.dtype != np.dtype(dtype):
+            raise InputError(f"input {name!r} has dtype {tensor.dtype}, expected {dtype}")
+        if tensor.ndim != len(shape) or any(s not in (-1, t) for s, t in zip(shape[1:], tensor.shape[1:])):
+            raise InputError(f"input {name!r} has shape {tensor.shape}, expected {tuple(shape)} (-1 = any)")
+        fixed = shape[0]
+        if fixed in (-1, tensor.shape[0]):
+            return [np.asarray(o) for o in self.infer_impl(tensor)]
+        chunks = [self.infer_impl(tensor[i:i + fixed]) for i in range(0, tensor.shape[0], fixed)]
+        return [np.concatenate([np.asarray(c[j]) for c in chunks]) for j in range(len(chunks[0]))]
+
+    # ---- images → poses --------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, boxes=None, *, flip_test: bool = False) -> Poses:
+        """Poses in ``image`` (BGR uint8, H x W x 3). Top-down models take person ``boxes`` (N, 4) xyxy
+        (default: the whole image); bottom-up models find the people themselves."""
+        self._require_loaded("__call__")
+        image = check_image(image)
+        if self.spec.kind == "centernet":
+            if flip_test:
+                raise InputError("flip_test is available for top-down models only")
+            return self._bottomup(image)
+        h, w = image.shape[:2]
+        box_scores = None
+        if boxes is None:
+            boxes = np.array([[0, 0, w, h]], np.float32)
+        elif isinstance(boxes, np.ndarray) and boxes.ndim == 2 and boxes.shape[1] == 5:
+            boxes, box_scores = boxes[:, :4], boxes[:, 4]
+        boxes = check_boxes(boxes, image.shape)
+        if len(boxes) == 0:
+            return Poses.empty(self.num_keypoints)
+        return self._topdown(image, boxes, box_scores, flip_test)
+
+    @property
+    def num_keypoints(self) -> int:
+        from edgepose.keypoints import get_schema
+
+        return get_schema(self.spec.keypoints).num_keypoints
+
+    def _topdown(self, image, boxes, box_scores, flip_test: bool) -> Poses:
+        batch, mats = topdown_batch(image, boxes, self.spec.input)
+        kps = self._decode_single(batch)
+        if flip_test:
+            kps = self._flip_average(batch, kps)
+        kps = map_back(kps, mats)
+        person = kps[:, :, 2].mean(axis=1)
+        if box_scores is not None:
+            person = person * box_scores
+        return Poses(kps, person.astype(np.float32), boxes.astype(np.float32))
+
+    def _flip_average(self, batch: np.ndarray, kps: np.ndarray) -> np.ndarray:
+        from edgepose.keypoints import get_schema
+
+        w_axis = 3 if self.spec.input.layout == "NCHW" else 2
+        flipped = self._decode_single(np.ascontiguousarray(np.flip(batch, axis=w_axis)))
+        flipped = flipped[:, get_schema(self.spec.keypoints).flip_index()]
+        flipped[..., 0] = self.spec.input.size[0] - 1 - flipped[..., 0]
+        return (kps + flipped) / 2.0
+
+    def _decode_single(self, batch: np.ndarray) -> np.ndarray:
+        """One person per input: → keypoints (N, K, 3) in input pixels."""
+        outs = self.infer(batch)
+        if self.spec.kind == "regression":
+            return self._regression(outs[0], batch.shape[0])
+        if self.spec.decode == "graph":
+            return outs[0].astype(np.float32)
+        return self.codec.decode(outs[0]).astype(np.float32)
+
+    def _regression(self, out: np.ndarray, n: int) -> np.ndarray:
+        """MoveNet-style (N, 1, K, 3) y, x, score in [0, 1] → (N, K, 3) x, y, score in input pixels."""
+        arr = np.asarray(out, np.float32).reshape(n, -1, 3)
+        w, h = self.spec.input.size
+        return np.stack([arr[..., 1] * w, arr[..., 0] * h, arr[..., 2]], axis=-1)
+
+    def _bottomup(self, image) -> Poses:
+        batch, mats = bottomup_batch(image, self.spec.input)
+        outs = self.infer(batch)
+        if self.spec.decode == "graph":
+            kps, scores, boxes = (np.asarray(o, np.float32) for o in outs[:3])
+        else:
+            kps, scores, boxes = self.codec.decode(tuple(outs))
+        keep = scores[0] >= self.spec.score_threshold
+        kps = map_back(kps[:1, keep], mats)[0]
+        corners = boxes[0, keep].reshape(-1, 2, 2)
+        boxes_img = map_back(np.concatenate([corners, np.ones_like(corners[..., :1])], -1)[None], mats)[0]
+        return Poses(kps.astype(np.float32), scores[0, keep].astype(np.float32),
+                     boxes_img[..., :2].reshape(-1, 4).astype(np.float32))
+
+    @property
+    def codec(self):
+        if self._codec is None:
+            from edgepose.codecs import codec_from_dict
+
+            self._codec = codec_from_dict(self.spec.codec)
+        return self._codec
+
+    def _require_loaded(self, what: str) -> None:
+        if not self.is_loaded:
+            raise EdgeposeError(f"{type(self).__name__}.{what}() called before load(); "
+                                "use `with runtime:` or runtime.load()")
+
+    # ---- backend hooks ---------------------------------------------------------------------
+    def load_impl(self) -> None:
+        raise NotImplementedError
+
+    def close_impl(self) -> None:
+        """Release backend resources (default: nothing to release)."""
+
+    def input_metadata_impl(self) -> dict[str, tuple[tuple, str]]:
+        raise NotImplementedError
+
+    def infer_impl(self, tensor: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError

@@ -1,0 +1,52 @@
+"""``ModelSpec``: what a runtime must know about a model (from a bundle manifest or a ModelMeta)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from edgepose.errors import ConfigError
+from edgepose.pipeline.preprocess import InputSpec
+
+KINDS = ("heatmap", "centernet", "regression")
+DECODE_PLACES = ("host", "graph")
+
+
+@dataclass
+class ModelSpec:
+    """kind: 'heatmap' (top-down), 'centernet' (bottom-up) or 'regression' (keypoints straight out, e.g. MoveNet).
+
+    decode: 'host' — the graph outputs raw maps and the numpy codec decodes them; 'graph' — the graph
+    already outputs keypoints in input pixels (heatmap: (N, K, 3); centernet: keypoints, scores, boxes).
+    """
+
+    kind: str
+    input: InputSpec
+    keypoints: str = "coco"
+    codec: dict = field(default_factory=dict)
+    decode: str = "host"
+    score_threshold: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"output kind must be one of {KINDS}, got {self.kind!r}")
+        if self.decode not in DECODE_PLACES:
+            raise ConfigError(f"decode must be one of {DECODE_PLACES}, got {self.decode!r}")
+
+    @classmethod
+    def from_meta(cls, meta, decode: str = "host") -> ModelSpec:
+        size = tuple(int(v) for v in meta.input_size)
+        return cls(kind=meta.kind, input=InputSpec(size=size, mean=tuple(meta.mean), std=tuple(meta.std)),
+                   keypoints=meta.keypoints, codec=dict(meta.codec), decode=decode)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["input"]["size"] = list(self.input.size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelSpec:
+        d = dict(d)
+        inp = dict(d.pop("input"))
+        inp["size"] = tuple(inp["size"])
+        inp["mean"], inp["std"] = tuple(inp["mean"]), tuple(inp["std"])
+        return cls(input=InputSpec(**inp), **d)

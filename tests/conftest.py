@@ -1,0 +1,28 @@
+"""Shared fixtures: paths to ../shared/data, a per-session cache for generated data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_MODELS = REPO.parent / "shared" / "models"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real test data not found at {SHARED_DATA} (expected the shared/ folder beside the repo)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory) -> Path:
+    """Generated data goes to a session temp dir unless EDGEPOSE_CACHE is set by the caller."""
+    if not os.environ.get("EDGEPOSE_CACHE"):
+        os.environ["EDGEPOSE_CACHE"] = str(tmp_path_factory.mktemp("edgepose-cache"))
+    os.environ.setdefault("EDGEPOSE_NO_PROGRESS", "1")
+    return Path(os.environ["EDGEPOSE_CACHE"])
