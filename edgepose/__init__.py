@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "models"]
+__all__ = ["__version__", "export", "load", "models"]
 
 
 def __getattr__(name: str):
@@ -17,3 +17,17 @@ def __getattr__(name: str):
 
         return importlib.import_module(f"edgepose.{name}")
     raise AttributeError(f"module 'edgepose' has no attribute {name!r}")
+
+
+def load(bundle, *, backend: str | None = None, **options):
+    """Open a deployment bundle and return a loaded Runtime (backend from the manifest unless given)."""
+    from edgepose.runtimes import load as _load
+
+    return _load(bundle, backend=backend, **options)
+
+
+def export(model, **kwargs):
+    """Export an nn.Module to a bundle; see :func:`edgepose.export.api.export`."""
+    from edgepose.export.api import export as _export
+
+    return _export(model, **kwargs)

@@ -1,0 +1,59 @@
+"""Runtimes: one subpackage per backend, each with ``is_available()`` and a ``Runtime`` subclass.
+
+``load(bundle)`` picks the backend from the manifest (or ``backend=...``) and returns a loaded runtime.
+Backends are imported only when used, so a device needs just numpy, OpenCV and its one backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from edgepose.errors import BackendUnavailable, ConfigError, suggest
+
+# backend name → (module, runtime class, pip extra, bundle targets it can run)
+BACKENDS = {
+    "onnxruntime": ("edgepose.runtimes.onnxruntime", "OnnxRuntime", "onnxruntime", ("onnx", "tensorrt")),
+    "openvino": ("edgepose.runtimes.openvino", "OpenVINORuntime", "openvino", ("openvino", "onnx")),
+    "tflite": ("edgepose.runtimes.tflite", "TFLiteRuntime", "tflite", ("tflite",)),
+    "tensorrt": ("edgepose.runtimes.tensorrt", "TensorRTRuntime", "tensorrt", ("tensorrt", "onnx")),
+}
+
+
+def backend_module(name: str):
+    if name not in BACKENDS:
+        raise suggest(name, BACKENDS, "backend")
+    return importlib.import_module(BACKENDS[name][0])
+
+
+def is_available(name: str) -> bool:
+    """True when the backend's package is installed (and, for TensorRT, a GPU is usable)."""
+    return bool(backend_module(name).is_available())
+
+
+def unavailable_reason(name: str) -> str:
+    mod = backend_module(name)
+    reason = getattr(mod, "unavailable_reason", None)
+    return reason() if reason else f"pip install 'edgepose[{BACKENDS[name][2]}]'"
+
+
+def load(bundle: str | Path, *, backend: str | None = None, verify: bool = True, **options):
+    """Open a bundle directory and return a loaded :class:`~edgepose.runtimes.base.Runtime`.
+
+    ``options`` go to the backend (e.g. ``threads=2``; OpenVINO ``device="CPU"``, ``inference_precision``).
+    """
+    from edgepose.bundle import read_bundle
+
+    b = read_bundle(bundle, verify=verify)
+    name = backend or b.backend
+    if name not in BACKENDS:
+        raise suggest(name, BACKENDS, "backend")
+    module, cls_name, extra, targets = BACKENDS[name]
+    if b.target not in targets:
+        raise ConfigError(f"backend {name!r} cannot run a {b.target!r} bundle; it runs {', '.join(targets)}")
+    mod = importlib.import_module(module)
+    if not mod.is_available():
+        raise BackendUnavailable(f"backend {name!r} is not available here: {unavailable_reason(name)} "
+                                 f"(bundle {b.path} needs it)")
+    rt = getattr(mod, cls_name).from_bundle(b, **options)
+    return rt.load()

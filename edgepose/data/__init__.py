@@ -1,0 +1,1 @@
+"""Dataset readers (COCO, MPII), synthetic data and geometric / colour transforms (numpy + OpenCV only)."""

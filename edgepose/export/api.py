@@ -1,0 +1,139 @@
+"""``edgepose.export(model, target=..., out=...)``: the whole chain from nn.Module to a checked bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edgepose.errors import ConfigError, ExportError
+from edgepose.utils.timing import step
+
+
+def source_hash(model) -> str:
+    """sha256 over the model's state_dict (names, shapes and bytes), independent of file format."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def attach_meta(model, *, head: str | None, keypoints: str | None, input_size, mean, std, name: str | None):
+    """Give a foreign nn.Module the ModelMeta export needs ("bring your own model")."""
+    from edgepose.keypoints import get_schema
+    from edgepose.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelMeta
+
+    if getattr(model, "edgepose_meta", None) is not None:
+        return model
+    if head not in ("heatmap", "centernet") or input_size is None:
+        raise ConfigError("a model without edgepose_meta needs head='heatmap'|'centernet', keypoints=... and "
+                          f"input_size=(w, h); got head={head!r}, input_size={input_size!r}")
+    schema = get_schema(keypoints or "coco")
+    w, h = (int(v) for v in input_size)
+    if head == "heatmap":
+        codec = dict(kind="heatmap", input_size=[w, h], heatmap_size=[w // 4, h // 4], sigma=2.0, method="argmax")
+    else:
+        codec = dict(kind="centernet", input_size=[w, h], stride=4, num_keypoints=schema.num_keypoints)
+    model.edgepose_meta = ModelMeta(name=name or type(model).__name__, kind=head, input_size=(w, h),
+                                    keypoints=schema.name, mean=tuple(mean or IMAGENET_MEAN),
+                                    std=tuple(std or IMAGENET_STD), codec=codec, config={})
+    return model
+
+
+def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp32", decode: str = "auto",
+           opset: int = 17, dynamic_batch: bool = False, samples: str | Path | None = None,
+           parity: bool = True, rel_tol: float = 1e-4, px_tol: float = 0.1, log=print,
+           head: str | None = None, keypoints: str | None = None, input_size=None, mean=None, std=None,
+           name: str | None = None, **options: Any):
+    """Export ``model`` to one target (a Bundle) or to ``target='all'`` (a dict target → Bundle, in out/<target>).
+
+    Bring your own model: pass ``head``, ``keypoints``, ``input_size`` (and ``mean``/``std``) for an nn.Module
+    that has no ``edgepose_meta``. ``samples`` (a COCO json or an image folder) feeds the parity gate real images.
+    """
+    from edgepose.export.targets import TARGETS, get_target
+
+    model = attach_meta(model, head=head, keypoints=keypoints, input_size=input_size, mean=mean, std=std, name=name)
+    if target == "all":
+        return {t: export(model, target=t, out=Path(out) / t, precision=precision, decode=decode, opset=opset,
+                          dynamic_batch=dynamic_batch, samples=samples, parity=parity, rel_tol=rel_tol,
+                          px_tol=px_tol, log=log, **options) for t in TARGETS}
+    tgt = get_target(target)
+    tgt.check_precision(precision)
+    return _export_one(model, tgt, out=Path(out), precision=precision, decode=decode, opset=opset,
+                       dynamic_batch=dynamic_batch, samples=samples, parity=parity, rel_tol=rel_tol,
+                       px_tol=px_tol, log=log, options=options)
+
+
+def _spec_for(model, tgt, decode: str):
+    from edgepose.runtimes.spec import ModelSpec
+
+    meta = model.edgepose_meta
+    place = tgt.resolve_decode(decode, meta.kind, meta.codec)
+    spec = ModelSpec.from_meta(meta, decode=place)
+    if place == "graph" and meta.kind == "heatmap":
+        spec.codec = dict(spec.codec, method="argmax")
+    spec.input.layout = tgt.layout
+    return spec
+
+
+def _export_one(model, tgt, *, out: Path, precision, decode, opset, dynamic_batch, samples, parity, rel_tol,
+                px_tol, log, options):
+    from edgepose.bundle import Bundle, bundle_writer, write_manifest
+    from edgepose.export.onnx import export_onnx
+    from edgepose.export.targets.base import ExportContext
+
+    model.eval()
+    spec = _spec_for(model, tgt, decode)
+    meta = model.edgepose_meta
+    with tempfile.TemporaryDirectory(prefix="edgepose-export-") as ws, bundle_writer(out) as tmp:
+        ws = Path(ws)
+        with step(f"{tgt.name}: torch → ONNX (opset {opset}, decode={spec.decode})", log):
+            onnx_exp = export_onnx(model, ws / "model.onnx", decode=spec.decode, opset=opset,
+                                   batch=None if dynamic_batch else 1)
+        ctx = ExportContext(model=model, spec=spec, precision=precision, onnx=onnx_exp, dir=tmp, workspace=ws,
+                            options=dict(options, opset=opset, dynamic_batch=dynamic_batch), log=log)
+        with step(f"{tgt.name}: build {precision} model", log):
+            extra = tgt.build(ctx)
+        manifest = {
+            "target": tgt.name, "backend": tgt.backend, "backend_version": tgt.backend_version(),
+            "precision": precision, "spec": spec.to_dict(),
+            "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
+                      "source_sha256": source_hash(model)},
+            "export": {"opset": opset, "decode": spec.decode, "batch": None if dynamic_batch else 1,
+                       "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes},
+            "quantization": None, **extra,
+        }
+        manifest["model"]["config"].pop("checkpoint_info", None)
+        manifest = write_manifest(tmp, manifest)
+        if parity:
+            manifest["parity"] = _parity_gate(model, tgt, Bundle(tmp, manifest), spec, samples, rel_tol, px_tol, log)
+            manifest = write_manifest(tmp, manifest)
+    log(f"{tgt.name}: bundle written to {out}" + (f" — {extra['note']}" if extra.get("note") else ""))
+    return Bundle(out, manifest)
+
+
+def _parity_gate(model, tgt, bundle, spec, samples, rel_tol, px_tol, log) -> dict:
+    from edgepose.export.onnx import wrap_for_export
+    from edgepose.export.parity import check_parity
+    from edgepose.export.samples import sample_inputs
+    from edgepose.runtimes.spec import ModelSpec
+    from edgepose.runtimes.torch import TorchRuntime
+
+    candidate = tgt.parity_runtime(bundle)
+    if candidate is None:
+        log(f"{tgt.name}: parity gate skipped — backend {tgt.backend!r} cannot run on this machine")
+        return {"skipped": f"backend {tgt.backend} not available where the bundle was exported"}
+    ref_spec = ModelSpec.from_dict(spec.to_dict())
+    ref_spec.input.layout = "NCHW"
+    with step(f"{tgt.name}: parity gate vs PyTorch", log), candidate:
+        reference = TorchRuntime(wrap_for_export(model, spec.decode), ref_spec).load()
+        batches = sample_inputs(ref_spec, source=samples)
+        report = check_parity(reference, candidate, batches, rel_tol=rel_tol, px_tol=px_tol)
+    log(f"{tgt.name}: parity {'passed' if report.passed else 'FAILED'}: {report.summary()}")
+    if not report.passed:
+        raise ExportError(f"{tgt.name} parity gate failed, bundle not written: {report.summary()}")
+    return report.to_dict()

@@ -1,0 +1,94 @@
+"""The parity gate: a converted model must reproduce the PyTorch reference before a bundle is written.
+
+Two numbers, both printed and stored in the manifest: the relative error of the raw outputs
+(max |a - b| / max |a|) and the largest decoded-keypoint distance in input pixels. Keypoint distances are
+measured on joints the reference is confident about (score >= ``score_floor``), because on a joint the
+model does not see, an argmax between two equal cells may legitimately go either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgepose.errors import ExportError
+
+
+@dataclass
+class ParityReport:
+    raw_rel_error: float
+    keypoint_px_error: float
+    samples: int
+    rel_tol: float
+    px_tol: float
+
+    @property
+    def passed(self) -> bool:
+        return self.raw_rel_error <= self.rel_tol and self.keypoint_px_error <= self.px_tol
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), passed=self.passed)
+
+    def summary(self) -> str:
+        return (f"raw outputs rel. error {self.raw_rel_error:.2e} (limit {self.rel_tol:.0e}), "
+                f"keypoints max error {self.keypoint_px_error:.4f} px (limit {self.px_tol} px), "
+                f"{self.samples} samples")
+
+
+def to_layout(batch: np.ndarray, layout: str) -> np.ndarray:
+    """NCHW reference batch → the candidate's layout."""
+    return np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if layout == "NHWC" else batch
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-6))
+
+
+def _keypoints(runtime, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decoded keypoints (…, K, 3) and person scores (centernet) from raw or graph-decoded outputs."""
+    spec = runtime.spec
+    if spec.decode == "graph":
+        return np.asarray(outs[0]), (np.asarray(outs[1]) if spec.kind == "centernet" else None)
+    if spec.kind == "centernet":
+        kps, scores, _ = runtime.codec.decode(tuple(outs))
+        return kps, scores
+    return runtime.codec.decode(outs[0]), None
+
+
+def _kp_error(ref_k, ref_s, cand_k, score_floor: float) -> float:
+    if ref_s is None:  # top-down: (N, K, 3)
+        mask = ref_k[..., 2] >= score_floor
+        d = np.linalg.norm(ref_k[..., :2] - cand_k[..., :2], axis=-1)
+        return float(d[mask].max()) if mask.any() else 0.0
+    worst = 0.0  # bottom-up: match each confident reference person to the closest candidate slot
+    for n in range(ref_k.shape[0]):
+        for p in np.flatnonzero(ref_s[n] >= max(score_floor, 0.3)):
+            d = np.linalg.norm(cand_k[n, :, :, :2] - ref_k[n, p, None, :, :2], axis=-1)  # (P, K)
+            j = int(np.argmin(d.mean(axis=1)))
+            mask = ref_k[n, p, :, 2] >= score_floor
+            if mask.any():
+                worst = max(worst, float(d[j][mask].max()))
+    return worst
+
+
+def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: float = 1e-4,
+                 px_tol: float = 0.1, score_floor: float = 0.2) -> ParityReport:
+    """Run both runtimes on every batch (NCHW float32 for the reference) and compare."""
+    rel, px = 0.0, 0.0
+    for batch in batches:
+        ref_outs = reference.infer(batch)
+        cand_outs = candidate.infer(to_layout(batch, candidate.spec.input.layout))
+        if len(ref_outs) != len(cand_outs):
+            raise ExportError(f"reference has {len(ref_outs)} outputs, converted model {len(cand_outs)}")
+        if reference.spec.decode == "host":
+            rel = max(rel, max(_rel(a, b) for a, b in zip(ref_outs, cand_outs)))
+        else:  # decoded outputs: scores (heatmap maxima / centre peaks) vary continuously with the input
+            ref_scores = ref_outs[1] if reference.spec.kind == "centernet" else ref_outs[0][..., 2]
+            cand_scores = cand_outs[1] if reference.spec.kind == "centernet" else cand_outs[0][..., 2]
+            rel = max(rel, _rel(ref_scores, cand_scores))
+        rk, rs = _keypoints(reference, ref_outs)
+        ck, _ = _keypoints(candidate, cand_outs)
+        px = max(px, _kp_error(rk, rs, ck, score_floor))
+    return ParityReport(rel, px, len(batches), rel_tol, px_tol)

@@ -1,0 +1,74 @@
+"""The per-target export interface: ``TARGETS[name].build(ctx)`` — no flag-driven dispatcher."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgepose.errors import ConfigError
+
+
+@dataclass
+class ExportContext:
+    """Everything a target needs to write its files into ``dir`` (the temporary bundle directory)."""
+
+    model: Any  # the nn.Module with edgepose_meta (not wrapped)
+    spec: Any  # ModelSpec of the bundle being written (decode resolved)
+    precision: str
+    onnx: Any  # OnnxExport in the workspace (fp32, decode as in spec)
+    dir: Path
+    workspace: Path
+    options: dict = field(default_factory=dict)
+    log: Any = print
+
+
+class Target:
+    """One deployment target. Subclasses set the class attributes and implement ``build``."""
+
+    name = ""
+    backend = ""  # runtime backend that runs the bundle by default
+    package = ""  # distribution whose version goes into the manifest
+    precisions: tuple[str, ...] = ("fp32",)
+    layout = "NCHW"
+
+    def resolve_decode(self, decode: str, kind: str, codec: dict) -> str:
+        """'auto' → graph where the decode can run in the graph, host otherwise."""
+        if decode in ("graph", "host"):
+            if decode == "graph" and kind == "heatmap" and codec.get("method", "argmax") != "argmax":
+                return "graph"  # caller switches the codec to argmax; recorded in the manifest
+            return decode
+        if decode != "auto":
+            raise ConfigError(f"decode must be graph, host or auto, got {decode!r}")
+        if kind == "heatmap" and codec.get("method", "argmax") != "argmax":
+            return "host"  # DARK / UDP refinement only runs on the host
+        return "graph"
+
+    def check_precision(self, precision: str) -> None:
+        if precision not in self.precisions:
+            raise ConfigError(f"target {self.name!r} supports precision {', '.join(self.precisions)}; "
+                              f"got {precision!r}")
+
+    def backend_version(self) -> str | None:
+        try:
+            return importlib.metadata.version(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def build(self, ctx: ExportContext) -> dict:
+        """Write model file(s) into ctx.dir; return manifest entries (at least 'model_file')."""
+        raise NotImplementedError
+
+    def parity_runtime(self, bundle) -> Any | None:
+        """A loaded runtime over the files just written, for the parity gate (None: cannot run here)."""
+        from edgepose.runtimes import BACKENDS, backend_module
+
+        mod = backend_module(self.backend)
+        if not mod.is_available():
+            return None
+        cls = getattr(mod, BACKENDS[self.backend][1])
+        return cls.from_bundle(bundle, **self.parity_options()).load()
+
+    def parity_options(self) -> dict:
+        return {}

@@ -1,0 +1,73 @@
+"""ONNX Runtime backend: CPU provider by default, CUDA / TensorRT execution providers when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.errors import BundleError, ConfigError
+from edgepose.runtimes.base import Runtime
+from edgepose.runtimes.spec import ModelSpec
+from edgepose.utils.lazy import is_importable, require
+
+OPT_LEVELS = ("disable", "basic", "extended", "all")
+
+
+def is_available() -> bool:
+    return is_importable("onnxruntime")
+
+
+class OnnxRuntime(Runtime):
+    backend = "onnxruntime"
+
+    def __init__(self, model_path: str | Path, spec: ModelSpec, *, threads: int | None = None,
+                 providers: list[str] | None = None, optimization: str = "all"):
+        super().__init__(spec)
+        if optimization not in OPT_LEVELS:
+            raise ConfigError(f"optimization must be one of {OPT_LEVELS}, got {optimization!r}")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        self.model_path, self.threads, self.optimization = Path(model_path), threads, optimization
+        self.providers = providers
+        self.session = None
+
+    @classmethod
+    def from_bundle(cls, bundle, **options) -> OnnxRuntime:
+        path = bundle.model_path
+        if bundle.target == "tensorrt":
+            path = bundle.path / bundle.manifest.get("onnx_file", bundle.manifest["model_file"])
+        return cls(path, bundle.spec(), **options)
+
+    def load_impl(self) -> None:
+        ort = require("onnxruntime", "the onnxruntime backend")
+        so = ort.SessionOptions()
+        if self.threads:
+            so.intra_op_num_threads = self.threads
+            so.inter_op_num_threads = 1
+        so.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[self.optimization]
+        available = ort.get_available_providers()
+        providers = self.providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                                       if p in available]
+        try:
+            self.session = ort.InferenceSession(str(self.model_path), so, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+            raise BundleError(f"onnxruntime cannot load {self.model_path}: {str(exc).splitlines()[0][:200]}") from None
+
+    def close_impl(self) -> None:
+        self.session = None
+
+    def input_metadata_impl(self) -> dict[str, tuple[tuple, str]]:
+        i = self.session.get_inputs()[0]
+        shape = tuple(d if isinstance(d, int) else -1 for d in i.shape)
+        dtype = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8",
+                 "tensor(float16)": "float16"}.get(i.type, i.type)
+        return {i.name: (shape, dtype)}
+
+    def infer_impl(self, tensor: np.ndarray) -> list[np.ndarray]:
+        name = self.session.get_inputs()[0].name
+        return self.session.run(None, {name: tensor})

@@ -1,0 +1,20 @@
+"""A timing context for export steps: logs what ran and how long it took (and what failed)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+
+@contextlib.contextmanager
+def step(what: str, log: Callable[[str], None] | None = print) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        if log:
+            log(f"{what}: failed after {time.perf_counter() - start:.1f} s")
+        raise
+    if log:
+        log(f"{what}: {time.perf_counter() - start:.1f} s")

@@ -1,0 +1,47 @@
+"""The device side never imports torch, ONNX or a backend; `import edgepose` and `--help` import nothing heavy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "onnx", "onnxruntime", "openvino", "nncf", "litert_torch", "ai_edge_litert", "tensorrt",
+         "pycocotools", "matplotlib", "jax")
+
+PROBE = """
+import json, sys
+{body}
+heavy = {heavy!r}
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))
+"""
+
+
+def _heavy_after(body: str) -> list[str]:
+    code = PROBE.format(body=body, heavy=HEAVY)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_edgepose_is_light():
+    assert _heavy_after("import edgepose; edgepose.__version__") == []
+
+
+@pytest.mark.parametrize("cmd", ["", "train", "eval", "models", "doctor"])
+def test_cli_help_is_light(cmd):
+    argv = [a for a in ["--help", cmd] if a]
+    body = ("import contextlib, io\nfrom edgepose.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    try:\n        main({list(reversed(argv))!r})\n    except SystemExit:\n        pass")
+    assert _heavy_after(body) == []
+
+
+@pytest.mark.parametrize("module", [
+    "edgepose.codecs", "edgepose.codecs.heatmap", "edgepose.codecs.centernet", "edgepose.data.transforms",
+    "edgepose.data.coco", "edgepose.data.synthetic", "edgepose.pipeline.preprocess", "edgepose.runtimes.base",
+    "edgepose.keypoints", "edgepose.weights", "edgepose.utils.progress",
+])
+def test_device_side_modules_do_not_import_torch(module):
+    assert _heavy_after(f"import {module}") == []
