@@ -56,6 +56,7 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp
     """
     from edgepose.export.targets import TARGETS, get_target
 
+    log = log or (lambda *_: None)
     model = attach_meta(model, head=head, keypoints=keypoints, input_size=input_size, mean=mean, std=std, name=name)
     if target == "all":
         return {t: export(model, target=t, out=Path(out) / t, precision=precision, decode=decode, opset=opset,

@@ -1,0 +1,102 @@
+"""``edgepose export``, ``edgepose import`` and ``edgepose build``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgepose.cli import command
+from edgepose.errors import ConfigError
+
+TARGET_NAMES = ("onnx", "openvino", "tflite", "tensorrt", "all")
+
+
+def _export_args(p) -> None:
+    p.add_argument("--model", required=True,
+                   help="registered model name (embedded default weights when it has them), an edgepose checkpoint "
+                        "(.pt), or path/to/file.py:factory for your own nn.Module (with --head/--keypoints/--input-size)")
+    p.add_argument("--weights", default=None, help="'default' or a state_dict checkpoint for --model")
+    p.add_argument("--target", required=True, help=f"one of {', '.join(TARGET_NAMES)}")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
+                   help="numeric precision of the deployed model (see the target's support in the docs)")
+    p.add_argument("--decode", default="auto", choices=("auto", "graph", "host"),
+                   help="where keypoints are decoded: inside the exported graph, on the host in numpy, or "
+                        "auto (graph unless the codec needs host refinement or the target is TFLite)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (ONNX / OpenVINO / TensorRT)")
+    p.add_argument("--samples", default=None,
+                   help="COCO json or image folder for the parity gate (default: synthetic images)")
+    p.add_argument("--no-parity", action="store_true", help="skip the PyTorch parity gate (not recommended)")
+    p.add_argument("--head", choices=("heatmap", "centernet"), help="output kind of your own model")
+    p.add_argument("--keypoints", default=None, help="keypoint schema of your own model: coco or mpii")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("W", "H"), help="input size of your own model (px)")
+    p.add_argument("--out", required=True, help="bundle directory (for --target all: one sub-directory per target)")
+
+
+def _load_user_model(spec: str, args):
+    """``path/to/file.py:factory`` → the nn.Module the factory returns."""
+    import importlib.util
+
+    path, _, factory = spec.rpartition(":")
+    if not Path(path).is_file():
+        raise ConfigError(f"--model {spec!r}: {path} does not exist; expected path/to/file.py:factory")
+    mod_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    if not hasattr(module, factory):
+        raise ConfigError(f"--model {spec!r}: {path} has no attribute {factory!r}")
+    model = getattr(module, factory)()
+    if args.weights:
+        from edgepose.models.checkpoint import load_state_dict_file
+
+        load_state_dict_file(model, args.weights)
+    return model.eval()
+
+
+@command("export", "export a model to deployment bundles (ONNX, OpenVINO, TFLite, TensorRT)")(_export_args)
+def run_export(args) -> int:
+    from edgepose.commands.train_eval import load_model_arg
+    from edgepose.export.api import export
+    from edgepose.export.targets import get_target
+
+    if args.target != "all":
+        get_target(args.target)  # unknown target → close-match error before any work
+    if ".py:" in args.model:
+        model = _load_user_model(args.model, args)
+    else:
+        model = load_model_arg(args.model, args.weights)
+    result = export(model, target=args.target, out=args.out, precision=args.precision, decode=args.decode,
+                    opset=args.opset, dynamic_batch=args.dynamic_batch, samples=args.samples,
+                    parity=not args.no_parity, head=args.head, keypoints=args.keypoints,
+                    input_size=args.input_size)
+    bundles = result if isinstance(result, dict) else {args.target: result}
+    for target, b in bundles.items():
+        print(f"{target:9s} {b.path}  ({b.manifest['precision']}, decode={b.manifest['spec']['decode']})")
+    return 0
+
+
+def _import_args(p) -> None:
+    p.add_argument("model_file", metavar="MODEL_FILE", help="a .onnx, .tflite or OpenVINO .xml file")
+    p.add_argument("--kind", required=True, choices=("heatmap", "centernet", "regression"),
+                   help="output kind: heatmaps (N,K,H,W), the 6 CenterNet maps, or regression keypoints "
+                        "(N,1,K,3) y, x, score normalised to [0, 1] (MoveNet)")
+    p.add_argument("--keypoints", default="coco", help="keypoint schema: coco or mpii")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("W", "H"), help="input width and height in px "
+                   "(default: read from the model file)")
+    p.add_argument("--layout", choices=("NCHW", "NHWC"), default=None, help="input layout (default: from the file)")
+    p.add_argument("--dtype", choices=("float32", "uint8"), default=None, help="input dtype (default: from the file)")
+    p.add_argument("--mean", type=float, nargs=3, default=None, help="RGB mean on [0, 1] pixels (float inputs)")
+    p.add_argument("--std", type=float, nargs=3, default=None, help="RGB std on [0, 1] pixels (float inputs)")
+    p.add_argument("--bgr", action="store_true", help="the model takes BGR input (default RGB)")
+    p.add_argument("--out", required=True, help="bundle directory to write")
+
+
+@command("import", "wrap a foreign .onnx / .tflite / OpenVINO .xml model in a bundle")(_import_args)
+def run_import(args) -> int:
+    from edgepose.export.importer import import_model
+
+    b = import_model(args.model_file, kind=args.kind, keypoints=args.keypoints, out=args.out,
+                     input_size=args.input_size, layout=args.layout, dtype=args.dtype, mean=args.mean,
+                     std=args.std, to_rgb=not args.bgr)
+    print(json.dumps({"bundle": str(b.path), "target": b.target, "input": b.manifest["spec"]["input"]}, indent=2))
+    return 0

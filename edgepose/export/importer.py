@@ -1,0 +1,127 @@
+"""``edgepose import``: wrap a foreign pre-built model (.onnx, .tflite, OpenVINO .xml) in a bundle.
+
+The input and output shapes are read from the file with the backend that will run it, the manifest
+records what the user declared (output kind, keypoint schema, normalisation), and the bundle is loaded
+once before it is committed, so a corrupt file never becomes a bundle.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from edgepose.errors import BundleError, ConfigError, DataError
+from edgepose.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+
+FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino"}
+
+
+def _io_onnx(path: Path) -> tuple[list[int], str, list[list[int]]]:
+    from edgepose.utils.lazy import require
+
+    ort = require("onnxruntime", "importing an ONNX model")
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise BundleError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0][:200]}") from None
+    i = sess.get_inputs()[0]
+    dtype = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}.get(i.type, i.type)
+    shape = [d if isinstance(d, int) else -1 for d in i.shape]
+    return shape, dtype, [[d if isinstance(d, int) else -1 for d in o.shape] for o in sess.get_outputs()]
+
+
+def _io_tflite(path: Path) -> tuple[list[int], str, list[list[int]]]:
+    from edgepose.runtimes.tflite import make_interpreter
+
+    try:
+        interp = make_interpreter(path, threads=1)
+    except (ValueError, RuntimeError) as exc:
+        raise BundleError(f"cannot load TFLite model {path}: {str(exc).splitlines()[0][:200]}") from None
+    inp = interp.get_input_details()[0]
+    outs = [list(map(int, o["shape"])) for o in interp.get_output_details()]
+    return list(map(int, inp["shape"])), inp["dtype"].__name__, outs
+
+
+def _io_openvino(path: Path) -> tuple[list[int], str, list[list[int]]]:
+    from edgepose.utils.lazy import require
+
+    ov = require("openvino", "importing an OpenVINO model")
+    try:
+        model = ov.Core().read_model(str(path))
+    except Exception as exc:
+        raise BundleError(f"OpenVINO cannot read {path}: {str(exc).splitlines()[0][:200]}") from None
+
+    def dims(ps) -> list[int]:
+        return [d.get_length() if d.is_static else -1 for d in ps]
+
+    inp = model.inputs[0]
+    dtype = {"f32": "float32", "u8": "uint8"}.get(inp.get_element_type().get_type_name(), "float32")
+    return dims(inp.get_partial_shape()), dtype, [dims(o.get_partial_shape()) for o in model.outputs]
+
+
+def _input_spec(shape, dtype, input_size, layout, dtype_arg, mean, std, to_rgb) -> InputSpec:
+    if len(shape) != 4:
+        raise ConfigError(f"model input has shape {shape}; expected a 4-D image batch (NCHW or NHWC)")
+    layout = layout or ("NHWC" if shape[-1] == 3 else "NCHW")
+    h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
+    if input_size is not None:
+        if -1 not in (h, w) and (int(input_size[0]), int(input_size[1])) != (w, h):
+            raise ConfigError(f"--input-size {tuple(input_size)} does not match the model's input {w}x{h}")
+        w, h = int(input_size[0]), int(input_size[1])
+    if w < 1 or h < 1:
+        raise ConfigError(f"model input {shape} has a dynamic size; pass --input-size W H")
+    dtype = dtype_arg or dtype
+    if dtype not in ("float32", "uint8"):
+        raise ConfigError(f"model input dtype is {dtype}; supported: float32, uint8")
+    return InputSpec(size=(w, h), mean=tuple(mean or IMAGENET_MEAN), std=tuple(std or IMAGENET_STD),
+                     layout=layout, to_rgb=to_rgb, dtype=dtype)
+
+
+def _codec(kind: str, inp: InputSpec, outputs: list[list[int]], num_k: int) -> dict:
+    w, h = inp.size
+    if kind == "regression":
+        return {}
+    if kind == "heatmap":
+        o = outputs[0]
+        if len(o) != 4 or o[1] != num_k:
+            raise ConfigError(f"heatmap output has shape {o}; expected (N, {num_k}, H, W)")
+        return dict(kind="heatmap", input_size=[w, h], heatmap_size=[o[3], o[2]], sigma=2.0, method="argmax")
+    if len(outputs) != 6:
+        raise ConfigError(f"a centernet model has 6 outputs (hm, reg, wh, hps, hm_hp, hp_offset); this one has "
+                          f"{len(outputs)}")
+    return dict(kind="centernet", input_size=[w, h], stride=w // outputs[0][3], num_keypoints=num_k)
+
+
+def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoints: str = "coco",
+                 input_size=None, layout=None, dtype=None, mean=None, std=None, to_rgb: bool = True):
+    """Write a bundle around ``model_file``; returns the Bundle."""
+    from edgepose.bundle import Bundle, bundle_writer, sha256_file, write_manifest
+    from edgepose.keypoints import get_schema
+    from edgepose.runtimes import load as load_bundle
+    from edgepose.runtimes.spec import ModelSpec
+
+    src = Path(model_file)
+    if not src.is_file():
+        raise DataError(f"model file not found: {src}")
+    target = FORMATS.get(src.suffix.lower())
+    if target is None:
+        raise ConfigError(f"{src.name}: unsupported model format {src.suffix!r}; expected one of {', '.join(FORMATS)}")
+    schema = get_schema(keypoints)
+    shape, file_dtype, outputs = {"onnx": _io_onnx, "tflite": _io_tflite, "openvino": _io_openvino}[target](src)
+    inp = _input_spec(shape, file_dtype, input_size, layout, dtype, mean, std, to_rgb)
+    if kind == "regression":
+        inp.padding = 1.0  # single-pose regressors (MoveNet) see the whole frame, letterboxed
+    spec = ModelSpec(kind=kind, input=inp, keypoints=schema.name, codec=_codec(kind, inp, outputs, schema.num_keypoints),
+                     decode="host")
+    backend = {"onnx": "onnxruntime", "tflite": "tflite", "openvino": "openvino"}[target]
+    with bundle_writer(out) as tmp:
+        shutil.copyfile(src, tmp / src.name)
+        if target == "openvino" and src.with_suffix(".bin").is_file():
+            shutil.copyfile(src.with_suffix(".bin"), tmp / src.with_suffix(".bin").name)
+        manifest = {"target": target, "backend": backend, "backend_version": None, "precision": "unknown",
+                    "spec": spec.to_dict(), "model_file": src.name, "quantization": None,
+                    "model": {"name": src.stem, "imported_from": str(src.resolve()), "source_sha256": sha256_file(src)},
+                    "io": {"input": shape, "input_dtype": file_dtype, "outputs": outputs}}
+        manifest = write_manifest(tmp, manifest)
+        load_bundle(tmp).close()  # a file the backend cannot run never becomes a bundle
+    return Bundle(Path(out), manifest)

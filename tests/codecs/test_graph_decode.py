@@ -1,0 +1,220 @@
+"""In-graph decoders (torch) against the numpy reference decodes, plus ONNX export of the decoders."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgepose.codecs import CenterNetCodec, HeatmapCodec
+from edgepose.codecs.centernet import OUTPUT_NAMES
+from edgepose.codecs.graph import CenterNetDecode, DecodedModel, HeatmapDecode
+from edgepose.errors import ConfigError, InputError
+
+TOL = 1e-3  # input px
+K = 5
+
+
+def logit(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p)).astype(np.float32)
+
+
+def distinct_maps(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 3.0) -> np.ndarray:
+    """Continuous random maps whose values are all distinct (a random permutation of a fine grid)."""
+    values = (np.arange(np.prod(shape), dtype=np.float64) / np.prod(shape) - 0.5) * 2 * scale
+    return rng.permutation(values).reshape(shape).astype(np.float32)
+
+
+def torch_decode(decoder: torch.nn.Module, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    with torch.no_grad():
+        out = decoder(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays))
+    return tuple(o.numpy() for o in out) if isinstance(out, tuple) else (out.numpy(),)
+
+
+def assert_same(host: tuple[np.ndarray, ...], graph: tuple[np.ndarray, ...]) -> None:
+    assert len(host) == len(graph)
+    for h, g in zip(host, graph):
+        assert h.shape == g.shape
+        np.testing.assert_allclose(g, h, atol=TOL, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------- heatmap
+def test_heatmap_graph_matches_host_on_random_maps() -> None:
+    codec = HeatmapCodec()
+    rng = np.random.default_rng(0)
+    maps = distinct_maps(rng, (3, 17, 64, 48))
+    maps[0, 0, 0, 0] = 10.0  # maxima on the corner and the border
+    maps[0, 1, 63, 20] = 10.0
+    maps[1, 2] = 0.0  # all-zero map
+    host = codec.decode(maps)
+    graph = torch_decode(HeatmapDecode(codec).eval(), maps)[0]
+    assert_same((host,), (graph,))
+    frac = (host[..., :2] / codec.stride) % 1.0  # the quarter offsets are exercised both ways
+    assert np.isclose(frac, 0.25).any() and np.isclose(frac, 0.75).any()
+
+
+def test_heatmap_graph_matches_host_on_encoded_targets() -> None:
+    codec = HeatmapCodec(input_size=(256, 256), heatmap_size=(64, 64))
+    rng = np.random.default_rng(1)
+    kpts = np.concatenate([rng.uniform(0, 256, (4, 17, 2)), rng.integers(0, 3, (4, 17, 1))], 2)
+    maps = np.stack([codec.encode(k)[0] for k in kpts])
+    assert_same((codec.decode(maps),), torch_decode(HeatmapDecode(codec).eval(), maps))
+
+
+@pytest.mark.parametrize("method", ["dark", "udp"])
+def test_heatmap_graph_refuses_host_only_methods(method: str) -> None:
+    with pytest.raises(ConfigError, match="host"):
+        HeatmapDecode(HeatmapCodec(method=method))
+
+
+def test_heatmap_graph_rejects_wrong_rank() -> None:
+    with pytest.raises(InputError, match="heatmaps"):
+        HeatmapDecode(HeatmapCodec())(torch.zeros(17, 64, 48))
+
+
+# --------------------------------------------------------------------------------------------- centernet
+def make_codec(snap: bool, **kw: object) -> CenterNetCodec:
+    return CenterNetCodec(input_size=(64, 64), stride=4, num_keypoints=K, max_people=8, snap=snap, **kw)
+
+
+def random_outputs(codec: CenterNetCodec, n: int, seed: int) -> list[np.ndarray]:
+    """Continuous raw outputs with distinct heatmap values and plausible regressions."""
+    rng = np.random.default_rng(seed)
+    fw, fh = codec.feature_size
+    return [
+        distinct_maps(rng, (n, 1, fh, fw)),
+        rng.uniform(0, 1, (n, 2, fh, fw)).astype(np.float32),
+        rng.uniform(0.5, 10, (n, 2, fh, fw)).astype(np.float32),  # some boxes below the 1-px snap floor
+        rng.normal(0, 2.5, (n, 2 * K, fh, fw)).astype(np.float32),
+        distinct_maps(rng, (n, K, fh, fw)),
+        rng.uniform(0, 1, (n, 2, fh, fw)).astype(np.float32),
+    ]
+
+
+@pytest.mark.parametrize("snap", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_centernet_graph_matches_host_on_random_outputs(snap: bool, seed: int) -> None:
+    codec = make_codec(snap)
+    outs = random_outputs(codec, n=2, seed=seed)
+    host = codec.decode(outs)
+    assert_same(host, torch_decode(CenterNetDecode(codec).eval(), *outs))
+    if snap:  # the snapping path is exercised: some joints moved, some kept their regression
+        moved = np.abs(host[0] - make_codec(False).decode(outs)[0])[..., 0] > 1e-6
+        assert moved.any() and not moved.all()
+
+
+@pytest.mark.parametrize("snap", [True, False])
+def test_centernet_graph_matches_host_on_encoded_targets(snap: bool) -> None:
+    codec = make_codec(snap)
+    rng = np.random.default_rng(3)
+    boxes = np.array([[2, 4, 30, 40], [34, 10, 60, 58], [10, 40, 28, 62]], dtype=np.float64)
+    u = rng.uniform(0, 1, (3, K, 2))
+    kpts = np.concatenate([boxes[:, None, :2] + u * (boxes[:, None, 2:] - boxes[:, None, :2]),
+                           rng.integers(0, 3, (3, K, 1))], 2)
+    t = codec.encode(kpts, boxes)
+    outs = [logit(t[name]) if name.endswith("heatmap") else t[name] for name in OUTPUT_NAMES]
+    host = codec.decode(outs)  # many tied background values: both sides take the lower index first
+    assert (host[1][0] > 0.5).sum() == 3
+    assert_same(host, torch_decode(CenterNetDecode(codec).eval(), *outs))
+
+
+def test_centernet_ties_resolve_to_lower_index() -> None:
+    codec = make_codec(True)
+    outs = random_outputs(codec, n=1, seed=4)
+    outs[0][:] = 0.0  # every cell is a tied peak
+    host = codec.decode(outs)
+    centres = (host[2][0, :, :2] + host[2][0, :, 2:]) / 2 / codec.stride
+    np.testing.assert_array_equal(np.floor(centres[:, 1]), 0)  # first row, left to right
+    np.testing.assert_array_equal(np.floor(centres[:, 0]), np.arange(8))
+    assert_same(host, torch_decode(CenterNetDecode(codec).eval(), *outs))
+
+
+def test_centernet_snap_distance_floor_for_tiny_boxes() -> None:
+    """A 1x1-cell person: 0.3 * box size is below 1 feature px, so the 1-px floor decides the snap."""
+    codec = make_codec(True)
+    fw, fh = codec.feature_size
+    outs = [np.zeros((1, c, fh, fw), np.float32) for c in codec.channels.values()]
+    outs[0][:] = -8.0
+    outs[0][0, 0, 5, 6] = 8.0  # one person centred in cell (6, 5)
+    outs[1][0, :, 5, 6] = 0.5
+    outs[2][0, :, 5, 6] = 1.0  # box [6, 5, 7, 6] in feature px
+    outs[3][0, :, 5, 6] = 0.1  # every joint regressed to (6.1, 5.1)
+    outs[4][:] = -8.0
+    outs[4][0, :, 5, 6] = 8.0  # joint peaks in the same cell ...
+    outs[5][0, :, 5, 6] = 0.7  # ... at (6.7, 5.7): 0.85 px from the regression
+    host = codec.decode(outs)
+    np.testing.assert_allclose(host[0][0, 0, :, :2], np.full((K, 2), [6.7 * 4, 5.7 * 4]), atol=1e-4)
+    assert_same(host, torch_decode(CenterNetDecode(codec).eval(), *outs))
+
+
+def test_centernet_graph_accepts_tuple_dict_and_unbatched() -> None:
+    codec = make_codec(True)
+    outs = random_outputs(codec, n=1, seed=5)
+    decoder = CenterNetDecode(codec).eval()
+    tensors = [torch.from_numpy(o) for o in outs]
+    with torch.no_grad():
+        a = decoder(tuple(tensors))
+        b = decoder(dict(zip(OUTPUT_NAMES, tensors)))
+        c = decoder(*[t[0] for t in tensors])
+    for x, y, z in zip(a, b, c):
+        torch.testing.assert_close(x, y)
+        torch.testing.assert_close(x, z)
+    with pytest.raises(InputError, match="6 outputs"):
+        decoder(tuple(tensors[:5]))
+    with pytest.raises(InputError, match="kpt_heatmap"):
+        decoder(*tensors[:4], torch.zeros(1, K + 1, 16, 16), tensors[5])
+
+
+class _FakeCenterNet(torch.nn.Module):
+    """Maps an image to fixed raw outputs scaled by the image mean (enough to test the wrapper)."""
+
+    def __init__(self, outs: list[np.ndarray]) -> None:
+        super().__init__()
+        for name, o in zip(OUTPUT_NAMES, outs):
+            self.register_buffer(name, torch.from_numpy(o))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        s = x.mean(dim=(1, 2, 3)).reshape(-1, 1, 1, 1)
+        return tuple(getattr(self, name) * s for name in OUTPUT_NAMES)
+
+
+def test_decoded_model_wraps_model_and_decoder() -> None:
+    codec = make_codec(True)
+    outs = random_outputs(codec, n=1, seed=6)
+    wrapped = DecodedModel(_FakeCenterNet(outs), CenterNetDecode(codec)).eval()
+    with torch.no_grad():
+        keypoints, scores, boxes = wrapped(torch.ones(1, 3, 64, 64))
+    assert keypoints.shape == (1, 8, K, 3) and scores.shape == (1, 8) and boxes.shape == (1, 8, 4)
+    assert_same(codec.decode(outs), (keypoints.numpy(), scores.numpy(), boxes.numpy()))
+
+
+# --------------------------------------------------------------------------------------------- export
+def _onnx_run(module: torch.nn.Module, inputs: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), tuple(torch.from_numpy(a) for a in inputs), f, dynamo=False,
+                          opset_version=17, input_names=names, dynamic_axes={n: {0: "batch"} for n in names})
+    session = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
+    return session.run(None, dict(zip(names, inputs)))
+
+
+@pytest.mark.onnxruntime
+def test_heatmap_decode_exports_to_onnx() -> None:
+    codec = HeatmapCodec()
+    maps = distinct_maps(np.random.default_rng(7), (2, 17, 64, 48))
+    assert_same((codec.decode(maps),), tuple(_onnx_run(HeatmapDecode(codec), [maps], ["heatmaps"])))
+
+
+@pytest.mark.onnxruntime
+def test_centernet_decode_exports_to_onnx() -> None:
+    codec = make_codec(True)
+    outs = random_outputs(codec, n=2, seed=8)
+    assert_same(codec.decode(outs), tuple(_onnx_run(CenterNetDecode(codec), outs, list(OUTPUT_NAMES))))
