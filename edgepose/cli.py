@@ -59,5 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m edgepose.cli`: run the registry of the importable module
+    from edgepose.cli import main as _main
+
+    sys.exit(_main())

@@ -59,12 +59,13 @@ def _eval_args(p) -> None:
 
 def load_model_arg(name_or_path: str, weights: str | None):
     """A checkpoint path, or a model name with --weights (default: the embedded weights when present)."""
-    from edgepose.models import create
+    from edgepose.models import create, get_factory
     from edgepose.models.checkpoint import load_checkpoint
     from edgepose.weights import DEFAULTS
 
     if Path(name_or_path).suffix in (".pt", ".pth", ".ckpt") or Path(name_or_path).is_file():
         return load_checkpoint(name_or_path)
+    get_factory(name_or_path)  # unknown name → close-match error
     if weights is None and name_or_path in DEFAULTS:
         weights = "default"
     if weights is None:
