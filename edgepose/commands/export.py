@@ -100,3 +100,17 @@ def run_import(args) -> int:
                      std=args.std, to_rgb=not args.bgr)
     print(json.dumps({"bundle": str(b.path), "target": b.target, "input": b.manifest["spec"]["input"]}, indent=2))
     return 0
+
+
+def _build_args(p) -> None:
+    p.add_argument("bundle", metavar="BUNDLE", help="a TensorRT bundle made by `edgepose export --target tensorrt`")
+    p.add_argument("--force", action="store_true", help="rebuild even when a matching cached engine exists")
+
+
+@command("build", "TensorRT: build and cache the engine for this device ahead of the first load")(_build_args)
+def run_build(args) -> int:
+    from edgepose.runtimes.tensorrt import build_engine
+
+    path = build_engine(args.bundle, force=args.force)
+    print(f"engine: {path}")
+    return 0

@@ -43,7 +43,7 @@ def to_layout(batch: np.ndarray, layout: str) -> np.ndarray:
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-6))
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
 
 
 def _keypoints(runtime, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:

@@ -17,17 +17,10 @@ def register_target(target: Target) -> Target:
 register_target(OnnxTarget())
 
 
-def _register_optional() -> None:
-    from edgepose.export.targets import openvino, tensorrt, tflite
+from edgepose.export.targets import openvino, tensorrt, tflite  # noqa: E402  (no heavy imports at module top)
 
-    for mod in (openvino, tensorrt, tflite):
-        register_target(mod.TARGET)
-
-
-try:
-    _register_optional()
-except ImportError:  # a target module still being written must not break the others
-    pass
+for _mod in (openvino, tflite, tensorrt):
+    register_target(_mod.TARGET)
 
 
 def get_target(name: str) -> Target:

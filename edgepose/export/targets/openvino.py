@@ -34,7 +34,7 @@ class OpenVINOTarget(Target):
         ov = require("openvino", "the openvino export target")
         try:
             ov_model = ov.convert_model(str(ctx.onnx.path))
-        except Exception as exc:  # OpenVINO raises plain RuntimeError / OpConversionFailure
+        except Exception as exc:  # noqa: BLE001 — ovc.Error, OpConversionFailure derive from Exception only
             raise ExportError(f"OpenVINO cannot convert {ctx.onnx.path.name}: {_message(exc)}") from None
         ov_model = self.optimize(ov_model, ctx)
         ov.save_model(ov_model, str(ctx.dir / MODEL_FILE), compress_to_fp16=False)
@@ -61,10 +61,10 @@ def _weight_types(ov_model: Any) -> dict[str, int]:
     """Count of weight constants (more than one element) per element type, e.g. {'f32': 52}."""
     counts: dict[str, int] = {}
     for op in ov_model.get_ordered_ops():
-        if op.get_type_name() == "Constant" and op.get_output_partial_shape(0).is_static:
-            if int(_size(op.get_output_shape(0))) > 1:
-                t = op.get_output_element_type(0).get_type_name()
-                counts[t] = counts.get(t, 0) + 1
+        if (op.get_type_name() == "Constant" and op.get_output_partial_shape(0).is_static
+                and _size(op.get_output_shape(0)) > 1):
+            t = op.get_output_element_type(0).get_type_name()
+            counts[t] = counts.get(t, 0) + 1
     return dict(sorted(counts.items()))
 
 

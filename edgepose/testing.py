@@ -1,0 +1,59 @@
+"""Helpers for checking a converted model against its reference; public, so users can run them too.
+
+``compare_poses`` reports how far two runtimes' keypoints are apart on the same image. Keypoint decoding
+has discontinuities (an argmax between two almost equal cells, a quarter-pixel shift whose direction
+depends on the sign of a tiny difference, a top-k between equal scores): numerically equal models may
+differ there by whole heatmap pixels, so ``well_conditioned`` marks the joints where the decode is stable
+and ``compare_poses`` measures those, and counts the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def well_conditioned(heatmaps: np.ndarray, rel_gap: float = 1e-3) -> np.ndarray:
+    """(N, K, H, W) → (N, K) bool: the argmax is unique by a margin and the quarter-offset signs are stable."""
+    n, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, k, -1).astype(np.float64)
+    span = flat.max(-1) - flat.min(-1) + 1e-12
+    top2 = np.sort(flat, axis=-1)[..., -2:]
+    ok = (top2[..., 1] - top2[..., 0]) > rel_gap * span
+    idx = flat.argmax(-1)
+    y, x = np.divmod(idx, w)
+
+    def at(dx: int, dy: int) -> np.ndarray:
+        xx, yy = np.clip(x + dx, 0, w - 1), np.clip(y + dy, 0, h - 1)
+        return np.take_along_axis(flat, (yy * w + xx)[..., None], -1)[..., 0]
+
+    inner_x, inner_y = (x > 0) & (x < w - 1), (y > 0) & (y < h - 1)
+    ok &= ~inner_x | (np.abs(at(1, 0) - at(-1, 0)) > rel_gap * span)
+    ok &= ~inner_y | (np.abs(at(0, 1) - at(0, -1)) > rel_gap * span)
+    return ok
+
+
+@dataclass
+class PoseComparison:
+    max_px: float  # largest distance over the compared joints
+    compared: int
+    skipped: int  # joints left out as ill-conditioned
+
+
+def compare_keypoints(ref: np.ndarray, cand: np.ndarray, mask: np.ndarray | None = None) -> PoseComparison:
+    """ref, cand (..., K, 3) in the same pixel frame; mask (..., K) selects the joints to compare."""
+    d = np.linalg.norm(ref[..., :2].astype(np.float64) - cand[..., :2], axis=-1)
+    mask = np.ones(d.shape, bool) if mask is None else mask
+    return PoseComparison(float(d[mask].max()) if mask.any() else 0.0, int(mask.sum()), int((~mask).sum()))
+
+
+def compare_poses(ref, cand, *, min_score: float = 0.0) -> PoseComparison:
+    """Two ``Poses`` of the same image: people matched by nearest mean keypoint, joints with ref score >= min_score."""
+    if len(ref) == 0:
+        return PoseComparison(0.0, 0, 0)
+    if len(cand) == 0:
+        return PoseComparison(float("inf"), 0, int(ref.keypoints[..., 0].size))
+    d = np.linalg.norm(ref.keypoints[:, None, :, :2] - cand.keypoints[None, :, :, :2], axis=-1).mean(-1)
+    matched = cand.keypoints[d.argmin(1)]
+    return compare_keypoints(ref.keypoints, matched, ref.keypoints[..., 2] >= min_score)
