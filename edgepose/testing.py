@@ -57,3 +57,26 @@ def compare_poses(ref, cand, *, min_score: float = 0.0) -> PoseComparison:
     d = np.linalg.norm(ref.keypoints[:, None, :, :2] - cand.keypoints[None, :, :, :2], axis=-1).mean(-1)
     matched = cand.keypoints[d.argmin(1)]
     return compare_keypoints(ref.keypoints, matched, ref.keypoints[..., 2] >= min_score)
+
+
+def make_realistic(model, images, *, seed: int = 0):
+    """Give an untrained model non-degenerate outputs for conversion tests (not accuracy).
+
+    Zoo heads start with near-zero final weights and BatchNorm at unit statistics, so an untrained model
+    emits almost constant maps where every argmax is a tie. This re-draws the final convolutions and
+    measures BatchNorm statistics on ``images`` (an (N, 3, H, W) float32 batch of real crops).
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Conv2d) and mod.weight.abs().max() < 0.01:
+            with torch.no_grad():
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen) * 0.1)
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None  # cumulative average over the calibration pass
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(images))
+    return model.eval()

@@ -22,6 +22,9 @@ def _train_args(p) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
     p.add_argument("--weights", default=None, help="initial checkpoint to fine-tune from")
+    p.add_argument("--flip-prob", type=float, default=None,
+                   help="horizontal-flip augmentation probability (default: 0.5 for real data, 0 for synthetic data, "
+                        "whose figures mark the left side by shading, a cue a mirror image would contradict)")
     p.add_argument("--out", required=True, help="checkpoint path (rewritten atomically every epoch)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -37,7 +40,10 @@ def run_train(args) -> int:
     meta = model.edgepose_meta
     coco = resolve_dataset(args.data, meta.kind, progress=not args.no_progress)
     ds_cls = BottomUpDataset if meta.kind == "centernet" else TopDownDataset
-    dataset = ds_cls(coco, meta, train=True, seed=args.seed)
+    flip = args.flip_prob if args.flip_prob is not None else (0.0 if args.data.startswith("synthetic") else 0.5)
+    if not 0.0 <= flip <= 1.0:
+        raise ConfigError(f"--flip-prob must be in [0, 1], got {flip}")
+    dataset = ds_cls(coco, meta, train=True, seed=args.seed, flip_prob=flip)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       threads=args.threads, workers=args.workers, progress=not args.no_progress)
     hist = train(model, dataset, cfg, out=args.out)

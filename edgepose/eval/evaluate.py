@@ -14,6 +14,10 @@ from edgepose.errors import DataError
 from edgepose.utils.progress import Progress
 
 
+# COCO AP ranks detections by score, so low-scoring people only add recall: keep them for evaluation.
+EVAL_SCORE_THRESHOLD = 0.05
+
+
 def _gt_boxes(coco: CocoKeypoints, image_id: int) -> np.ndarray:
     boxes = [a["bbox"] for a in coco.annotations_for(image_id)
              if not a.get("iscrowd", 0) and a.get("num_keypoints", 1) > 0]
@@ -31,7 +35,7 @@ def predict_dataset(rt, coco: CocoKeypoints, *, detections: dict | None = None, 
     for image_id in ids:
         image = coco.load_image(image_id)
         if rt.spec.kind == "centernet":
-            poses = rt(image)
+            poses = rt(image, score_threshold=EVAL_SCORE_THRESHOLD)
         else:
             if detections is not None:
                 dets = detections.get(image_id, [])

@@ -68,15 +68,18 @@ class Runtime:
         return [np.concatenate([np.asarray(c[j]) for c in chunks]) for j in range(len(chunks[0]))]
 
     # ---- images → poses --------------------------------------------------------------------
-    def __call__(self, image: np.ndarray, boxes=None, *, flip_test: bool = False) -> Poses:
-        """Poses in ``image`` (BGR uint8, H x W x 3). Top-down models take person ``boxes`` (N, 4) xyxy
-        (default: the whole image); bottom-up models find the people themselves."""
+    def __call__(self, image: np.ndarray, boxes=None, *, flip_test: bool = False,
+                 score_threshold: float | None = None) -> Poses:
+        """Poses in ``image`` (BGR uint8, H x W x 3). Top-down models take person ``boxes`` (N, 4) xyxy, or
+        (N, 5) with a detector score (default: the whole image); bottom-up models find the people themselves,
+        keeping those scoring >= ``score_threshold`` (default: the manifest's)."""
         self._require_loaded("__call__")
         image = check_image(image)
         if self.spec.kind == "centernet":
             if flip_test:
                 raise InputError("flip_test is available for top-down models only")
-            return self._bottomup(image)
+            thr = self.spec.score_threshold if score_threshold is None else float(score_threshold)
+            return self._bottomup(image, thr)
         h, w = image.shape[:2]
         box_scores = None
         if boxes is None:
@@ -129,14 +132,14 @@ class Runtime:
         w, h = self.spec.input.size
         return np.stack([arr[..., 1] * w, arr[..., 0] * h, arr[..., 2]], axis=-1)
 
-    def _bottomup(self, image) -> Poses:
+    def _bottomup(self, image, score_threshold: float) -> Poses:
         batch, mats = bottomup_batch(image, self.spec.input)
         outs = self.infer(batch)
         if self.spec.decode == "graph":
             kps, scores, boxes = (np.asarray(o, np.float32) for o in outs[:3])
         else:
             kps, scores, boxes = self.codec.decode(tuple(outs))
-        keep = scores[0] >= self.spec.score_threshold
+        keep = scores[0] >= score_threshold
         kps = map_back(kps[:1, keep], mats)[0]
         corners = boxes[0, keep].reshape(-1, 2, 2)
         boxes_img = map_back(np.concatenate([corners, np.ones_like(corners[..., :1])], -1)[None], mats)[0]

@@ -22,10 +22,11 @@ def _rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class TopDownDataset(torch.utils.data.Dataset):
     """One sample per annotated person: affine crop from the GT box → heatmap targets."""
 
-    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0):
+    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0, flip_prob: float = 0.5):
         from edgepose.codecs import codec_from_dict
 
         self.coco, self.meta, self.train, self.seed, self.epoch = coco, meta, train, seed, 0
+        self.flip_prob = flip_prob
         self.schema = get_schema(meta.keypoints)
         self.instances = coco.instances(min_keypoints=1)
         if not self.instances:
@@ -40,7 +41,7 @@ class TopDownDataset(torch.utils.data.Dataset):
         image = self.coco.load_image(inst.image_id)
         x, y, w, h = inst.bbox_xywh
         tf = TopDownTransform(self.meta.input_size, train=self.train, rng=_rng(self.seed, self.epoch, i),
-                              schema=self.schema)
+                              schema=self.schema, flip_prob=self.flip_prob)
         crop, kps, _ = tf(image, np.array([x, y, x + w, y + h], np.float32), inst.keypoints)
         heatmaps, weight = self.codec.encode(kps)
         tensor = normalize(crop, self.meta.mean, self.meta.std)
@@ -50,10 +51,11 @@ class TopDownDataset(torch.utils.data.Dataset):
 class BottomUpDataset(torch.utils.data.Dataset):
     """One sample per image: whole-image augmentation → CenterNet targets for every person."""
 
-    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0):
+    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0, flip_prob: float = 0.5):
         from edgepose.codecs import codec_from_dict
 
         self.coco, self.meta, self.train, self.seed, self.epoch = coco, meta, train, seed, 0
+        self.flip_prob = flip_prob
         self.schema = get_schema(meta.keypoints)
         self.codec = codec_from_dict(meta.codec)
         self.image_ids = [i for i in coco.image_ids if coco.annotations_for(i)]
@@ -79,7 +81,7 @@ class BottomUpDataset(torch.utils.data.Dataset):
         image = self.coco.load_image(image_id)
         kps, boxes = self._people(image_id)
         tf = BottomUpTransform(self.meta.input_size, train=self.train, rng=_rng(self.seed, self.epoch, i),
-                               schema=self.schema)
+                               schema=self.schema, flip_prob=self.flip_prob)
         img, kps, boxes, _ = tf(image, kps, boxes)
         targets = self.codec.encode(kps, boxes)
         tensor = normalize(img, self.meta.mean, self.meta.std)

@@ -1,0 +1,105 @@
+"""Registry-driven conformance: every registered model × every target that runs here.
+
+Export fp32, load through ``edgepose.load``, run the full pipeline on the real coco-mini photos (GT boxes
+for top-down models) and compare with the PyTorch reference: raw outputs within 1e-4 relative error and
+decoded keypoints within 0.1 px. Untrained zoo models get realistic BatchNorm statistics from the photos
+first (see ``edgepose.testing.make_realistic``); joints whose decode is ill-conditioned (argmax near-ties)
+are counted and must stay rare.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgepose
+from edgepose.data.coco import CocoKeypoints
+from edgepose.export.onnx import wrap_for_export
+from edgepose.models import create, list_models
+from edgepose.pipeline.preprocess import bottomup_batch, topdown_batch
+from edgepose.runtimes import is_available
+from edgepose.runtimes.spec import ModelSpec
+from edgepose.runtimes.torch import TorchRuntime
+from edgepose.testing import compare_keypoints, compare_poses, make_realistic, well_conditioned
+from edgepose.weights import DEFAULTS
+
+SMALL = (64, 96)
+TARGETS = ["onnx", "openvino", "tflite"]
+
+
+@pytest.fixture(scope="module")
+def photos(shared_data):
+    coco = CocoKeypoints(shared_data / "coco-mini" / "test_coco.json")
+    out = []
+    for image_id in coco.image_ids:
+        anns = [a for a in coco.annotations_for(image_id) if not a.get("iscrowd", 0)]
+        boxes = np.asarray([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], np.float32)
+        out.append((coco.load_image(image_id), boxes.reshape(-1, 4)))
+    return out
+
+
+def _model(name, photos):
+    if name in DEFAULTS:
+        return create(name, weights="default")
+    model = create(name, input_size=SMALL)
+    spec = ModelSpec.from_meta(model.edgepose_meta)
+    if spec.kind == "centernet":
+        batch = np.concatenate([bottomup_batch(img, spec.input)[0] for img, _ in photos])
+    else:
+        batch = np.concatenate([topdown_batch(img, boxes, spec.input)[0] for img, boxes in photos if len(boxes)])
+    return make_realistic(model, batch)
+
+
+def _cases():
+    for name in list_models():
+        for target in TARGETS:
+            decodes = ["host", "graph"] if (name in DEFAULTS or target == "onnx") else ["auto"]
+            for decode in decodes:
+                yield pytest.param(name, target, decode, marks=[pytest.mark.slow, getattr(pytest.mark, target)],
+                                   id=f"{name}-{target}-{decode}")
+
+
+@pytest.mark.parametrize("name, target, decode", list(_cases()))
+def test_bundle_matches_pytorch_on_real_photos(name, target, decode, photos, tmp_path):
+    backend = {"onnx": "onnxruntime"}.get(target, target)
+    if not is_available(backend):
+        pytest.fail(f"backend {backend} must run in CI")
+    model = _model(name, photos)
+    bundle = edgepose.export(model, target=target, out=tmp_path / "b", decode=decode, log=None)
+    assert bundle.manifest["parity"]["passed"]
+    with edgepose.load(tmp_path / "b", threads=1) as rt, TorchRuntime(wrap_for_export(model, rt.spec.decode),
+                                                                       _ref_spec(rt.spec)) as ref:
+        assert rt.backend == bundle.backend
+        if rt.spec.kind == "centernet":
+            _check_bottomup(model, rt, ref, photos)
+        else:
+            _check_topdown(model, rt, ref, photos)
+
+
+def _ref_spec(spec):
+    ref = ModelSpec.from_dict(spec.to_dict())
+    ref.input.layout = "NCHW"
+    return ref
+
+
+def _check_topdown(model, rt, ref, photos):
+    raw = TorchRuntime(model, _ref_spec(rt.spec)).load()
+    compared = skipped = 0
+    for image, boxes in photos:
+        if not len(boxes):
+            continue
+        p_ref, p_rt = ref(image, boxes=boxes), rt(image, boxes=boxes)
+        heatmaps = raw.infer(topdown_batch(image, boxes, raw.spec.input)[0])[0]
+        cmp = compare_keypoints(p_ref.keypoints, p_rt.keypoints, well_conditioned(heatmaps))
+        assert cmp.max_px <= 0.1, f"keypoints differ by {cmp.max_px:.4f} px"
+        compared, skipped = compared + cmp.compared, skipped + cmp.skipped
+    assert skipped <= 0.05 * (compared + skipped), f"{skipped} of {compared + skipped} joints ill-conditioned"
+
+
+def _check_bottomup(model, rt, ref, photos):
+    for image, _ in photos:
+        p_ref = ref(image, score_threshold=0.05)
+        p_rt = rt(image, score_threshold=0.05)
+        assert abs(len(p_ref) - len(p_rt)) <= 1
+        cmp = compare_poses(p_ref, p_rt, min_score=0.1)
+        assert cmp.max_px <= 0.1, f"keypoints differ by {cmp.max_px:.4f} px"
