@@ -31,10 +31,10 @@ def _io_onnx(path: Path) -> tuple[list[int], str, list[list[int]]]:
 
 
 def _io_tflite(path: Path) -> tuple[list[int], str, list[list[int]]]:
-    from edgepose.runtimes.tflite import make_interpreter
+    from edgepose.runtimes.tflite import interpreter_class
 
     try:
-        interp = make_interpreter(path, threads=1)
+        interp = interpreter_class()(model_path=str(path), num_threads=1)
     except (ValueError, RuntimeError) as exc:
         raise BundleError(f"cannot load TFLite model {path}: {str(exc).splitlines()[0][:200]}") from None
     inp = interp.get_input_details()[0]
@@ -121,7 +121,7 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
         manifest = {"target": target, "backend": backend, "backend_version": None, "precision": "unknown",
                     "spec": spec.to_dict(), "model_file": src.name, "quantization": None,
                     "model": {"name": src.stem, "imported_from": str(src.resolve()), "source_sha256": sha256_file(src)},
-                    "io": {"input": shape, "input_dtype": file_dtype, "outputs": outputs}}
+                    "foreign_io": {"input": shape, "input_dtype": file_dtype, "outputs": outputs}}
         manifest = write_manifest(tmp, manifest)
         load_bundle(tmp).close()  # a file the backend cannot run never becomes a bundle
     return Bundle(Path(out), manifest)
