@@ -27,12 +27,12 @@ def cache_dir() -> Path:
 def synthetic_dataset(kind: str, split: str = "train", num_images: int | None = None,
                       progress: bool = True) -> CocoKeypoints:
     """Generate (or reuse) the synthetic set for a model kind ('heatmap' → single, 'centernet' → multi)."""
-    from edgepose.data.synthetic import generate_dataset
+    from edgepose.data.synthetic import GENERATOR_VERSION, generate_dataset
 
     mode = "multi" if kind == "centernet" else "single"
     n = num_images or DEFAULT_COUNTS[(kind if kind == "centernet" else "heatmap", split)]
     seed = TRAIN_SEED if split == "train" else VAL_SEED
-    out = cache_dir() / "synthetic" / f"{mode}-{split}-n{n}-s{seed}"
+    out = cache_dir() / "synthetic" / f"{mode}-{split}-n{n}-s{seed}-v{GENERATOR_VERSION}"
     ann = generate_dataset(out, num_images=n, mode=mode, seed=seed, progress=progress)
     return CocoKeypoints(ann, Path(ann).parent)
 

@@ -44,7 +44,7 @@ from edgepose.keypoints import COCO17
 MODES = ("single", "multi")
 DEFAULT_IMAGE_SIZE = {"single": (192, 256), "multi": (256, 256)}
 MIN_IMAGE_SIDE = 64
-GENERATOR_VERSION = 1  # bump when the drawing changes: cached datasets of another version are refused
+GENERATOR_VERSION = 2  # 2: unique annotation ids in multi-person images  # bump when the drawing changes: cached datasets of another version are refused
 
 
 # ------------------------------------------------------------------------------------------ arguments
@@ -290,7 +290,7 @@ def _write_images(folder: Path, params: dict, progress: bool) -> dict:
             raise DataError(f"cv2 could not encode synthetic image {i} as JPEG")
         (folder / name).write_bytes(buf.tobytes())
         images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
-        annotations += [_coco_annotation(a, len(annotations) + 1, i + 1) for a in anns]
+        annotations += [_coco_annotation(a, len(annotations) + j + 1, i + 1) for j, a in enumerate(anns)]
         if progress and (i + 1 == n or (i + 1) % max(1, n // 100) == 0):
             print(f"\rsynthetic {params['mode']}: {i + 1}/{n} images", end="\n" if i + 1 == n else "",
                   file=sys.stderr, flush=True)

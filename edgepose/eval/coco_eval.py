@@ -85,6 +85,11 @@ def coco_keypoint_eval(
     COCO, COCOeval = _pycocotools()
     sig = np.asarray(sigmas if sigmas is not None else get_schema(schema).sigmas, dtype=np.float64)
     data = _load_gt(gt, use_area)
+    ids = [a.get("id") for a in data["annotations"]]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise DataError(f"ground truth has duplicate annotation id {dup!r}; pycocotools would silently merge "
+                        "those people, so every annotation needs a unique id")
     _check_results(results, {int(im["id"]) for im in data["images"]}, len(sig))
     if not results:
         return dict.fromkeys(STAT_NAMES, 0.0)

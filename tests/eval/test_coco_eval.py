@@ -108,3 +108,20 @@ def test_poses_to_results_and_atomic_writer(tmp_path: Path, gt: dict) -> None:
     full = _gt_as_results(gt, noise_px=3.0, seed=1)
     write_results_json(path, full)
     assert coco_keypoint_eval(GT, json.loads(path.read_text())) == coco_keypoint_eval(GT, full)
+
+
+def test_duplicate_annotation_ids_are_refused(coco_mini_json=None):
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from edgepose.errors import DataError
+    from edgepose.eval.coco_eval import coco_keypoint_eval
+
+    path = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coco-mini" / "test_coco.json"
+    gt = json.loads(path.read_text())
+    for a in gt["annotations"]:
+        a["id"] = 7
+    with pytest.raises(DataError, match="duplicate annotation id 7"):
+        coco_keypoint_eval(gt, [])
