@@ -13,7 +13,6 @@ from edgepose.data.coco import CocoKeypoints
 from edgepose.errors import DataError
 from edgepose.utils.progress import Progress
 
-
 # COCO AP ranks detections by score, so low-scoring people only add recall: keep them for evaluation.
 EVAL_SCORE_THRESHOLD = 0.05
 

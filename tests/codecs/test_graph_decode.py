@@ -10,10 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgepose.codecs import CenterNetCodec, HeatmapCodec
-from edgepose.codecs.centernet import OUTPUT_NAMES
-from edgepose.codecs.graph import CenterNetDecode, DecodedModel, HeatmapDecode
-from edgepose.errors import ConfigError, InputError
+from edgepose.codecs import CenterNetCodec, HeatmapCodec  # noqa: E402
+from edgepose.codecs.centernet import OUTPUT_NAMES  # noqa: E402
+from edgepose.codecs.graph import CenterNetDecode, DecodedModel, HeatmapDecode  # noqa: E402
+from edgepose.errors import ConfigError, InputError  # noqa: E402
 
 TOL = 1e-3  # input px
 K = 5
