@@ -18,7 +18,29 @@ def _export_args(p) -> None:
     p.add_argument("--weights", default=None, help="'default' or a state_dict checkpoint for --model")
     p.add_argument("--target", required=True, help=f"one of {', '.join(TARGET_NAMES)}")
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
-                   help="numeric precision of the deployed model (see the target's support in the docs)")
+                   help="numeric precision of the deployed model (see the target's support in the docs); int8 needs "
+                        "--calib; fp16 and int8 bundles pass the accuracy gate (--max-ap-drop) instead of parity. fp16 pays off on GPUs "
+                        "(TensorRT, TFLite GPU delegate) and OpenVINO; ONNX Runtime on a CPU gains nothing from it")
+    p.add_argument("--calib", default=None, metavar="SOURCE",
+                   help="calibration data for int8: an image folder, a video file, a COCO json (person boxes → "
+                        "top-down crops) or synthetic[:N]; preprocessed exactly as the runtime does")
+    p.add_argument("--calib-size", type=int, default=None, metavar="N",
+                   help="calibration samples to use; None = 128 (fewer than 32 gives a warning)")
+    p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile"),
+                   help="activation ranges where the target offers a choice (ONNX Runtime, TensorRT Q/DQ): minmax or "
+                        "percentile (99.999). Entropy is not offered: it clipped heatmap logits to uselessness in "
+                        "our measurements")
+    p.add_argument("--val", default=None, metavar="SOURCE",
+                   help="held-out data for the accuracy gate: a COCO json, coco:ANN.json[:IMG_DIR] or "
+                        "synthetic-val[:N]; None = the COCO calibration images calibration did not use, else "
+                        "synthetic-val:100")
+    p.add_argument("--max-ap-drop", type=float, default=1.0, metavar="POINTS",
+                   help="largest OKS AP drop vs the fp32 model, in AP points (1.0 = 0.01 AP), before export fails")
+    p.add_argument("--auto-mixed", action="store_true",
+                   help="when the gate fails, rank the quantized layers by their effect on the output and keep the "
+                        "most harmful ones in float until it passes (ONNX Runtime, TensorRT Q/DQ, OpenVINO)")
+    p.add_argument("--allow-accuracy-drop", action="store_true",
+                   help="write the bundle even when the accuracy gate fails (the manifest records the drop)")
     p.add_argument("--decode", default="auto", choices=("auto", "graph", "host"),
                    help="where keypoints are decoded: inside the exported graph, on the host in numpy, or "
                         "auto (graph unless the codec needs host refinement or the target is TFLite)")
@@ -61,6 +83,11 @@ def run_export(args) -> int:
 
     if args.target != "all":
         get_target(args.target)  # unknown target → close-match error before any work
+    if args.precision == "int8" and not args.calib:
+        raise ConfigError("--precision int8 needs --calib SOURCE (an image folder, a video, a COCO json or "
+                          "synthetic[:N]); nothing was written")
+    if args.calib_size is not None and args.calib_size < 1:
+        raise ConfigError(f"--calib-size must be >= 1, got {args.calib_size}")
     if ".py:" in args.model:
         model = _load_user_model(args.model, args)
     else:
@@ -68,10 +95,14 @@ def run_export(args) -> int:
     result = export(model, target=args.target, out=args.out, precision=args.precision, decode=args.decode,
                     opset=args.opset, dynamic_batch=args.dynamic_batch, samples=args.samples,
                     parity=not args.no_parity, head=args.head, keypoints=args.keypoints,
-                    input_size=args.input_size)
+                    input_size=args.input_size, calib=args.calib, calib_size=args.calib_size,
+                    calib_method=args.calib_method, val=args.val, max_ap_drop=args.max_ap_drop,
+                    auto_mixed=args.auto_mixed, allow_accuracy_drop=args.allow_accuracy_drop)
     bundles = result if isinstance(result, dict) else {args.target: result}
     for target, b in bundles.items():
-        print(f"{target:9s} {b.path}  ({b.manifest['precision']}, decode={b.manifest['spec']['decode']})")
+        acc = b.manifest.get("accuracy") or {}
+        gate = f", AP drop {acc['ap_drop']:.2f}" if "ap_drop" in acc else ""
+        print(f"{target:9s} {b.path}  ({b.manifest['precision']}, decode={b.manifest['spec']['decode']}{gate})")
     return 0
 
 

@@ -22,6 +22,8 @@ def _train_args(p) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
     p.add_argument("--weights", default=None, help="initial checkpoint to fine-tune from")
+    p.add_argument("--init-backbone", default=None, metavar="CKPT",
+                   help="copy matching backbone weights from another checkpoint (e.g. a trained top-down model)")
     p.add_argument("--flip-prob", type=float, default=None,
                    help="horizontal-flip augmentation probability (default: 0.5 for real data, 0 for synthetic data, "
                         "whose figures mark the left side by shading, a cue a mirror image would contradict)")
@@ -37,6 +39,11 @@ def run_train(args) -> int:
     from edgepose.train.loop import TrainConfig, train
 
     model = create(args.model, weights=args.weights)
+    if args.init_backbone:
+        from edgepose.models.checkpoint import load_backbone_from
+
+        n = load_backbone_from(model, args.init_backbone)
+        print(f"backbone: {n} tensors from {args.init_backbone}")
     meta = model.edgepose_meta
     coco = resolve_dataset(args.data, meta.kind, progress=not args.no_progress)
     ds_cls = BottomUpDataset if meta.kind == "centernet" else TopDownDataset

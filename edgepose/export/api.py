@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,29 +45,71 @@ def attach_meta(model, *, head: str | None, keypoints: str | None, input_size, m
     return model
 
 
+@dataclass
+class QuantOptions:
+    """Calibration and accuracy-gate knobs of a non-fp32 export (see :func:`export`)."""
+
+    calib: Any = None  # CalibrationSet (built from the ``calib`` source by export)
+    method: str = "minmax"
+    val: str | Path | None = None
+    max_ap_drop: float = 1.0
+    auto_mixed: bool = False
+    allow_accuracy_drop: bool = False
+    sensitivity_samples: int = 8
+
+
 def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp32", decode: str = "auto",
            opset: int = 17, dynamic_batch: bool = False, samples: str | Path | None = None,
            parity: bool = True, rel_tol: float = 1e-4, px_tol: float = 0.1, log=print,
            head: str | None = None, keypoints: str | None = None, input_size=None, mean=None, std=None,
-           name: str | None = None, **options: Any):
+           name: str | None = None, calib=None, calib_size: int | None = None, calib_method: str = "minmax",
+           val: str | Path | None = None, max_ap_drop: float = 1.0, auto_mixed: bool = False,
+           allow_accuracy_drop: bool = False, **options: Any):
     """Export ``model`` to one target (a Bundle) or to ``target='all'`` (a dict target → Bundle, in out/<target>).
 
     Bring your own model: pass ``head``, ``keypoints``, ``input_size`` (and ``mean``/``std``) for an nn.Module
     that has no ``edgepose_meta``. ``samples`` (a COCO json or an image folder) feeds the parity gate real images.
+
+    ``precision='int8'`` needs ``calib``: a :class:`~edgepose.calibration.CalibrationSet` or a source (image
+    folder, video, COCO json, ``synthetic[:N]``; ``calib_size`` samples, default 128). Any precision other
+    than fp32 replaces the parity gate by the accuracy gate: OKS AP on ``val`` (else held-out calibration
+    images, else synthetic-val) must not drop more than ``max_ap_drop`` AP points below the fp32 reference,
+    or AccuracyGateFailed is raised and no bundle is written (``allow_accuracy_drop=True`` writes it anyway).
+    ``auto_mixed=True`` keeps the layers INT8 hurts most in float until the gate passes.
     """
     from edgepose.export.targets import TARGETS, get_target
 
     log = log or (lambda *_: None)
     model = attach_meta(model, head=head, keypoints=keypoints, input_size=input_size, mean=mean, std=std, name=name)
+    targets = list(TARGETS) if target == "all" else [target]
+    for t in targets:
+        get_target(t).check_precision(precision)
+    if calib is not None and precision != "int8":
+        log(f"calibration data ignored: precision {precision} needs none (only int8 is calibrated)")
+        calib = None
+    quant = QuantOptions(calib=_calibration_set(model, precision, calib, calib_size), method=calib_method,
+                         val=val, max_ap_drop=float(max_ap_drop), auto_mixed=auto_mixed,
+                         allow_accuracy_drop=allow_accuracy_drop)
+    common = dict(precision=precision, decode=decode, opset=opset, dynamic_batch=dynamic_batch, samples=samples,
+                  parity=parity, rel_tol=rel_tol, px_tol=px_tol, log=log, options=options, quant=quant)
     if target == "all":
-        return {t: export(model, target=t, out=Path(out) / t, precision=precision, decode=decode, opset=opset,
-                          dynamic_batch=dynamic_batch, samples=samples, parity=parity, rel_tol=rel_tol,
-                          px_tol=px_tol, log=log, **options) for t in TARGETS}
-    tgt = get_target(target)
-    tgt.check_precision(precision)
-    return _export_one(model, tgt, out=Path(out), precision=precision, decode=decode, opset=opset,
-                       dynamic_batch=dynamic_batch, samples=samples, parity=parity, rel_tol=rel_tol,
-                       px_tol=px_tol, log=log, options=options)
+        return {t: _export_one(model, get_target(t), out=Path(out) / t, **common) for t in TARGETS}
+    return _export_one(model, get_target(target), out=Path(out), **common)
+
+
+def _calibration_set(model, precision: str, calib, size: int | None):
+    """The CalibrationSet for an int8 export (None otherwise); ConfigError before any work when missing."""
+    from edgepose.calibration.dataset import CalibrationSet
+    from edgepose.runtimes.spec import ModelSpec
+
+    if calib is None:
+        if precision == "int8":
+            raise ConfigError("precision 'int8' needs calibration data: pass calib=SOURCE (--calib SOURCE: an image "
+                              "folder, a video, a COCO json or synthetic[:N])")
+        return None
+    if isinstance(calib, CalibrationSet):
+        return calib.subset(size) if size else calib
+    return CalibrationSet.from_source(calib, ModelSpec.from_meta(model.edgepose_meta), size=size)
 
 
 def _spec_for(model, tgt, decode: str):
@@ -82,39 +125,52 @@ def _spec_for(model, tgt, decode: str):
 
 
 def _export_one(model, tgt, *, out: Path, precision, decode, opset, dynamic_batch, samples, parity, rel_tol,
-                px_tol, log, options):
+                px_tol, log, options, quant: QuantOptions):
     from edgepose.bundle import Bundle, bundle_writer, write_manifest
     from edgepose.export.onnx import export_onnx
     from edgepose.export.targets.base import ExportContext
 
     model.eval()
     spec = _spec_for(model, tgt, decode)
-    meta = model.edgepose_meta
     with tempfile.TemporaryDirectory(prefix="edgepose-export-") as ws, bundle_writer(out) as tmp:
         ws = Path(ws)
         with step(f"{tgt.name}: torch → ONNX (opset {opset}, decode={spec.decode})", log):
             onnx_exp = export_onnx(model, ws / "model.onnx", decode=spec.decode, opset=opset,
                                    batch=None if dynamic_batch else 1)
         ctx = ExportContext(model=model, spec=spec, precision=precision, onnx=onnx_exp, dir=tmp, workspace=ws,
-                            options=dict(options, opset=opset, dynamic_batch=dynamic_batch), log=log)
-        with step(f"{tgt.name}: build {precision} model", log):
-            extra = tgt.build(ctx)
-        manifest = {
-            "target": tgt.name, "backend": tgt.backend, "backend_version": tgt.backend_version(),
-            "precision": precision, "spec": spec.to_dict(),
-            "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
-                      "source_sha256": source_hash(model)},
-            "export": {"opset": opset, "decode": spec.decode, "batch": None if dynamic_batch else 1,
-                       "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes},
-            "quantization": None, **extra,
-        }
-        manifest["model"]["config"].pop("checkpoint_info", None)
-        manifest = write_manifest(tmp, manifest)
-        if parity:
-            manifest["parity"] = _parity_gate(model, tgt, Bundle(tmp, manifest), spec, samples, rel_tol, px_tol, log)
-            manifest = write_manifest(tmp, manifest)
+                            options=dict(options, opset=opset, dynamic_batch=dynamic_batch), log=log,
+                            calib=quant.calib if precision == "int8" else None, method=quant.method)
+        if precision != "fp32":
+            from edgepose.calibration.quantize import quantized_build
+
+            extra = quantized_build(model, tgt, ctx, quant, lambda e: _manifest(model, tgt, ctx, e))
+            manifest = write_manifest(tmp, _manifest(model, tgt, ctx, extra))
+        else:
+            with step(f"{tgt.name}: build {precision} model", log):
+                extra = tgt.build(ctx)
+            manifest = write_manifest(tmp, _manifest(model, tgt, ctx, extra))
+            if parity:
+                manifest["parity"] = _parity_gate(model, tgt, Bundle(tmp, manifest), spec, samples, rel_tol, px_tol,
+                                                  log)
+                manifest = write_manifest(tmp, manifest)
     log(f"{tgt.name}: bundle written to {out}" + (f" — {extra['note']}" if extra.get("note") else ""))
     return Bundle(out, manifest)
+
+
+def _manifest(model, tgt, ctx, extra: dict) -> dict:
+    """The bundle manifest (without file hashes) for ``extra`` = the target's build result."""
+    meta, onnx_exp = model.edgepose_meta, ctx.onnx
+    manifest = {
+        "target": tgt.name, "backend": tgt.backend, "backend_version": tgt.backend_version(),
+        "precision": ctx.precision, "spec": ctx.spec.to_dict(),
+        "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
+                  "source_sha256": source_hash(model)},
+        "export": {"opset": onnx_exp.opset, "decode": ctx.spec.decode, "batch": onnx_exp.batch,
+                   "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes},
+        "quantization": None, **extra,
+    }
+    manifest["model"]["config"].pop("checkpoint_info", None)
+    return manifest
 
 
 def _parity_gate(model, tgt, bundle, spec, samples, rel_tol, px_tol, log) -> dict:
@@ -133,7 +189,8 @@ def _parity_gate(model, tgt, bundle, spec, samples, rel_tol, px_tol, log) -> dic
     with step(f"{tgt.name}: parity gate vs PyTorch", log), candidate:
         reference = TorchRuntime(wrap_for_export(model, spec.decode), ref_spec).load()
         batches = sample_inputs(ref_spec, source=samples)
-        report = check_parity(reference, candidate, batches, rel_tol=rel_tol, px_tol=px_tol)
+        raw = TorchRuntime(model, ref_spec).load() if ref_spec.kind == "heatmap" else None
+        report = check_parity(reference, candidate, batches, rel_tol=rel_tol, px_tol=px_tol, heatmap_reference=raw)
     log(f"{tgt.name}: parity {'passed' if report.passed else 'FAILED'}: {report.summary()}")
     if not report.passed:
         raise ExportError(f"{tgt.name} parity gate failed, bundle not written: {report.summary()}")

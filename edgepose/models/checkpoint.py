@@ -135,3 +135,19 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, overri
     load_into(model, extract_state_dict(obj["state_dict"], str(path)), str(path))
     model.edgepose_meta.config.setdefault("checkpoint_info", obj.get("info", {}))
     return model.eval()
+
+
+def load_backbone_from(model, path: str | Path) -> int:
+    """Copy the trunk weights (every tensor whose name and shape match, heads excluded) from another
+    checkpoint — e.g. a trained top-down model's MobileNetV2 into a CenterNet with the same trunk.
+    Returns the number of tensors copied; none matching is an error."""
+    src = extract_state_dict(read_checkpoint(path), str(path))
+    own = model.state_dict()
+    trunk = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.", "layer4.", "features.")
+    take = {k: v for k, v in src.items()
+            if k.startswith(trunk) and k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not take:
+        raise CheckpointError(f"{path} has no trunk tensors matching {type(model).__name__} "
+                              "(expected the same backbone and width)")
+    model.load_state_dict(take, strict=False)
+    return len(take)

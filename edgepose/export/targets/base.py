@@ -22,6 +22,9 @@ class ExportContext:
     workspace: Path
     options: dict = field(default_factory=dict)
     log: Any = print
+    calib: Any = None  # edgepose.calibration.CalibrationSet for precision "int8" (None otherwise)
+    exclude: tuple[str, ...] = ()  # layer names to keep in float (sensitivity-driven mixed precision)
+    method: str = "minmax"  # calibration method where the target offers a choice
 
 
 class Target:
@@ -59,6 +62,16 @@ class Target:
     def build(self, ctx: ExportContext) -> dict:
         """Write model file(s) into ctx.dir; return manifest entries (at least 'model_file')."""
         raise NotImplementedError
+
+    def quantizable_layers(self, ctx: ExportContext) -> list[str]:
+        """Names usable in ``ctx.exclude`` (layers the quantizer would make INT8), in graph order.
+
+        Default: the ONNX node names of Conv / ConvTranspose / Gemm / MatMul in ``ctx.onnx``; targets whose
+        tool names layers differently override this.
+        """
+        from edgepose.calibration.layers import onnx_quantizable_nodes
+
+        return onnx_quantizable_nodes(ctx.onnx.path)
 
     def parity_runtime(self, bundle) -> Any | None:
         """A loaded runtime over the files just written, for the parity gate (None: cannot run here)."""

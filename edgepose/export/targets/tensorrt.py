@@ -5,9 +5,11 @@ device (or ``edgepose build BUNDLE``) builds it and caches it (see ``edgepose/ru
 Where TensorRT and a GPU are present at export time, the parity gate loads the bundle, which builds and
 caches the engine inside it.
 
-INT8 (later) is explicit quantization: the ONNX carries QuantizeLinear/DequantizeLinear pairs with
-symmetric int8 scales (zero point 0) and the builder runs with INT8 + FP16 flags and no calibrator.
-:func:`validate_qdq` checks such an ONNX before it goes into a bundle.
+INT8 is explicit quantization: the ONNX carries QuantizeLinear/DequantizeLinear pairs with symmetric
+int8 scales (zero point 0), made by ``onnxruntime.quantization`` from the calibration set (or given as
+``options['qdq_onnx']``), and the builder runs with INT8 + FP16 flags and no calibrator, so layers left
+without Q/DQ (``ctx.exclude``, the in-graph decoder) run in FP16. :func:`validate_qdq` checks the ONNX
+before it goes into a bundle.
 """
 
 from __future__ import annotations
@@ -143,16 +145,20 @@ class TensorRTTarget(Target):
     name = "tensorrt"
     backend = "tensorrt"
     package = "tensorrt"
-    precisions = ("fp32", "fp16")  # "int8" joins once calibration writes Q/DQ ONNX (validate_qdq)
+    precisions = ("fp32", "fp16", "int8")
     layout = "NCHW"
 
     def build(self, ctx: ExportContext) -> dict:
-        """Copy the ONNX (``options['qdq_onnx']`` when calibration made one) and write build.json."""
+        """Copy the ONNX (for INT8: a symmetric Q/DQ ONNX from ctx.calib, or ``options['qdq_onnx']``) and
+        write build.json."""
         src = Path(ctx.options.get("qdq_onnx") or ctx.onnx.path)
+        quant = None
         if ctx.precision == "int8":
+            if not ctx.options.get("qdq_onnx"):
+                src, quant = self._quantize(ctx)
             report = validate_qdq(src)
             if ctx.log:
-                    ctx.log(f"tensorrt: Q/DQ ONNX ok — {report.pairs} activation pairs, "
+                ctx.log(f"tensorrt: Q/DQ ONNX ok — {report.pairs} activation pairs, "
                         f"{report.weight_dequantize} quantized weights")
         try:
             settings = build_settings(src, ctx.onnx.input_name, ctx.precision, ctx.options)
@@ -160,8 +166,24 @@ class TensorRTTarget(Target):
             raise ExportError(f"tensorrt: {exc}") from None
         shutil.copyfile(src, ctx.dir / "model.onnx")
         (ctx.dir / BUILD_FILE).write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
-        return {"model_file": "model.onnx", "onnx_file": "model.onnx", "build_file": BUILD_FILE,
-                "build": settings.to_dict(), "note": NOTE}
+        extra = {"model_file": "model.onnx", "onnx_file": "model.onnx", "build_file": BUILD_FILE,
+                 "build": settings.to_dict(), "note": NOTE}
+        return dict(extra, quantization=quant) if quant else extra
+
+    def _quantize(self, ctx: ExportContext) -> tuple[Path, dict]:
+        """Symmetric int8 Q/DQ ONNX (activations and weights, zero point 0) in the workspace."""
+        from edgepose.export.targets.onnx import quantize_qdq
+
+        dst = ctx.workspace / "model.qdq.onnx"
+        info = quantize_qdq(ctx.onnx.path, dst, ctx.calib, input_name=ctx.onnx.input_name, workspace=ctx.workspace,
+                            method=ctx.method, exclude=ctx.exclude, symmetric=True, log=ctx.log)
+        return dst, dict(info, builder="TensorRT explicit quantization (INT8 + FP16 fallback)")
+
+    def quantizable_layers(self, ctx: ExportContext) -> list[str]:
+        """Conv / ConvTranspose / Gemm / MatMul node names of the Q/DQ ONNX (as for the ONNX target)."""
+        from edgepose.export.targets.onnx import prepared_model, quantizable_nodes
+
+        return quantizable_nodes(prepared_model(ctx.onnx.path, ctx.workspace))
 
 
 TARGET = TensorRTTarget()

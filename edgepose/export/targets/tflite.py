@@ -8,21 +8,60 @@ decoded keypoints / scores / boxes). Batch is fixed to 1; the runtime splits lar
 decode='auto' resolves to 'host' here: gathers in the graph can push a TFLite GPU delegate back to the CPU.
 An explicit decode='graph' is honoured.
 
-Precisions: one converter per precision in ``CONVERTERS`` (fp32 now; INT8 PT2E adds an entry).
+Precisions (one converter per precision in ``CONVERTERS``):
+
+- ``fp32``: litert-torch float conversion.
+- ``fp16``: the fp32 model with float16 weights (ai-edge-quantizer ``FLOAT_CASTING``, weight-only): half the
+  file; TFLite GPU delegates compute in fp16 from it. The CPU (XNNPACK) dequantizes the weights once at load
+  and computes in fp32, so on a CPU an fp16 bundle is only smaller, not faster — for a CPU, use int8.
+- ``int8``: full-integer static quantization of the fp32 model with ai-edge-quantizer (recipe
+  ``static_wi8_ai8``: int8 per-channel symmetric weights, int8 activations from MinMax ranges over the
+  calibration set, run in the TFLite interpreter itself). Every CONV_2D / DEPTHWISE_CONV_2D, every residual
+  ADD and the upsampling path (RESIZE_NEAREST_NEIGHBOR) run INT8. Float32 input / output by default (one
+  QUANTIZE after the input, one DEQUANTIZE before each output); option ``int8_io=True`` gives the model int8
+  I/O (the runtime quantizes with the stored scale and zero point). ``ctx.exclude`` (names from
+  ``quantizable_layers``: the PyTorch module names of the convolutions, e.g. 'final_layer') keeps those ops
+  float between DEQUANTIZE / QUANTIZE: sensitivity-driven mixed precision works on TFLite too. The in-graph
+  decoder (decode='graph') stays float.
+
+Why ai-edge-quantizer and not litert-torch's PT2E path (measured 2026-11-25, simplebaseline-mnv2s-edge
+96x128, 2 threads, ``benchmarks/tflite_int8_paths.py``): PT2E (``PT2EQuantizer`` with
+``get_symmetric_quantization_config(is_per_channel=True)``) makes every convolution of the edge head INT8 but
+leaves 9 of the 10 residual ADDs in float between DEQUANTIZE / QUANTIZE: its add annotator matches
+``source_fn_stack`` metadata, which torch 2.13's ``torch.export`` no longer records. ai-edge-quantizer gives
+100% INT8 compute ops. On XNNPACK both run in the same time (about 0.36 ms, 3x faster than fp32): the float
+ADDs are cheap on this model. The deciding reasons are the others: the quantization step takes about 1 s on
+top of the cached fp32 conversion instead of a 50 s PT2E conversion per build (the sensitivity loop builds
+dozens), it excludes single ops (mixed precision; PT2E here cannot), float or int8 I/O is a recipe choice,
+and calibration runs in the interpreter that deploys the model. Neither needs TensorFlow. Models with
+transposed convolutions: ai-edge-quantizer fails on their 4-D TRANSPOSE_CONV bias, so those ops are kept
+float automatically (recorded in the manifest); use the ``-edge`` variants for all-INT8.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import io
 import os
+import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from edgepose.errors import ExportError
+from edgepose.errors import ConfigError, ExportError
 from edgepose.export.targets.base import ExportContext, Target
 
 MODEL_FILE = "model.tflite"
+METHODS = ("minmax",)  # ai-edge-quantizer MIN_MAX_UNIFORM_QUANT
+# interpreter op name → ai-edge-quantizer operation name, for the ops quantizable_layers lists
+LAYER_OPS = {"CONV_2D": "CONV_2D", "DEPTHWISE_CONV_2D": "DEPTHWISE_CONV_2D",
+             "TRANSPOSE_CONV": "CONV_2D_TRANSPOSE", "FULLY_CONNECTED": "FULLY_CONNECTED"}
+LAYER_CLASSES = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
+ALWAYS_FLOAT_OPS = ("TRANSPOSE_CONV",)  # ai-edge-quantizer 0.10 cannot quantize its 4-D bias
+_DECODER_SCOPE = r"[A-Za-z0-9]_decoder/"
 
 
 @contextlib.contextmanager
@@ -72,7 +111,190 @@ def convert_fp32(ctx: ExportContext, module, sample, path: Path) -> dict:
     return {}
 
 
-CONVERTERS: dict[str, Callable[..., dict]] = {"fp32": convert_fp32}
+def float_model(ctx: ExportContext, module, sample) -> Path:
+    """The litert-torch fp32 model in the workspace, converted once per export (fp16 / int8 start from it;
+    the sensitivity loop rebuilds int8 many times)."""
+    path = Path(ctx.workspace) / f"tflite-fp32-{ctx.spec.decode}.tflite"
+    if not path.is_file():
+        convert_fp32(ctx, module, sample, path)
+    return path
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A quantizable op of the fp32 model: ``name`` (PyTorch module name, else ``<op>_<index>``), the
+    interpreter's op name and ai-edge-quantizer's op scope (its output tensor names joined by ';')."""
+
+    name: str
+    op: str
+    scope: str
+
+
+def module_names(tensor_names: list[str], modules: set[str]) -> list[str]:
+    """PyTorch module names in litert-torch tensor names ('.../Sequential_features/.../Conv2d_0;1'): for each
+    ';'-separated location of a conv / linear class, the attribute names after the class names, longest
+    suffix that is a module of the model. Several when MLIR fused locations (parallel heads on one input)."""
+    found: list[str] = []
+    for tensor in tensor_names:
+        for part in tensor.split(";"):
+            segments = part.split("/")
+            if segments[-1].rsplit(".", 1)[-1].partition("_")[0] not in LAYER_CLASSES:
+                continue
+            attrs = [seg.rsplit(".", 1)[-1].partition("_")[2] for seg in segments]
+            name = next((".".join(attrs[i:]) for i in range(len(attrs)) if ".".join(attrs[i:]) in modules), None)
+            if name is not None and name not in found:
+                found.append(name)
+    return found
+
+
+def layer_table(path: Path, model) -> list[Layer]:
+    """Quantizable ops (conv / depthwise / transposed conv / fully connected) of ``path``, graph order."""
+    from edgepose.runtimes.tflite import interpreter_class
+
+    it = interpreter_class()(model_path=str(path))
+    names = {d["index"]: d["name"] for d in it.get_tensor_details()}
+    modules = {n for n, _ in model.named_modules() if n}
+    layers, seen = [], Counter()
+    for op in it._get_ops_details():  # noqa: SLF001 — the interpreter's only op listing
+        if op["op_name"] not in LAYER_OPS:
+            continue
+        outs = [names[i] for i in op["outputs"] if i in names and names[i]]
+        if re.search(_DECODER_SCOPE, ";".join(outs)):
+            continue
+        candidates = module_names(outs, modules) or [f"{op['op_name'].lower()}_{op['index']}"]
+        name = next((c for c in candidates if c not in seen), candidates[0])
+        seen[name] += 1
+        layers.append(Layer(name if seen[name] == 1 else f"{name}#{seen[name]}", op["op_name"],
+                            ";".join(outs) + ";"))
+    return layers
+
+
+@contextlib.contextmanager
+def _quiet_aeq() -> Iterator[None]:
+    """ai-edge-quantizer draws tqdm progress bars on stderr for every calibration and quantization."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+def _aeq():
+    from edgepose.utils.lazy import require
+
+    require("ai_edge_quantizer", "TFLite INT8 / FP16 quantization")
+    from ai_edge_quantizer import qtyping, quantizer
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    return quantizer, qtyping, AlgorithmName
+
+
+def _int8_recipe(src: Path, *, float_io: bool, keep: list[Layer], decoder: bool):
+    """An ai-edge-quantizer Quantizer over ``src`` with the full-INT8 recipe and the float exceptions."""
+    quantizer, qtyping, algo = _aeq()
+    op = qtyping.TFLOperationName
+    qt = quantizer.Quantizer(str(src))
+    qt.add_static_config(".*", op.ALL_SUPPORTED, activation_num_bits=8, weight_num_bits=8)
+    if float_io:
+        for virtual in (op.INPUT, op.OUTPUT):
+            qt.update_quantization_recipe(".*", virtual, algorithm_key=algo.NO_QUANTIZE)
+    if decoder:
+        qt.update_quantization_recipe(_DECODER_SCOPE, op.ALL_SUPPORTED, algorithm_key=algo.NO_QUANTIZE)
+    for layer in keep:
+        qt.update_quantization_recipe(f"^{re.escape(layer.scope)}$", op(LAYER_OPS[layer.op]),
+                                      algorithm_key=algo.NO_QUANTIZE)
+    return qt
+
+
+_CALIBRATION_CACHE: dict[tuple, dict] = {}
+
+
+def _calibrate(src: Path, calib, signature: tuple[str, str]) -> dict:
+    """MinMax ranges of every tensor of ``src`` over ``calib`` (NHWC batches of one), run in the TFLite
+    interpreter; cached per (model file, calibration digest) for the sensitivity loop's rebuilds."""
+    key = (str(src), src.stat().st_mtime_ns, calib.digest)
+    if key not in _CALIBRATION_CACHE:
+        qt = _int8_recipe(src, float_io=False, keep=[], decoder=False)
+        data = {signature[0]: [{signature[1]: b} for b in calib.batches("NHWC")]}
+        _CALIBRATION_CACHE.clear()
+        with _quiet_aeq():
+            _CALIBRATION_CACHE[key] = qt.calibrate(data, num_threads=min(4, os.cpu_count() or 1))
+    return _CALIBRATION_CACHE[key]
+
+
+def _signature(src: Path) -> tuple[str, str]:
+    from edgepose.runtimes.tflite import interpreter_class
+
+    sigs = interpreter_class()(model_path=str(src)).get_signature_list()
+    if len(sigs) != 1:
+        raise ExportError(f"{src.name} has {len(sigs)} signatures; expected the one litert-torch writes")
+    key = next(iter(sigs))
+    return key, sigs[key]["inputs"][0]
+
+
+def _keep_float(ctx: ExportContext, layers: list[Layer]) -> tuple[list[Layer], list[str]]:
+    """(layers kept float, names of those kept automatically); unknown names in ctx.exclude → ConfigError."""
+    by_name = {layer.name: layer for layer in layers}
+    unknown = sorted(set(ctx.exclude) - set(by_name))
+    if unknown:
+        raise ConfigError(f"layers to keep in float not in the TFLite model: {unknown[:3]}; expected names "
+                          f"from quantizable_layers() (e.g. {layers[-1].name if layers else 'none'!r})")
+    auto = [layer.name for layer in layers if layer.op in ALWAYS_FLOAT_OPS and layer.name not in ctx.exclude]
+    keep = [by_name[n] for n in sorted(set(ctx.exclude))] + [by_name[n] for n in auto]
+    return keep, auto
+
+
+def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
+    """Full-INT8 ``path`` from the fp32 model and ``ctx.calib``; returns the manifest's 'quantization'."""
+    if ctx.calib is None or len(ctx.calib) == 0:
+        raise ConfigError("TFLite INT8 needs calibration data (calib=SOURCE / --calib SOURCE), got none")
+    if ctx.method not in METHODS:
+        raise ConfigError(f"TFLite INT8 calibration method must be one of {', '.join(METHODS)}, got {ctx.method!r}")
+    src = float_model(ctx, module, sample)
+    keep, auto = _keep_float(ctx, layer_table(src, ctx.model))
+    float_io = not bool(ctx.options.get("int8_io", False))
+    ranges = _calibrate(src, ctx.calib, _signature(src))
+    qt = _int8_recipe(src, float_io=float_io, keep=keep, decoder=ctx.spec.decode == "graph")
+    try:
+        with _quiet_aeq():
+            qt.quantize(ranges, enable_progress_report=False).export_model(str(path), overwrite=True)
+    except Exception as exc:  # ai-edge-quantizer raises ValueError / RuntimeError from deep inside
+        raise ExportError(f"ai-edge-quantizer could not quantize {ctx.model.edgepose_meta.name}: "
+                          f"{_first_line(exc)}") from exc
+    from edgepose.runtimes.tflite import model_ops, quantized_share
+
+    ops = model_ops(path)
+    return {"method": ctx.method, "tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}",
+            "recipe": "static_wi8_ai8", "weights": "int8 per-channel symmetric",
+            "activations": "int8 (MinMax)", "io": "float32" if float_io else "int8",
+            "calibration": ctx.calib.describe(), "kept_float": sorted(set(ctx.exclude)),
+            "kept_float_auto": auto, "float_decoder": ctx.spec.decode == "graph",
+            "int8_op_share": round(quantized_share(ops), 4), "ops": _op_counts(ops)}
+
+
+def convert_fp16(ctx: ExportContext, module, sample, path: Path) -> dict:
+    """fp32 model with float16 weights (weight-only FLOAT_CASTING); compute stays float32 on the CPU."""
+    quantizer, qtyping, algo = _aeq()
+    src = float_model(ctx, module, sample)
+    qt = quantizer.Quantizer(str(src))
+    qt.add_weight_only_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, 16, algorithm_key=algo.FLOAT_CASTING)
+    try:
+        with _quiet_aeq():
+            qt.quantize(None, enable_progress_report=False).export_model(str(path), overwrite=True)
+    except Exception as exc:  # as in convert_int8
+        raise ExportError(f"ai-edge-quantizer could not cast the weights to float16: {_first_line(exc)}") from exc
+    return {"method": "float_casting", "tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}",
+            "weights": "float16 (GPU delegates compute fp16; XNNPACK dequantizes to fp32 at load)",
+            "activations": "float32"}
+
+
+CONVERTERS: dict[str, Callable[..., dict]] = {"fp32": convert_fp32, "fp16": convert_fp16, "int8": convert_int8}
+
+
+def _op_counts(ops: list[tuple[str, str]]) -> dict[str, int]:
+    return dict(sorted(Counter(f"{op}:{dtype}" for op, dtype in ops).items()))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def output_names(ctx: ExportContext, count: int) -> list[str]:
@@ -128,6 +350,9 @@ class TFLiteTarget(Target):
         import torch
 
         self.check_precision(ctx.precision)
+        if ctx.exclude and ctx.precision != "int8":
+            raise ConfigError(f"layers to keep in float only apply to precision int8, got precision "
+                              f"{ctx.precision!r} with {len(ctx.exclude)} excluded layer(s)")
         module, sample = nhwc_module(ctx), sample_input(ctx.spec)
         with torch.no_grad():
             out = module(sample)
@@ -143,10 +368,16 @@ class TFLiteTarget(Target):
             extra["quantization"] = quantization
         return extra
 
+    def quantizable_layers(self, ctx: ExportContext) -> list[str]:
+        """Names of the conv / depthwise / transposed-conv / fully-connected ops of the fp32 TFLite model, in
+        graph order: the PyTorch module names (e.g. 'features.0.0', 'upsample_layers.1', 'final_layer'),
+        ``<op>_<index>`` where litert-torch's tensor names do not lead back to a module. The names
+        ``ctx.exclude`` takes (ai-edge-quantizer keeps those ops float)."""
+        return [layer.name for layer in layer_table(float_model(ctx, nhwc_module(ctx), sample_input(ctx.spec)),
+                                                    ctx.model)]
+
 
 def _version(dist: str) -> str | None:
-    import importlib.metadata
-
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

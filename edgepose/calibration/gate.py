@@ -1,0 +1,186 @@
+"""The accuracy gate: a quantized bundle must keep the fp32 reference's OKS AP on held-out data.
+
+Both the fp32 PyTorch reference and the quantized bundle's runtime are evaluated with
+:func:`edgepose.eval.evaluate.evaluate` (OKS AP against the ground truth, both model families) on the same
+images; the AP drop is reported in AP points (1.0 = 0.01 AP). The gate also measures how far the quantized
+keypoints moved from the reference's: mean distance in image pixels over the joints the reference is
+confident about (score >= ``SCORE_FLOOR``), overall and per keypoint.
+
+Validation data, in order of preference: ``val`` (a COCO json, ``coco:ANN.json[:IMG_DIR]`` or
+``synthetic-val[:N]``); the images of a COCO calibration source that calibration did not use; the
+synthetic validation set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.errors import DataError
+
+SCORE_FLOOR = 0.2  # joints the reference scores below this are not compared (ties on unseen joints)
+PERSON_FLOOR = 0.3  # bottom-up: reference people compared
+DEFAULT_VAL = 100  # synthetic validation images
+
+
+@dataclass
+class GateReport:
+    """AP of reference and candidate (AP points, 0..100), drop, keypoint displacement (image px)."""
+
+    ap_reference: float
+    ap: float
+    max_ap_drop: float
+    mean_keypoint_error_px: float | None
+    per_keypoint_error_px: dict
+    val: str
+    num_images: int
+    runtime: str = ""
+    latency_ms: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ap_drop(self) -> float:
+        return self.ap_reference - self.ap
+
+    @property
+    def passed(self) -> bool:
+        return self.ap_drop <= self.max_ap_drop
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return dict(d, ap_drop=round(self.ap_drop, 3), passed=self.passed)
+
+    def summary(self) -> str:
+        px = "n/a" if self.mean_keypoint_error_px is None else f"{self.mean_keypoint_error_px:.2f} px"
+        lat = "" if self.latency_ms is None else f", {self.latency_ms:.2f} ms"
+        return (f"AP {self.ap:.1f} vs fp32 {self.ap_reference:.1f} (drop {self.ap_drop:.2f}, limit "
+                f"{self.max_ap_drop:g}), keypoints moved {px} on average{lat} — {self.num_images} images of {self.val}")
+
+
+class _Recorder:
+    """Wraps a runtime: ``evaluate`` calls it per image; the Poses are kept in call order."""
+
+    def __init__(self, rt):
+        self.rt, self.poses = rt, []
+
+    def __getattr__(self, name):
+        return getattr(self.rt, name)
+
+    def __call__(self, *args, **kwargs):
+        poses = self.rt(*args, **kwargs)
+        self.poses.append(poses)
+        return poses
+
+
+def resolve_val(val, calib, kind: str, workspace: Path, size: int = DEFAULT_VAL):
+    """(CocoKeypoints, description) of the held-out data (see the module docstring)."""
+    from edgepose.data.coco import CocoKeypoints
+    from edgepose.data.sources import resolve_dataset
+
+    if val is not None:
+        text = str(val)
+        if text.endswith(".json") and not text.startswith("coco:"):
+            return CocoKeypoints(text), text
+        return resolve_dataset(text, kind, split="val", progress=False), text
+    held = _held_out(calib, workspace)
+    if held is not None:
+        return held
+    text = f"synthetic-val:{size}"
+    return resolve_dataset(text, kind, split="val", progress=False), text
+
+
+def _held_out(calib, workspace: Path):
+    """The images of a COCO calibration source that calibration did not use (None if there are none)."""
+    from edgepose.data.coco import CocoKeypoints
+
+    if calib is None or not str(calib.source).endswith(".json") or not Path(calib.source).is_file():
+        return None
+    coco = CocoKeypoints(calib.source)
+    used = set(calib.image_ids)
+    keep = [i for i in coco.image_ids if i not in used]
+    if not keep:
+        return None
+    data = coco.to_coco_dict()
+    data["images"] = [im for im in data["images"] if int(im["id"]) in set(keep)]
+    data["annotations"] = [a for a in data["annotations"] if int(a["image_id"]) in set(keep)]
+    path = Path(workspace) / "heldout_val.json"
+    path.write_text(json.dumps(data))
+    return CocoKeypoints(path, coco.img_dir), f"{calib.source} (held-out {len(keep)} images)"
+
+
+def _match(ref, cand, kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pairs (reference (K, 3), candidate (K, 3)) of the same person."""
+    if kind != "centernet":
+        return list(zip(ref.keypoints, cand.keypoints))
+    pairs = []
+    for p, s in zip(ref.keypoints, ref.scores):
+        if s < PERSON_FLOOR or len(cand) == 0:
+            continue
+        d = np.linalg.norm(cand.keypoints[:, :, :2] - p[None, :, :2], axis=-1).mean(axis=1)
+        pairs.append((p, cand.keypoints[int(np.argmin(d))]))
+    return pairs
+
+
+def keypoint_displacement(ref_poses, cand_poses, kind: str, names) -> tuple[float | None, dict]:
+    """Mean distance (image px) between reference and candidate keypoints, overall and per keypoint name."""
+    k = len(names)
+    total, count = np.zeros(k), np.zeros(k)
+    for ref, cand in zip(ref_poses, cand_poses):
+        for r, c in _match(ref, cand, kind):
+            mask = r[:, 2] >= SCORE_FLOOR
+            total += np.where(mask, np.linalg.norm(r[:, :2] - c[:, :2], axis=-1), 0.0)
+            count += mask
+    if count.sum() == 0:
+        return None, {}
+    per = {n: round(float(t / c), 3) for n, t, c in zip(names, total, count) if c > 0}
+    return round(float(total.sum() / count.sum()), 3), per
+
+
+def quick_latency(rt, batch: np.ndarray, runs: int = 30) -> float:
+    """Median ms of ``rt.infer`` on one batch (a few warm-up runs first)."""
+    for _ in range(3):
+        rt.infer(batch)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        rt.infer(batch)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000.0)
+
+
+class AccuracyGate:
+    """Evaluates the fp32 reference once, then any number of candidate runtimes against it."""
+
+    def __init__(self, reference, coco, *, max_ap_drop: float = 1.0, val_name: str = "", max_images=None,
+                 log=print):
+        from edgepose.eval.evaluate import evaluate
+        from edgepose.keypoints import get_schema
+
+        if len(coco.image_ids) == 0:
+            raise DataError(f"validation set {val_name} has no images")
+        self.coco, self.max_ap_drop, self.val_name, self.max_images = coco, float(max_ap_drop), val_name, max_images
+        self.kind = reference.spec.kind
+        self.names = get_schema(reference.spec.keypoints).names
+        rec = _Recorder(reference)
+        self.reference_stats = evaluate(rec, coco, max_images=max_images, progress=False)
+        self.reference_poses = rec.poses
+        self.num_images = int(self.reference_stats["num_images"])
+        (log or (lambda *_: None))(f"accuracy gate: fp32 reference AP {100 * self.reference_stats['AP']:.1f} "
+                                   f"on {self.num_images} images of {val_name}")
+
+    def check(self, runtime, *, latency_batch: np.ndarray | None = None, label: str = "") -> GateReport:
+        from edgepose.eval.evaluate import evaluate
+
+        rec = _Recorder(runtime)
+        stats = evaluate(rec, self.coco, max_images=self.max_images, progress=False)
+        mean_px, per_kp = keypoint_displacement(self.reference_poses, rec.poses, self.kind, self.names)
+        lat = quick_latency(runtime, latency_batch) if latency_batch is not None else None
+        return GateReport(ap_reference=round(100 * self.reference_stats["AP"], 3), ap=round(100 * stats["AP"], 3),
+                          max_ap_drop=self.max_ap_drop, mean_keypoint_error_px=mean_px, per_keypoint_error_px=per_kp,
+                          val=self.val_name, num_images=self.num_images,
+                          runtime=label or getattr(runtime, "backend", ""), latency_ms=lat)

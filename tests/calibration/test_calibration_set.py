@@ -1,0 +1,127 @@
+"""CalibrationSet: every source kind, deterministic order and digest, bad inputs skipped and counted."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from edgepose.calibration.dataset import CalibrationSet
+from edgepose.errors import ConfigError, DataError
+from edgepose.pipeline.preprocess import InputSpec, bottomup_batch, topdown_batch
+from edgepose.runtimes.spec import ModelSpec
+
+TOPDOWN = ModelSpec(kind="heatmap", input=InputSpec(size=(48, 64)))
+BOTTOMUP = ModelSpec(kind="centernet", input=InputSpec(size=(64, 64)))
+
+
+def _quiet(source, spec=TOPDOWN, **kw) -> CalibrationSet:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CalibrationSet.from_source(source, spec, progress=False, **kw)
+
+
+def _image(rng, h=40, w=30) -> np.ndarray:
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_synthetic_is_deterministic_and_seeded():
+    a, b = _quiet("synthetic:6"), _quiet("synthetic:6")
+    assert len(a) == 6 and a.digest == b.digest
+    assert _quiet("synthetic:6", seed=1).digest != a.digest
+    batch = next(a.batches())
+    assert batch.shape == (1, 3, 64, 48) and batch.dtype == np.float32
+    nhwc = next(a.batches("NHWC"))
+    assert nhwc.shape == (1, 64, 48, 3) and np.array_equal(nhwc, batch.transpose(0, 2, 3, 1))
+    assert _quiet("synthetic:6", size=4).digest == _quiet("synthetic:4").digest  # size caps N, same prefix
+    assert next(_quiet("synthetic:2", BOTTOMUP).batches()).shape == (1, 3, 64, 64)
+    d = a.describe()
+    assert d == {"source": "synthetic:6", "size": 6, "digest": a.digest, "skipped": 0, "skipped_reasons": {}}
+
+
+def test_folder_skips_and_counts_bad_files(tmp_path):
+    rng = np.random.default_rng(0)
+    good = [_image(rng) for _ in range(3)]
+    for i, img in enumerate(good):
+        cv2.imwrite(str(tmp_path / f"{i:02d}.png"), img)
+    cv2.imwrite(str(tmp_path / "gray.png"), good[0][..., 0])
+    cv2.imwrite(str(tmp_path / "rgba.png"), np.dstack([good[0], good[0][..., :1]]))
+    cv2.imwrite(str(tmp_path / "deep.png"), good[0].astype(np.uint16) * 256)
+    cv2.imwrite(str(tmp_path / "tiny.png"), good[0][:4, :4])
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.warns(UserWarning, match="skipped 6 input"):
+        calib = CalibrationSet.from_source(tmp_path, TOPDOWN, progress=False)
+    assert len(calib) == 3 and calib.num_skipped == 6
+    reasons = calib.describe()["skipped_reasons"]
+    assert reasons["unsupported file type"] == 1 and reasons["unreadable"] == 1
+    assert reasons["1 channel(s) instead of 3"] == 1 and reasons["4 channel(s) instead of 3"] == 1
+    assert reasons["not 8-bit (uint16)"] == 1 and reasons["smaller than 8 px"] == 1
+    # the runtime's own preprocessing, in file-name order (whole image = the person box)
+    want = topdown_batch(good[1], np.array([[0, 0, 30, 40]], np.float32), TOPDOWN.input)[0]
+    assert np.array_equal(calib.samples[1], want)
+
+
+def test_size_limit_picks_a_seeded_subset_in_a_fixed_order(tmp_path):
+    rng = np.random.default_rng(1)
+    images = [_image(rng) for _ in range(10)]
+    for i, img in enumerate(images):
+        cv2.imwrite(str(tmp_path / f"{i:02d}.png"), img)
+    a, b = _quiet(tmp_path, size=4), _quiet(tmp_path, size=4)
+    assert len(a) == 4 and a.digest == b.digest
+    assert _quiet(tmp_path, size=4, seed=3).digest != a.digest
+    box = np.array([[0, 0, 30, 40]], np.float32)
+    index = [next(i for i, img in enumerate(images) if np.array_equal(s, topdown_batch(img, box, TOPDOWN.input)[0]))
+             for s in a.samples]
+    assert index == sorted(index)  # kept in source order whatever the subset
+
+
+def test_coco_json_crops_gt_boxes_for_topdown_whole_images_for_bottomup(shared_data):
+    ann = shared_data / "coco-mini" / "test_coco.json"
+    crops = _quiet(ann)
+    assert len(crops) == 14 and len(crops.image_ids) == 4  # one crop per non-crowd person box
+    whole = _quiet(ann, BOTTOMUP)
+    assert len(whole) == 4
+    from edgepose.data.coco import CocoKeypoints
+
+    coco = CocoKeypoints(ann)
+    first = coco.image_ids[0]
+    assert np.array_equal(whole.samples[0], bottomup_batch(coco.load_image(first), BOTTOMUP.input)[0])
+
+
+def test_video_frames_with_stride(shared_data):
+    video = next((shared_data / "posetrack18-mini" / "videos").rglob("*.mp4"))
+    every, second = _quiet(video), _quiet(video, stride=2)
+    assert len(every) >= 4 and len(second) == (len(every) + 1) // 2
+    assert np.array_equal(second.samples[1], every.samples[2])
+
+
+def test_few_samples_warn():
+    with pytest.warns(UserWarning, match="only 3 samples"):
+        CalibrationSet.from_source("synthetic:3", TOPDOWN, progress=False)
+
+
+@pytest.mark.parametrize("name, content, match", [
+    (None, None, "no usable samples"),  # empty folder
+    ("x.txt", b"x", "no usable samples .*1 unsupported file type"),  # folder without images
+    ("clip.mp4", b"\x00" * 64, "cannot open video"),
+    ("missing", None, "not found"),
+    ("m.onnx", b"x", "unsupported type '.onnx'"),
+])
+def test_bad_sources_are_data_errors(tmp_path, name, content, match):
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    source = tmp_path / name if name and name != "x.txt" else tmp_path
+    with pytest.raises(DataError, match=match):
+        _quiet(source)
+
+
+def test_bad_arguments():
+    with pytest.raises(ConfigError, match="synthetic"):
+        _quiet("synthetic:many")
+    with pytest.raises(ConfigError, match="size"):
+        _quiet("synthetic:4", size=0)
+    with pytest.raises(ConfigError, match="layout"):
+        next(_quiet("synthetic:1").batches("NCWH"))

@@ -1,0 +1,163 @@
+"""INT8 export end to end on the trained default top-down model: accuracy gate, determinism, mixed
+precision, TensorRT Q/DQ, and bad input on the command line (clear error, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import edgepose
+from edgepose.bundle import read_bundle
+from edgepose.cli import main
+from edgepose.errors import ConfigError
+from edgepose.models import create
+
+MODEL = "simplebaseline-mnv2s-edge"
+CALIB, VAL = "synthetic:48", "synthetic-val:40"
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def _nothing_written(folder) -> None:
+    assert [p.name for p in folder.iterdir() if p.name != "model.py"] == []
+
+
+@pytest.fixture(scope="module")
+def model():
+    return create(MODEL, weights="default")
+
+
+@pytest.fixture
+def sensitive_model_file(tmp_path):
+    """The default model with heatmap channel 0 scaled x1000: argmax unchanged in float, but one per-tensor
+    INT8 scale on the heatmap output flattens the 16 other channels."""
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent(f"""
+        import torch
+        from edgepose.models import create
+
+        def factory():
+            m = create({MODEL!r}, weights="default")
+            with torch.no_grad():
+                m.final_layer.weight[0] *= 1000.0
+                m.final_layer.bias[0] *= 1000.0
+            return m
+    """))
+    return f"{path}:factory"
+
+
+def test_int8_without_calib_is_a_clear_error(tmp_path, capsys):
+    code = main(["export", "--model", MODEL, "--target", "onnx", "--precision", "int8", "--out", str(tmp_path / "b")])
+    assert code != 0 and "--precision int8 needs --calib" in _error_line(capsys)
+    _nothing_written(tmp_path)
+    with pytest.raises(ConfigError, match="needs calibration data"):
+        edgepose.export(create(MODEL, input_size=(32, 32)), target="onnx", precision="int8", out=tmp_path / "c")
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("source, match", [("empty", "no usable samples"), ("clip.mp4", "cannot open video")])
+def test_bad_calibration_source_writes_nothing(tmp_path, capsys, source, match):
+    src = tmp_path / "src"
+    src.mkdir()
+    if source.endswith(".mp4"):
+        (src / source).write_bytes(b"\x00" * 128)
+    out = tmp_path / "out"
+    code = main(["export", "--model", MODEL, "--target", "onnx", "--precision", "int8", "--calib",
+                 str(src / source if source != "empty" else src), "--out", str(out)])
+    assert code != 0 and match in _error_line(capsys)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["src"]
+
+
+def test_default_model_int8_passes_the_gate_deterministically(model, tmp_path):
+    from edgepose.calibration.dataset import CalibrationSet
+    from edgepose.export.onnx import export_onnx
+    from edgepose.export.targets.onnx import quantize_qdq
+
+    b = edgepose.export(model, target="onnx", precision="int8", calib=CALIB, val=VAL, out=tmp_path / "a", log=None)
+    # the same calibration again, from scratch (new ONNX export, calibration set, workspace) → identical bytes
+    again = CalibrationSet.from_source(CALIB, b.spec(), progress=False)
+    (tmp_path / "ws").mkdir()
+    onnx_exp = export_onnx(model, tmp_path / "ws" / "model.onnx", decode=b.manifest["spec"]["decode"])
+    quantize_qdq(onnx_exp.path, tmp_path / "again.onnx", again, input_name="input", workspace=tmp_path / "ws")
+    assert (tmp_path / "again.onnx").read_bytes() == (b.path / "model.onnx").read_bytes()
+    m = read_bundle(b.path).manifest
+    acc, quant = m["accuracy"], m["quantization"]
+    assert acc["passed"] and acc["ap_drop"] <= 1.0 and acc["ap_reference"] > 5.0
+    assert acc["num_images"] == 40 and acc["val"] == VAL and len(acc["per_keypoint_error_px"]) > 10
+    assert acc["mean_keypoint_error_px"] < 5.0
+    assert quant["format"] == "QDQ" and quant["per_channel"] and quant["kept_float"] == []
+    assert quant["calibration"]["size"] == 48 and len(quant["calibration"]["digest"]) == 64
+    assert "parity" not in m  # the accuracy gate replaces the fp32 parity gate
+    with edgepose.load(b.path) as rt:
+        poses = rt(np.full((256, 192, 3), 127, np.uint8))
+    assert poses.keypoints.shape == (1, 17, 3)
+
+
+@pytest.mark.slow
+def test_gate_failure_writes_nothing_and_auto_mixed_fixes_it(sensitive_model_file, tmp_path, capsys):
+    args = ["export", "--model", sensitive_model_file, "--target", "onnx", "--precision", "int8", "--calib", CALIB,
+            "--val", VAL]
+    code = main([*args, "--out", str(tmp_path / "plain")])
+    line = _error_line(capsys)
+    assert code != 0 and "accuracy gate failed, bundle not written" in line and "--auto-mixed" in line
+    _nothing_written(tmp_path)
+
+    code = main([*args, "--auto-mixed", "--out", str(tmp_path / "mixed")])
+    assert code == 0, capsys.readouterr().err
+    m = read_bundle(tmp_path / "mixed").manifest
+    assert m["quantization"]["kept_float"] == ["/final_layer/Conv"]
+    assert m["accuracy"]["passed"] and m["accuracy"]["ap_drop"] <= 1.0
+    steps = m["quantization"]["mixed_precision"]["steps"]
+    assert not steps[0]["passed"] and steps[-1]["passed"] and steps[-1]["float_layers"] == 1
+
+
+def test_allow_accuracy_drop_writes_the_failing_bundle(sensitive_model_file, tmp_path, capsys):
+    code = main(["export", "--model", sensitive_model_file, "--target", "onnx", "--precision", "int8", "--calib",
+                 "synthetic:16", "--val", "synthetic-val:20", "--allow-accuracy-drop", "--out", str(tmp_path / "b")])
+    assert code == 0
+    acc = json.loads((tmp_path / "b" / "manifest.json").read_text())["accuracy"]
+    assert not acc["passed"] and acc["ap_drop"] > 1.0
+
+
+def test_tensorrt_int8_carries_a_symmetric_qdq_onnx(model, tmp_path):
+    from edgepose.export.targets.tensorrt import validate_qdq
+
+    b = edgepose.export(model, target="tensorrt", precision="int8", calib=CALIB, val="synthetic-val:20",
+                        out=tmp_path / "trt", log=None)
+    report = validate_qdq(b.path / "model.onnx")
+    assert report.pairs > 50 and report.weight_dequantize == 56
+    build = json.loads((b.path / "build.json").read_text())
+    assert build["precision"] == "int8" and "INT8" in build["flags"]
+    assert b.manifest["quantization"]["activations"] == "int8 symmetric"
+    assert b.manifest["accuracy"]["passed"] and "stand-in" in b.manifest["accuracy"]["runtime"]
+
+
+def test_quantizable_layers_and_unknown_exclusions(model, tmp_path):
+    from edgepose.calibration.dataset import CalibrationSet
+    from edgepose.export.onnx import export_onnx
+    from edgepose.export.targets import get_target
+    from edgepose.export.targets.base import ExportContext
+    from edgepose.runtimes.spec import ModelSpec
+
+    spec = ModelSpec.from_meta(model.edgepose_meta)
+    onnx_exp = export_onnx(model, tmp_path / "m.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calib = CalibrationSet.from_source("synthetic:4", spec, progress=False)
+    ctx = ExportContext(model=model, spec=spec, precision="int8", onnx=onnx_exp, dir=tmp_path, workspace=tmp_path,
+                        calib=calib, exclude=("/no/such/Conv",))
+    layers = get_target("onnx").quantizable_layers(ctx)
+    assert len(layers) == 56 and layers[-1] == "/final_layer/Conv"
+    with pytest.raises(ConfigError, match="not in the model"):
+        get_target("onnx").build(ctx)
