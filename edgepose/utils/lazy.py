@@ -11,7 +11,7 @@ from edgepose.errors import BackendUnavailable
 # import name → pip extra of edgepose that installs it
 EXTRAS = {
     "torch": "export", "onnx": "export", "onnxscript": "export", "onnxslim": "export",
-    "litert_torch": "export", "pycocotools": "eval", "onnxruntime": "onnxruntime",
+    "litert_torch": "export", "ai_edge_quantizer": "export", "pycocotools": "eval", "onnxruntime": "onnxruntime",
     "openvino": "openvino", "nncf": "openvino", "ai_edge_litert": "tflite",
     "tflite_runtime": "tflite", "tensorrt": "tensorrt", "matplotlib": "report",
 }

@@ -264,12 +264,13 @@ def test_missing_device_lists_available(exported):
         edgepose.load(path, device=absent)
 
 
-def test_int8_not_offered_yet(exported):
+def test_unsupported_precision_is_refused(exported, tmp_path):
     from edgepose.models import create
 
     exported("sb_host")  # registers the target
-    with pytest.raises(ConfigError, match="supports precision fp32; got 'int8'"):
-        edgepose.export(create(SB), target="openvino", precision="int8", out=Path("/nonexistent"))
+    with pytest.raises(ConfigError, match="supports precision .*; got 'int4'"):
+        edgepose.export(create(SB), target="openvino", precision="int4", out=tmp_path / "b")
+    assert not (tmp_path / "b").exists()
 
 
 # ---- corrupt bundles -----------------------------------------------------------------------

@@ -9,6 +9,11 @@ maps an 'f16' hint to bf16 on CPUs without f16 arithmetic. An fp32 bundle theref
 the choice to OpenVINO. When the device computes in a precision other than the one asked for, a
 ``RuntimeWarning`` says so — never silently.
 
+Bundle precisions (the manifest's ``openvino.inference_precision`` wins when present): fp32 → 'f32'; int8 →
+'f32' (the quantized ops run u8/i8 whatever the hint; the layers kept in float stay f32, as the accuracy gate
+measured them); fp16 → 'f16', which only devices with f16 arithmetic compute in f16 (GPU, NPU, CPUs with
+AVX512-FP16 / AMX-FP16); other CPUs compute it in bf16 or f32 and the warning above says so.
+
 Input/output tensors are whatever the model file declares (NCHW float32 for edgepose exports).
 """
 
@@ -33,7 +38,7 @@ INFERENCE_PRECISIONS = ("f32", "bf16", "f16", "auto")
 PHYSICAL_DEVICES = ("CPU", "GPU", "NPU")
 VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO")  # forward properties to the devices they pick
 # bundle precision → inference precision used when the caller does not choose one
-DEFAULT_INFERENCE_PRECISION = {"fp32": "f32"}
+DEFAULT_INFERENCE_PRECISION = {"fp32": "f32", "int8": "f32", "fp16": "f16"}
 _DEVICE_RE = re.compile(r"^(?:(CPU|GPU|NPU)(?:\.\d+)?|(AUTO|MULTI|HETERO)(?::[A-Z0-9.]+(?:,[A-Z0-9.]+)*)?)$")
 
 
@@ -57,8 +62,7 @@ def ov_message(exc: BaseException) -> str:
 
 def default_inference_precision(manifest: dict) -> str:
     """The precision a bundle was exported and checked at: the manifest's ``openvino.inference_precision``,
-    else derived from the bundle precision ('fp32' → 'f32'; anything else also 'f32' until a later
-    precision records its own)."""
+    else derived from the bundle precision ('fp32' → 'f32', 'int8' → 'f32', 'fp16' → 'f16'; unknown → 'f32')."""
     recorded = (manifest.get("openvino") or {}).get("inference_precision")
     if recorded in INFERENCE_PRECISIONS:
         return recorded
@@ -188,6 +192,21 @@ class OpenVINORuntime(Runtime):
             warnings.warn(f"OpenVINO on {self.device} computes in {got}, not the requested {asked} "
                           "(the device lacks it); outputs will differ from fp32 more than usual",
                           RuntimeWarning, stacklevel=3)
+
+    def runtime_precisions(self, layer_types: tuple[str, ...] | None = None) -> dict[str, int]:
+        """What the compiled model really runs: {runtime precision: layer count}, e.g. {'u8': 56, 'f32': 1},
+        over the executed layers of ``layer_types`` (e.g. ('Convolution',); None: every layer)."""
+        self._require_loaded("runtime_precisions")
+        counts: dict[str, int] = {}
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if "runtimePrecision" not in info or "layerType" not in info:
+                continue
+            if layer_types is not None and str(info["layerType"].astype(str)) not in layer_types:
+                continue
+            precision = str(info["runtimePrecision"].astype(str))
+            counts[precision] = counts.get(precision, 0) + 1
+        return dict(sorted(counts.items()))
 
     # ---- inference ---------------------------------------------------------------------------
     def input_metadata_impl(self) -> dict[str, tuple[tuple, str]]:

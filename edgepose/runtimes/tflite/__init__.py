@@ -156,6 +156,31 @@ class TFLiteRuntime(Runtime):
         return [d["name"] for d in self._outputs]
 
 
+QUANTIZE_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+def model_ops(model_path: str | Path) -> list[tuple[str, str]]:
+    """(op name, dtype of its data input) for every op of a .tflite file, in execution order, e.g.
+    ('CONV_2D', 'int8'), ('QUANTIZE', 'float32'); the data input is the first input that is not an int32 /
+    int64 shape or index tensor (TRANSPOSE_CONV lists its output shape first). Read without delegates."""
+    it = interpreter_class()(model_path=str(model_path))
+    dtypes = {d["index"]: np.dtype(d["dtype"]).name for d in it.get_tensor_details()}
+    ops = []
+    for op in it._get_ops_details():  # noqa: SLF001 — the interpreter's only op listing
+        inputs = [dtypes[i] for i in op["inputs"] if i in dtypes]
+        data = next((d for d in inputs if d not in ("int32", "int64")), inputs[0] if inputs else "none")
+        ops.append((op["op_name"], data))
+    return ops
+
+
+def quantized_share(ops: list[tuple[str, str]]) -> float:
+    """Share of compute ops (QUANTIZE / DEQUANTIZE not counted) whose input is int8 / uint8 / int16."""
+    compute = [dtype for op, dtype in ops if op not in QUANTIZE_OPS]
+    if not compute:
+        return 0.0
+    return sum(dtype in ("int8", "uint8", "int16") for dtype in compute) / len(compute)
+
+
 def model_order(names: list[str]) -> list[int]:
     """Positions that sort litert-torch output names (``..._output_<i>_output``) by ``i``, numerically;
     identity when a name does not follow that pattern."""

@@ -1,0 +1,201 @@
+"""TFLite full-INT8 (ai-edge-quantizer on the litert-torch fp32 model) and FP16 bundles of the tflite target.
+
+Bundles are built with the target directly (``TARGET.build(ctx)`` + manifest), not through the accuracy gate,
+from a calibration set of real COCO person crops / images (../shared/data/coco-mini) and the default trained
+weights. The litert-torch fp32 conversion (~10 s here) runs once per model: later builds reuse it from the
+workspace, as the sensitivity loop does. INT8 is checked in the written file: the dtype every op computes in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgepose
+from edgepose.errors import ConfigError
+from edgepose.utils.lazy import is_importable
+
+REPO = Path(__file__).resolve().parents[2]
+COCO = REPO.parent / "shared" / "data" / "coco-mini"
+MODELS = ("simplebaseline-mnv2s-edge", "centernet-mnv2s")
+CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+pytestmark = [
+    pytest.mark.tflite,
+    pytest.mark.filterwarnings("ignore:calibration set has only:UserWarning"),
+    pytest.mark.skipif(not all(is_importable(m) for m in ("ai_edge_litert", "litert_torch", "ai_edge_quantizer")),
+                       reason="ai-edge-litert / litert-torch / ai-edge-quantizer not installed"),
+]
+
+
+class _Setup:
+    """Model, spec and calibration set of one default model; builds share one workspace (fp32 cache)."""
+
+    def __init__(self, name: str, root: Path):
+        from edgepose.calibration import CalibrationSet
+        from edgepose.export.api import _spec_for
+        from edgepose.export.targets.tflite import TARGET
+        from edgepose.models import create
+
+        self.model = create(name, weights="default").eval()
+        self.spec = _spec_for(self.model, TARGET, "auto")
+        self.root = root
+        self.workspace = root / "ws"
+        self.workspace.mkdir()
+        self.built: dict = {}
+        self.calib = CalibrationSet.from_source(COCO / "test_coco.json", self.spec, size=16, progress=False)
+
+    def context(self, out: Path, precision: str, exclude=(), **options):
+        from edgepose.export.targets.base import ExportContext
+
+        out.mkdir(parents=True)
+        return ExportContext(model=self.model, spec=self.spec, precision=precision, onnx=None, dir=out,
+                             workspace=self.workspace, options=options, log=lambda *_: None,
+                             calib=self.calib if precision == "int8" else None, exclude=tuple(exclude))
+
+    def build(self, tag: str, precision: str, exclude=(), **options):
+        """Build into root/tag once per tag, write the manifest; returns the Bundle."""
+        from edgepose.bundle import Bundle, write_manifest
+        from edgepose.export.targets.tflite import TARGET
+
+        if tag not in self.built:
+            ctx = self.context(self.root / tag, precision, exclude, **options)
+            manifest = dict(TARGET.build(ctx), target="tflite", backend="tflite", precision=precision,
+                            spec=self.spec.to_dict())
+            self.built[tag] = Bundle(ctx.dir, write_manifest(ctx.dir, manifest))
+        return self.built[tag]
+
+
+_SETUPS: dict[str, _Setup] = {}
+
+
+def _setup(name: str, tmp_path_factory) -> _Setup:
+    if name not in _SETUPS:
+        _SETUPS[name] = _Setup(name, tmp_path_factory.mktemp(name))
+    return _SETUPS[name]
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def setup(request, tmp_path_factory):
+    return _setup(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def topdown(tmp_path_factory):
+    return _setup(MODELS[0], tmp_path_factory)
+
+
+def _ops(bundle) -> list[tuple[str, str]]:
+    from edgepose.runtimes.tflite import model_ops
+
+    return model_ops(bundle.path / "model.tflite")
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64))[0, 1])
+
+
+@pytest.mark.slow
+def test_int8_bundle_is_full_integer_and_runs(setup):
+    bundle = setup.build("int8", "int8")
+    ops = _ops(bundle)
+    compute = [(op, dtype) for op, dtype in ops if op not in ("QUANTIZE", "DEQUANTIZE")]
+    assert all(dtype == "int8" for _, dtype in compute), sorted(set(compute))
+    assert sum(op in CONV_OPS for op, _ in compute) >= 56
+    assert ("RESIZE_NEAREST_NEIGHBOR", "int8") in compute and ("ADD", "int8") in compute  # upsampling, residuals
+    assert ops[0] == ("QUANTIZE", "float32") and ops[-1] == ("DEQUANTIZE", "int8")  # float I/O
+    q = bundle.manifest["quantization"]
+    assert q["tool"].startswith("ai-edge-quantizer ") and q["io"] == "float32" and q["int8_op_share"] == 1.0
+    assert q["calibration"]["digest"] == setup.calib.digest and q["kept_float"] == q["kept_float_auto"] == []
+    io = bundle.manifest["io"]
+    assert io["inputs"][0]["dtype"] == "float32" and {o["dtype"] for o in io["outputs"]} == {"float32"}
+    with edgepose.load(bundle.path, threads=2) as rt:
+        outs = rt.infer(next(setup.calib.batches("NHWC")))
+    assert [o.shape for o in outs] == [tuple(o["shape"]) for o in io["outputs"]]
+    assert all(np.isfinite(o).all() for o in outs)
+
+
+@pytest.mark.slow
+def test_int8_outputs_follow_fp32(topdown):
+    int8, fp32 = topdown.build("int8", "int8"), topdown.build("fp32", "fp32")
+    with edgepose.load(int8.path) as q, edgepose.load(fp32.path) as f:
+        for x in list(topdown.calib.batches("NHWC"))[:4]:
+            a, b = q.infer(x)[0], f.infer(x)[0]
+            assert _corr(a, b) > 0.9
+            assert (a.reshape(17, -1).argmax(1) == b.reshape(17, -1).argmax(1)).mean() >= 0.5
+
+
+@pytest.mark.slow
+def test_int8_io_option_gives_int8_tensors_and_same_results(topdown):
+    float_io, int8_io = topdown.build("int8", "int8"), topdown.build("int8-io", "int8", int8_io=True)
+    ops = _ops(int8_io)
+    assert all(op not in ("QUANTIZE", "DEQUANTIZE") for op, _ in ops)
+    assert int8_io.manifest["io"]["inputs"][0]["dtype"] == "int8"
+    assert int8_io.manifest["quantization"]["io"] == "int8"
+    x = next(topdown.calib.batches("NHWC"))
+    with edgepose.load(float_io.path) as a, edgepose.load(int8_io.path) as b:
+        assert b.input_metadata()[next(iter(b.input_metadata()))][1] == "float32"  # quantized by the runtime
+        ya, yb = a.infer(x)[0], b.infer(x)[0]
+    assert yb.dtype == np.float32 and _corr(ya, yb) > 0.99
+
+
+@pytest.mark.slow
+def test_two_calibrations_write_identical_files(topdown):
+    from edgepose.export.targets import tflite
+
+    first = topdown.build("int8", "int8")
+    tflite._CALIBRATION_CACHE.clear()  # calibrate again, not from the cache
+    again = topdown.build("int8-again", "int8")
+    assert (first.path / "model.tflite").read_bytes() == (again.path / "model.tflite").read_bytes()
+
+
+@pytest.mark.slow
+def test_excluded_layer_stays_float(topdown):
+    from edgepose.export.targets.tflite import TARGET
+
+    layers = TARGET.quantizable_layers(topdown.context(topdown.root / "layers", "int8"))
+    assert len(layers) == 56 and len(set(layers)) == 56
+    assert layers[:2] == ["features.0.0", "features.1.conv.0.0"] and layers[-2:] == ["upsample_layers.9", "final_layer"]
+    modules = dict(topdown.model.named_modules())
+    assert all(type(modules[n]).__name__ == "Conv2d" for n in layers)
+    bundle = topdown.build("kept", "int8", exclude=["final_layer"])
+    ops = _ops(bundle)
+    assert ops.count(("CONV_2D", "float32")) == 1 and ops.count(("CONV_2D", "int8")) == 38
+    assert bundle.manifest["quantization"]["kept_float"] == ["final_layer"]
+    assert bundle.manifest["quantization"]["int8_op_share"] < 1.0
+    with edgepose.load(bundle.path) as rt:
+        assert np.isfinite(rt.infer(next(topdown.calib.batches("NHWC")))[0]).all()
+
+
+@pytest.mark.slow
+def test_fp16_bundle_has_float16_weights(topdown):
+    fp16, fp32 = topdown.build("fp16", "fp16"), topdown.build("fp32", "fp32")
+    ops = _ops(fp16)
+    assert ops.count(("DEQUANTIZE", "float16")) >= 56
+    assert all(dtype == "float32" for op, dtype in ops if op in CONV_OPS)
+    ratio = (fp16.path / "model.tflite").stat().st_size / (fp32.path / "model.tflite").stat().st_size
+    assert 0.45 < ratio < 0.6
+    x = next(topdown.calib.batches("NHWC"))
+    with edgepose.load(fp16.path) as a, edgepose.load(fp32.path) as b:
+        ya, yb = a.infer(x)[0], b.infer(x)[0]
+    assert np.abs(ya - yb).max() <= 1e-2 * np.abs(yb).max()
+
+
+@pytest.mark.slow
+def test_bad_int8_requests_are_config_errors(topdown):
+    from edgepose.export.targets.tflite import TARGET
+
+    with pytest.raises(ConfigError, match="not in the TFLite model: \\['no.such.conv'\\]"):
+        TARGET.build(topdown.context(topdown.root / "bad-1", "int8", exclude=["no.such.conv"]))
+    with pytest.raises(ConfigError, match="method must be one of minmax, got 'entropy'"):
+        ctx = topdown.context(topdown.root / "bad-2", "int8")
+        ctx.method = "entropy"
+        TARGET.build(ctx)
+    ctx = topdown.context(topdown.root / "bad-3", "int8")
+    ctx.calib = None
+    with pytest.raises(ConfigError, match="needs calibration data"):
+        TARGET.build(ctx)
+    with pytest.raises(ConfigError, match="only apply to precision int8"):
+        TARGET.build(topdown.context(topdown.root / "bad-4", "fp16", exclude=["final_layer"]))
