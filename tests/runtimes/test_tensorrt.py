@@ -134,9 +134,10 @@ def test_unavailable_reason_without_tensorrt():
     assert unavailable_reason().startswith("tensorrt is not installed") and "JetPack" in unavailable_reason()
 
 
-def test_int8_not_offered_yet_and_build_settings_per_precision(tmp_path):
-    with pytest.raises(ConfigError, match="supports precision fp32, fp16"):
-        _register().check_precision("int8")
+def test_precisions_and_build_settings_per_precision(tmp_path):
+    _register().check_precision("int8")
+    with pytest.raises(ConfigError, match="supports precision fp32, fp16, int8"):
+        _register().check_precision("int4")
     from edgepose.export.targets.tensorrt import build_settings
 
     onnx_path = _tiny_onnx(tmp_path / "tiny.onnx", batch=1)

@@ -138,8 +138,9 @@ def test_resolve_decode_rules():
     assert TARGET.resolve_decode("graph", "heatmap", {"method": "dark"}) == "graph"
     with pytest.raises(ConfigError, match="decode must be"):
         TARGET.resolve_decode("device", "heatmap", {})
+    TARGET.check_precision("fp16")
     with pytest.raises(ConfigError, match="precision"):
-        TARGET.check_precision("fp16")
+        TARGET.check_precision("int4")
 
 
 @needs_converter
