@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import statistics
 import subprocess
-import time
 from collections.abc import Callable
 
 
@@ -26,14 +24,9 @@ def today() -> str:
 
 
 def median_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+    from edgepose.utils.timing import median_ms as _median_ms
+
+    return _median_ms(fn, runs, warmup)
 
 
 def table(headers: list[str], rows: list[list]) -> str:

@@ -14,7 +14,6 @@ synthetic validation set.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -143,14 +142,9 @@ def keypoint_displacement(ref_poses, cand_poses, kind: str, names) -> tuple[floa
 
 def quick_latency(rt, batch: np.ndarray, runs: int = 30) -> float:
     """Median ms of ``rt.infer`` on one batch (a few warm-up runs first)."""
-    for _ in range(3):
-        rt.infer(batch)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        rt.infer(batch)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000.0)
+    from edgepose.utils.timing import median_ms
+
+    return median_ms(lambda: rt.infer(batch), runs, warmup=3)
 
 
 class AccuracyGate:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,9 @@ def _demo_args(p) -> None:
 
 
 def _latency_ms(rt, tensor: np.ndarray, runs: int) -> float:
-    for _ in range(5):
-        rt.infer(tensor)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        rt.infer(tensor)
-        times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
+    from edgepose.utils.timing import median_ms
+
+    return median_ms(lambda: rt.infer(tensor), runs, warmup=5)
 
 
 def _coco_mini(shared: Path | None):

@@ -18,3 +18,17 @@ def step(what: str, log: Callable[[str], None] | None = print) -> Iterator[None]
         raise
     if log:
         log(f"{what}: {time.perf_counter() - start:.1f} s")
+
+
+def median_ms(fn: Callable[[], object], runs: int = 30, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``runs`` calls, after ``warmup`` untimed calls."""
+    import statistics
+
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(statistics.median(times))
