@@ -46,6 +46,7 @@ import io
 import os
 import re
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,7 +74,12 @@ def _quiet_litert() -> Iterator[None]:
         return
     os.environ[key] = "n"
     try:
-        yield
+        with warnings.catch_warnings():
+            # the converter stack's own deprecation chatter (torch pytree, JAX fork notices) is not the user's
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            yield
     finally:
         os.environ.pop(key, None)
 
