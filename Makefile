@@ -30,9 +30,15 @@ weights: setup
 	$(VENV)/bin/edgepose train --model simplebaseline-mnv2s-edge --data synthetic --epochs 12 --batch-size 32 \
 	    --seed 0 --threads 1 --flip-prob 0.5 --out $(WEIGHTS_TMP)/sb-stage1.pt
 	$(VENV)/bin/edgepose train --model simplebaseline-mnv2s-edge --weights $(WEIGHTS_TMP)/sb-stage1.pt \
-	    --data synthetic --epochs 30 --batch-size 32 --seed 1 --threads 1 --out edgepose/weights/simplebaseline-mnv2s-edge.pt
+	    --data synthetic --epochs 30 --batch-size 32 --seed 1 --threads 1 --out $(WEIGHTS_TMP)/sb-stage2.pt
+	$(VENV)/bin/edgepose train --model simplebaseline-mnv2s-edge --weights $(WEIGHTS_TMP)/sb-stage2.pt \
+	    --data synthetic --epochs 20 --batch-size 32 --lr 5e-4 --seed 2 --threads 1 \
+	    --out edgepose/weights/simplebaseline-mnv2s-edge.pt
 	$(VENV)/bin/edgepose train --model centernet-mnv2s --init-backbone edgepose/weights/simplebaseline-mnv2s-edge.pt \
-	    --data synthetic --epochs 12 --batch-size 16 --seed 0 --threads 1 --out edgepose/weights/centernet-mnv2s.pt
+	    --data synthetic --epochs 12 --batch-size 16 --seed 0 --threads 1 --out $(WEIGHTS_TMP)/cn-stage1.pt
+	$(VENV)/bin/edgepose train --model centernet-mnv2s --weights $(WEIGHTS_TMP)/cn-stage1.pt \
+	    --data synthetic --epochs 8 --batch-size 16 --lr 5e-4 --seed 1 --threads 1 \
+	    --out edgepose/weights/centernet-mnv2s.pt
 
 lint: setup
 	$(VENV)/bin/ruff check edgepose tests
