@@ -46,7 +46,7 @@ def main() -> None:
             model = create(name, weights="default")
             with TorchRuntime(model, threads=args.threads) as rt:
                 x = _tensor(rt.spec)
-                base = median_ms(lambda: rt.infer(x), args.runs, args.warmup)
+                base = median_ms(lambda x=x: rt.infer(x), args.runs, args.warmup)
             rows.append([name, "pytorch eager", f"{base:.2f}", "1.00x"])
             for target in TARGETS:
                 b = edgepose.export(model, target=target, out=Path(tmp) / f"{name}-{target}", log=None)
@@ -55,7 +55,7 @@ def main() -> None:
                     continue
                 with edgepose.load(b.path, threads=args.threads) as rt:
                     x = _tensor(rt.spec)
-                    ms = median_ms(lambda: rt.infer(x), args.runs, args.warmup)
+                    ms = median_ms(lambda x=x: rt.infer(x), args.runs, args.warmup)
                 rows.append([name, f"{target} ({b.backend})", f"{ms:.2f}", f"{base / ms:.2f}x"])
     print(f"machine: {machine()}\ndate: {today()}\nthreads: {args.threads}, batch 1, runs {args.runs}, "
           f"warmup {args.warmup}, median\n")

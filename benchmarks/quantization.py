@@ -49,7 +49,7 @@ def _one(model, target, precision, out, val_spec, val, args):
         return None, str(exc).split(":")[1][:60]
     with edgepose.load(b.path, threads=args.threads) as rt:
         x = _tensor(rt.spec)
-        ms = median_ms(lambda: rt.infer(x), args.runs, args.warmup)
+        ms = median_ms(lambda x=x: rt.infer(x), args.runs, args.warmup)
         acc = b.manifest.get("accuracy") or {}
         ap = acc["ap"] if "ap" in acc else 100 * evaluate(rt, val, progress=False)["AP"]
     return (ap, ms, _size_mb(b)), ""
@@ -71,7 +71,7 @@ def main() -> None:
             val = resolve_dataset(val_spec, model.edgepose_meta.kind, split="val", progress=False)
             with TorchRuntime(model, threads=args.threads) as rt:
                 x = _tensor(rt.spec)
-                base = median_ms(lambda: rt.infer(x), args.runs, args.warmup)
+                base = median_ms(lambda x=x: rt.infer(x), args.runs, args.warmup)
                 ref_ap = 100 * evaluate(rt, val, progress=False)["AP"]
             rows.append([name, "pytorch eager", "fp32", f"{ref_ap:.1f}", "0.0", f"{base:.2f}", "1.0x", ""])
             for target in ("onnx", "openvino", "tflite"):

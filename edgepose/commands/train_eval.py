@@ -64,7 +64,8 @@ def _eval_args(p) -> None:
                    help="a registered model name (uses its default weights) or an edgepose checkpoint file")
     p.add_argument("--data", default="synthetic-val", help=DATA_HELP)
     p.add_argument("--weights", default=None, help="'default', or a state_dict checkpoint for a model name")
-    p.add_argument("--flip-test", action="store_true", help="average with the horizontally flipped input (top-down; assumes left/right look "
+    p.add_argument("--flip-test", action="store_true",
+                   help="average with the horizontally flipped input (top-down; assumes left/right look "
                         "alike in a mirror — not true of the synthetic-trained defaults, which read the left side "
                         "from shading: there it lowers AP)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
