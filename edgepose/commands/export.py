@@ -20,7 +20,8 @@ def _export_args(p) -> None:
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
                    help="numeric precision of the deployed model (see the target's support in the docs); int8 needs "
                         "--calib; fp16 and int8 bundles pass the accuracy gate (--max-ap-drop) instead of parity. fp16 pays off on GPUs "
-                        "(TensorRT, TFLite GPU delegate) and OpenVINO; ONNX Runtime on a CPU gains nothing from it")
+                        "(TensorRT, TFLite GPU delegate) and OpenVINO (bf16/f16 CPUs); TFLite on a CPU "
+                        "(XNNPACK) only gets a smaller file, and the onnx target has no fp16")
     p.add_argument("--calib", default=None, metavar="SOURCE",
                    help="calibration data for int8: an image folder, a video file, a COCO json (person boxes → "
                         "top-down crops) or synthetic[:N]; preprocessed exactly as the runtime does")
