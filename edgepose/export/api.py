@@ -81,7 +81,13 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp
 
     log = log or (lambda *_: None)
     model = attach_meta(model, head=head, keypoints=keypoints, input_size=input_size, mean=mean, std=std, name=name)
-    targets = list(TARGETS) if target == "all" else [target]
+    if target == "all":
+        targets = [t for t in TARGETS if precision in TARGETS[t].precisions]
+        skipped = [t for t in TARGETS if t not in targets]
+        if skipped:
+            log(f"--target all: {', '.join(skipped)} skipped (no {precision} there)")
+    else:
+        targets = [target]
     for t in targets:
         get_target(t).check_precision(precision)
     if calib is not None and precision != "int8":
@@ -93,7 +99,7 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp
     common = dict(precision=precision, decode=decode, opset=opset, dynamic_batch=dynamic_batch, samples=samples,
                   parity=parity, rel_tol=rel_tol, px_tol=px_tol, log=log, options=options, quant=quant)
     if target == "all":
-        return {t: _export_one(model, get_target(t), out=Path(out) / t, **common) for t in TARGETS}
+        return {t: _export_one(model, get_target(t), out=Path(out) / t, **common) for t in targets}
     return _export_one(model, get_target(target), out=Path(out), **common)
 
 

@@ -128,3 +128,15 @@ def test_loaded_runtime_matches_infer(onnx_bundle):
         assert shape == (1, 3, 128, 96) and dtype == "float32"
         out = rt.infer(np.zeros((3, 3, 128, 96), np.float32))  # batch 3 on a batch-1 model: split by the base
         assert out[0].shape == (3, 17, 32, 24)
+
+
+def test_target_all_skips_targets_without_the_precision(tmp_path, monkeypatch):
+    import edgepose.export.api as api
+    from edgepose.models import create
+
+    calls, lines = [], []
+    monkeypatch.setattr(api, "_export_one", lambda model, tgt, *, out, **kw: calls.append((tgt.name, out.name)))
+    api.export(create("simplebaseline-mnv2s-edge"), target="all", precision="fp16", out=tmp_path, log=lines.append)
+    assert [c[0] for c in calls] == ["openvino", "tflite", "tensorrt"]
+    assert all(name == out for name, out in calls)
+    assert any("onnx skipped" in ln for ln in lines)
