@@ -29,15 +29,14 @@ import numpy as np
 
 from edgepose.data.synthetic_figure import (
     Figure,
-    PersonRender,
     build_figure,
     figure_extent,
     make_texture,
     random_colour,
-    render_person,
     sample_look,
     sample_pose,
 )
+from edgepose.data.synthetic_render import PersonRender, render_person
 from edgepose.errors import ConfigError, DataError, suggest
 from edgepose.keypoints import COCO17
 
