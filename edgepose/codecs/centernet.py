@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from edgepose.codecs.base import Codec
 from edgepose.codecs.heatmap import _as_size
 from edgepose.errors import ConfigError, InputError
 
@@ -99,7 +100,7 @@ def gather_channels(maps: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.take_along_axis(maps.reshape(n, c, h * w), np.broadcast_to(idx[:, None, :], (n, c, idx.shape[1])), 2)
 
 
-class CenterNetCodec:
+class CenterNetCodec(Codec):
     """Encode people (keypoints + boxes) into dense CenterNet targets, decode raw outputs to people.
 
     Args:
@@ -164,22 +165,6 @@ class CenterNetCodec:
                 "min_overlap": self.min_overlap, "kpt_sigma": self.kpt_sigma, "snap": self.snap,
                 "snap_threshold": self.snap_threshold, "snap_max_dist": self.snap_max_dist,
                 "snap_box_margin": self.snap_box_margin}
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any]) -> CenterNetCodec:
-        """Inverse of ``to_dict`` (the "kind" key, if present, must be "centernet")."""
-        params = dict(params)
-        kind = params.pop("kind", cls.kind)
-        if kind != cls.kind:
-            raise ConfigError(f"codec dict has kind {kind!r}, expected {cls.kind!r}")
-        try:
-            return cls(**params)
-        except TypeError as exc:
-            raise ConfigError(f"bad centernet codec parameters {sorted(params)}: {exc}") from None
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "kind")
-        return f"CenterNetCodec({args})"
 
     def person_sigma(self, box_w: float, box_h: float) -> float:
         """Centre Gaussian sigma (feature px) for a box of (box_w, box_h) feature px."""

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from edgepose.codecs.base import Codec
 from edgepose.errors import ConfigError, InputError, suggest
 
 METHODS = ("argmax", "dark", "udp")
@@ -142,7 +143,7 @@ def taylor_offset(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray, kernel: in
     return np.stack([np.where(ok, step_x, 0.0), np.where(ok, step_y, 0.0)], axis=1).astype(np.float32)
 
 
-class HeatmapCodec:
+class HeatmapCodec(Codec):
     """Encode keypoints to Gaussian heatmaps and decode heatmaps back to keypoints (input pixels).
 
     Args:
@@ -193,22 +194,6 @@ class HeatmapCodec:
         """Plain JSON-serialisable parameters (for bundle manifests)."""
         return {"kind": self.kind, "input_size": list(self.input_size), "heatmap_size": list(self.heatmap_size),
                 "sigma": self.sigma, "method": self.method, "blur_kernel": self.blur_kernel}
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any]) -> HeatmapCodec:
-        """Inverse of ``to_dict`` (the "kind" key, if present, must be "heatmap")."""
-        params = dict(params)
-        kind = params.pop("kind", cls.kind)
-        if kind != cls.kind:
-            raise ConfigError(f"codec dict has kind {kind!r}, expected {cls.kind!r}")
-        try:
-            return cls(**params)
-        except TypeError as exc:
-            raise ConfigError(f"bad heatmap codec parameters {sorted(params)}: {exc}") from None
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "kind")
-        return f"HeatmapCodec({args})"
 
     # ----------------------------------------------------------------------------------------- encode
     def encode(self, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
