@@ -26,11 +26,13 @@ class Runtime:
         self.spec = spec
         self.is_loaded = False
         self._codec = None
+        self._input_meta: dict | None = None  # read once per load: infer() checks every call against it
 
     # ---- lifecycle -------------------------------------------------------------------------
     def load(self) -> Runtime:
         if not self.is_loaded:
             self.load_impl()
+            self._input_meta = self.input_metadata_impl()
             self.is_loaded = True
         return self
 
@@ -49,12 +51,12 @@ class Runtime:
     def input_metadata(self) -> dict[str, tuple[tuple, str]]:
         """{input name: (shape with -1 for dynamic dims, dtype name)}."""
         self._require_loaded("input_metadata")
-        return self.input_metadata_impl()
+        return dict(self._input_meta)
 
     def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Run the graph on one input tensor; returns its outputs as numpy arrays (graph order)."""
         self._require_loaded("infer")
-        (name, (shape, dtype)), = self.input_metadata().items()
+        (name, (shape, dtype)), = self._input_meta.items()
         if not isinstance(tensor, np.ndarray):
             raise InputError(f"infer() takes a numpy array, got {type(tensor).__name__}")
         if tensor.dtype != np.dtype(dtype):

@@ -55,6 +55,7 @@ class OnnxRuntime(Runtime):
                                        if p in available]
         try:
             self.session = ort.InferenceSession(str(self.model_path), so, providers=providers)
+            self._input_name = self.session.get_inputs()[0].name
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
             raise BundleError(f"onnxruntime cannot load {self.model_path}: {str(exc).splitlines()[0][:200]}") from None
 
@@ -69,5 +70,4 @@ class OnnxRuntime(Runtime):
         return {i.name: (shape, dtype)}
 
     def infer_impl(self, tensor: np.ndarray) -> list[np.ndarray]:
-        name = self.session.get_inputs()[0].name
-        return self.session.run(None, {name: tensor})
+        return self.session.run(None, {self._input_name: tensor})
