@@ -79,7 +79,7 @@ class Runtime:
         image = check_image(image)
         if self.spec.kind == "centernet":
             if flip_test:
-                raise InputError("flip_test is available for top-down models only")
+                raise InputError(f"flip_test needs a top-down (heatmap) model; this one is {self.spec.kind!r}")
             thr = self.spec.score_threshold if score_threshold is None else float(score_threshold)
             return self._bottomup(image, thr)
         h, w = image.shape[:2]
