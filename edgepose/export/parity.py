@@ -102,7 +102,8 @@ def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: fl
         ck, _ = _keypoints(candidate, cand_outs)
         stable = None
         if heatmap_reference is not None and rs is None:
-            stable = well_conditioned(heatmap_reference.infer(batch)[0], rel_gap=1e-4)
+            heatmaps = ref_outs[0] if heatmap_reference is reference else heatmap_reference.infer(batch)[0]
+            stable = well_conditioned(heatmaps, rel_gap=1e-4)
             skipped += int(((rk[..., 2] >= score_floor) & ~stable).sum())
         px = max(px, _kp_error(rk, rs, ck, score_floor, stable))
     return ParityReport(rel, px, len(batches), rel_tol, px_tol, skipped)
