@@ -11,6 +11,8 @@ preprocessing, batching, decoding on the host when the graph does not, mapping b
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from edgepose.errors import EdgeposeError, InputError
@@ -27,6 +29,10 @@ class Runtime:
         self.is_loaded = False
         self._codec = None
         self._input_meta: dict | None = None  # read once per load: infer() checks every call against it
+        # Stage profiling (edgepose.profiling): when a dict is set here, __call__ adds the seconds it spends in
+        # "preprocess", "inference" and "decode" to it. Off (None) costs one attribute test per stage.
+        self.stage_times: dict[str, float] | None = None
+        self._mark = 0.0
 
     # ---- lifecycle -------------------------------------------------------------------------
     def load(self) -> Runtime:
@@ -76,6 +82,8 @@ class Runtime:
         (N, 5) with a detector score (default: the whole image); bottom-up models find the people themselves,
         keeping those scoring >= ``score_threshold`` (default: the manifest's)."""
         self._require_loaded("__call__")
+        if self.stage_times is not None:
+            self._mark = time.perf_counter()
         image = check_image(image)
         if self.spec.kind == "centernet":
             if flip_test:
@@ -101,6 +109,7 @@ class Runtime:
 
     def _topdown(self, image, boxes, box_scores, flip_test: bool) -> Poses:
         batch, mats = topdown_batch(image, boxes, self.spec.input)
+        self._lap("preprocess")
         kps = self._decode_single(batch)
         if flip_test:
             kps = self._flip_average(batch, kps)
@@ -108,13 +117,24 @@ class Runtime:
         person = kps[:, :, 2].mean(axis=1)
         if box_scores is not None:
             person = person * box_scores
-        return Poses(kps, person.astype(np.float32), boxes.astype(np.float32))
+        poses = Poses(kps, person.astype(np.float32), boxes.astype(np.float32))
+        self._lap("decode")
+        return poses
+
+    def _lap(self, stage: str) -> None:
+        """Profiling: charge the time since the last mark to ``stage`` (no-op unless ``stage_times`` is set)."""
+        if self.stage_times is not None:
+            now = time.perf_counter()
+            self.stage_times[stage] = self.stage_times.get(stage, 0.0) + now - self._mark
+            self._mark = now
 
     def _flip_average(self, batch: np.ndarray, kps: np.ndarray) -> np.ndarray:
         from edgepose.keypoints import get_schema
 
         w_axis = 3 if self.spec.input.layout == "NCHW" else 2
-        flipped = self._decode_single(np.ascontiguousarray(np.flip(batch, axis=w_axis)))
+        flipped = np.ascontiguousarray(np.flip(batch, axis=w_axis))
+        self._lap("preprocess")
+        flipped = self._decode_single(flipped)
         flipped = flipped[:, get_schema(self.spec.keypoints).flip_index()]
         flipped[..., 0] = self.spec.input.size[0] - 1 - flipped[..., 0]
         return (kps + flipped) / 2.0
@@ -122,11 +142,15 @@ class Runtime:
     def _decode_single(self, batch: np.ndarray) -> np.ndarray:
         """One person per input: → keypoints (N, K, 3) in input pixels."""
         outs = self.infer(batch)
+        self._lap("inference")
         if self.spec.kind == "regression":
-            return self._regression(outs[0], batch.shape[0])
-        if self.spec.decode == "graph":
-            return outs[0].astype(np.float32)
-        return self.codec.decode(outs[0]).astype(np.float32)
+            kps = self._regression(outs[0], batch.shape[0])
+        elif self.spec.decode == "graph":
+            kps = outs[0].astype(np.float32)
+        else:
+            kps = self.codec.decode(outs[0]).astype(np.float32)
+        self._lap("decode")
+        return kps
 
     def _regression(self, out: np.ndarray, n: int) -> np.ndarray:
         """MoveNet-style (N, 1, K, 3) y, x, score in [0, 1] → (N, K, 3) x, y, score in input pixels."""
@@ -136,7 +160,9 @@ class Runtime:
 
     def _bottomup(self, image, score_threshold: float) -> Poses:
         batch, mats = bottomup_batch(image, self.spec.input)
+        self._lap("preprocess")
         outs = self.infer(batch)
+        self._lap("inference")
         if self.spec.decode == "graph":
             kps, scores, boxes = (np.asarray(o, np.float32) for o in outs[:3])
         else:
@@ -145,8 +171,10 @@ class Runtime:
         kps = map_back(kps[:1, keep], mats)[0]
         corners = boxes[0, keep].reshape(-1, 2, 2)
         boxes_img = map_back(np.concatenate([corners, np.ones_like(corners[..., :1])], -1)[None], mats)[0]
-        return Poses(kps.astype(np.float32), scores[0, keep].astype(np.float32),
-                     boxes_img[..., :2].reshape(-1, 4).astype(np.float32))
+        poses = Poses(kps.astype(np.float32), scores[0, keep].astype(np.float32),
+                      boxes_img[..., :2].reshape(-1, 4).astype(np.float32))
+        self._lap("decode")
+        return poses
 
     @property
     def codec(self):
