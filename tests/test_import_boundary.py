@@ -29,7 +29,8 @@ def test_import_edgepose_is_light():
     assert _heavy_after("import edgepose; edgepose.__version__") == []
 
 
-@pytest.mark.parametrize("cmd", ["", "train", "eval", "models", "doctor", "export", "import", "build", "demo"])
+@pytest.mark.parametrize("cmd", ["", "train", "eval", "models", "doctor", "export", "import", "build", "demo",
+                                 "devices"])
 def test_cli_help_is_light(cmd):
     argv = [a for a in ["--help", cmd] if a]
     body = ("import contextlib, io\nfrom edgepose.cli import main\n"
@@ -40,9 +41,11 @@ def test_cli_help_is_light(cmd):
 
 @pytest.mark.parametrize("module", [
     "edgepose.codecs", "edgepose.codecs.heatmap", "edgepose.codecs.centernet", "edgepose.data.transforms",
-    "edgepose.data.coco", "edgepose.data.synthetic", "edgepose.data.synthetic_render", "edgepose.pipeline.preprocess", "edgepose.runtimes.base",
+    "edgepose.data.coco", "edgepose.data.synthetic", "edgepose.data.synthetic_render", "edgepose.pipeline.preprocess",
+    "edgepose.runtimes.base",
     "edgepose.keypoints", "edgepose.weights", "edgepose.utils.progress", "edgepose.runtimes.tflite",
     "edgepose.runtimes.onnxruntime", "edgepose.runtimes.openvino", "edgepose.runtimes.tensorrt", "edgepose.bundle",
+    "edgepose.devices", "edgepose.devices.detect", "edgepose.devices.profiles", "edgepose.commands.devices",
 ])
 def test_device_side_modules_do_not_import_torch(module):
     assert _heavy_after(f"import {module}") == []

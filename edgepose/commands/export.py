@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from edgepose.cli import command
+from edgepose.devices.profiles import apply_profile, get_profile, list_profiles
 from edgepose.errors import ConfigError
 
 TARGET_NAMES = ("onnx", "openvino", "tflite", "tensorrt", "all")
@@ -14,12 +15,20 @@ TARGET_NAMES = ("onnx", "openvino", "tflite", "tensorrt", "all")
 def _export_args(p) -> None:
     p.add_argument("--model", required=True,
                    help="registered model name (embedded default weights when it has them), an edgepose checkpoint "
-                        "(.pt), or path/to/file.py:factory for your own nn.Module (with --head/--keypoints/--input-size)")
+                        "(.pt), or path/to/file.py:factory for your own nn.Module "
+                        "(with --head/--keypoints/--input-size)")
     p.add_argument("--weights", default=None, help="'default' or a state_dict checkpoint for --model")
-    p.add_argument("--target", required=True, help=f"one of {', '.join(TARGET_NAMES)}")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"),
-                   help="numeric precision of the deployed model (see the target's support in the docs); int8 needs "
-                        "--calib; fp16 and int8 bundles pass the accuracy gate (--max-ap-drop) instead of parity. fp16 pays off on GPUs "
+    p.add_argument("--target", default=None,
+                   help=f"one of {', '.join(TARGET_NAMES)}; required unless --device gives it")
+    p.add_argument("--device", default=None, metavar="PROFILE",
+                   help=f"device profile the bundle is for: {', '.join(list_profiles())}, or auto (this machine; "
+                        "see `edgepose devices`). Fills in --target and --precision when not given, prints why, "
+                        "and refuses choices the device cannot run (e.g. int8 on a Jetson Nano)")
+    p.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
+                   help="None = the --device profile's precision, else fp32. "
+                        "Numeric precision of the deployed model (see the target's support in the docs); int8 needs "
+                        "--calib; fp16 and int8 bundles pass the accuracy gate (--max-ap-drop) instead of parity. "
+                        "fp16 pays off on GPUs "
                         "(TensorRT, TFLite GPU delegate) and OpenVINO (bf16/f16 CPUs); TFLite on a CPU "
                         "(XNNPACK) only gets a smaller file, and the onnx target has no fp16")
     p.add_argument("--calib", default=None, metavar="SOURCE",
@@ -54,6 +63,7 @@ def _export_args(p) -> None:
     p.add_argument("--keypoints", default=None, help="keypoint schema of your own model: coco or mpii")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("W", "H"), help="input size of your own model (px)")
     p.add_argument("--out", required=True, help="bundle directory (for --target all: one sub-directory per target)")
+    p.set_defaults(_usage_error=p.error)  # a missing --target (without --device) stays an argparse usage error
 
 
 def _load_user_model(spec: str, args):
@@ -76,17 +86,43 @@ def _load_user_model(spec: str, args):
     return model.eval()
 
 
+def _device_profile(name: str):
+    """The profile named by --device; ``auto`` = the one detected on this machine."""
+    if name != "auto":
+        return get_profile(name)
+    from edgepose.devices.detect import fingerprint
+
+    fp = fingerprint()
+    if fp["profile"] is None:
+        raise ConfigError(f"--device auto: no device profile matches this machine ({fp['label']}); name one of: "
+                          f"{', '.join(list_profiles())}")
+    return get_profile(fp["profile"])
+
+
 @command("export", "export a model to deployment bundles (ONNX, OpenVINO, TFLite, TensorRT)")(_export_args)
 def run_export(args) -> int:
     from edgepose.commands.train_eval import load_model_arg
     from edgepose.export.api import export
     from edgepose.export.targets import get_target
 
-    if args.target != "all":
+    profile = _device_profile(args.device) if args.device else None
+    if args.target is None and profile is None:
+        args._usage_error("the following arguments are required: --target (or --device PROFILE)")
+    if args.target not in (None, "all"):
         get_target(args.target)  # unknown target → close-match error before any work
+    precision_given = args.precision is not None
+    if profile is None:
+        args.precision = args.precision or "fp32"
+    else:
+        resolved = apply_profile(profile, target=args.target, precision=args.precision, threads=None)
+        args.target, args.precision = resolved.target, resolved.precision
+        for note in resolved.notes:
+            print(f"note: {note}")
     if args.precision == "int8" and not args.calib:
-        raise ConfigError("--precision int8 needs --calib SOURCE (an image folder, a video, a COCO json or "
-                          "synthetic[:N]); nothing was written")
+        source = "--precision int8" if precision_given else f"--device {profile.name} (int8)"
+        hint = "" if precision_given else ", or choose --precision fp16/fp32"
+        raise ConfigError(f"{source} needs --calib SOURCE (an image folder, a video, a COCO json or "
+                          f"synthetic[:N]){hint}; nothing was written")
     if args.calib_size is not None and args.calib_size < 1:
         raise ConfigError(f"--calib-size must be >= 1, got {args.calib_size}")
     if ".py:" in args.model:

@@ -35,4 +35,18 @@ def run_doctor(args) -> int:
         except importlib.metadata.PackageNotFoundError:
             state = f"not installed (pip install 'edgepose[{extra}]')" if extra != "core" else "MISSING"
         print(f"  {pkg:24s} {state}")
+    _print_device()
     return 0
+
+
+def _print_device() -> None:
+    from edgepose.devices import fingerprint, get_profile
+
+    fp = fingerprint()
+    print(f"device: {fp['label']}")
+    print(f"  ISA flags: {' '.join(fp['isa']) or 'none of interest'}")
+    if fp["profile"]:
+        p = get_profile(fp["profile"])
+        print(f"  profile: {p.name} ({p.title}: {p.target} {p.precision}); see `edgepose devices`")
+    else:
+        print("  profile: none matches this machine; see `edgepose devices`")
