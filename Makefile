@@ -7,6 +7,18 @@ PYTEST_ARGS ?=
 .PHONY: setup test demo weights lint clean
 
 $(STAMP): pyproject.toml
+	# Chromium (Debian's package) for tests/profiling/test_html_chromium.py, which renders bench.html. As root (CI);
+	# without apt-get, or when apt-get fails (not root, offline), say so and go on: that test then fails saying why.
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: apt-get not found; install Chromium yourself so that 'chromium' is on PATH (the HTML report test needs it)"; \
+	else \
+	  echo "installing chromium with apt-get (for the HTML report test)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y --no-install-recommends chromium \
+	    || (apt-get update && apt-get install -y --no-install-recommends chromium) \
+	    || echo "warning: apt-get could not install chromium (run 'make setup' as root?); the HTML report test will fail until it is installed"; \
+	fi
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and exactly: the CPU build of 2.13.0 lies on this machine's disk; a bare `torch`

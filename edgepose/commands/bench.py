@@ -1,0 +1,71 @@
+"""``edgepose bench``: per-stage latency of bundles (and their PyTorch source), with reports."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from edgepose.cli import command
+
+
+def _bench_args(p) -> None:
+    p.add_argument("inputs", nargs="+", metavar="BUNDLE",
+                   help="bundle directories to time (with --merge: bench.json files from earlier runs)")
+    p.add_argument("--threads", default=None, metavar="N[,N...]",
+                   help="inference thread counts to time, e.g. 1,2,4 (default: the --device profile's, else every "
+                        "core this process may use)")
+    p.add_argument("--runs", type=int, default=100, help="timed runs per bundle and thread count")
+    p.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs before timing")
+    p.add_argument("--batch", type=int, default=1,
+                   help="person crops per frame for top-down models (one batched inference); bottom-up: 1")
+    p.add_argument("--image", default=None,
+                   help="photo to run on (default: a generated 640x480 frame, the same every run)")
+    p.add_argument("--baseline", default=None, choices=("torch",),
+                   help="also time the PyTorch eager fp32 model each bundle was exported from")
+    p.add_argument("--baseline-weights", default=None, metavar="CKPT",
+                   help="checkpoint of that model (default: the embedded default weights)")
+    p.add_argument("--device", default=None, metavar="PROFILE",
+                   help="device profile (see `edgepose devices`): its thread count is the default")
+    p.add_argument("--report", default="bench-report", metavar="DIR",
+                   help="folder for bench.json, bench.md and bench.html")
+    p.add_argument("--merge", action="store_true",
+                   help="merge bench.json files (e.g. from different devices) into one comparison report")
+    p.add_argument("--no-isolate", action="store_true",
+                   help="time every bundle in this process (faster start; peak RSS then covers them all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.epilog = ("All times are wall-clock milliseconds per frame (p50/p90/p99 over --runs); FPS = 1000 / mean "
+                "total; peak RSS in MiB; model size in MiB.")
+
+
+def _threads(args) -> list[int]:
+    from edgepose.profiling.runner import parse_threads
+
+    if args.threads is not None:
+        return parse_threads(args.threads)
+    if args.device:
+        from edgepose.devices import get_profile
+
+        prof = get_profile(args.device)
+        if prof.threads:
+            return [prof.threads]
+    return [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)]
+
+
+@command("bench", "time bundles stage by stage (p50/p90/p99, FPS, RSS) and write JSON/Markdown/HTML reports")(
+    _bench_args)
+def run_bench_cmd(args) -> int:
+    from edgepose.profiling.report import load_report, merge, write_reports
+    from edgepose.profiling.runner import plan_jobs, run_bench, summary_table
+
+    command_line = "edgepose " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "edgepose bench"
+    if args.merge:
+        doc = merge([load_report(p) for p in args.inputs])
+    else:
+        jobs = plan_jobs(args.inputs, threads=_threads(args), runs=args.runs, warmup=args.warmup,
+                         batch=args.batch, image=args.image, baseline=args.baseline,
+                         baseline_weights=args.baseline_weights)
+        doc = run_bench(jobs, isolate=not args.no_isolate, progress=not args.quiet, command=command_line)
+    paths = write_reports(doc, args.report)
+    print(summary_table(doc))
+    print("reports: " + ", ".join(str(p) for p in paths.values()))
+    return 0

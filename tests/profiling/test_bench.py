@@ -1,0 +1,140 @@
+"""``edgepose bench``: stage times add up, percentiles are ordered, reports are written, bad input fails."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from edgepose.cli import main
+from edgepose.profiling.bench import bench_frame, bench_job
+from edgepose.profiling.runner import parse_threads, plan_jobs
+
+STAGES = ("preprocess", "inference", "decode")
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """fp32 ONNX bundles of the two default models (exported once for the module)."""
+    import edgepose
+    from edgepose.models import create
+
+    root = tmp_path_factory.mktemp("bench-bundles")
+    out = {}
+    for name in ("simplebaseline-mnv2s-edge", "centernet-mnv2s"):
+        model = create(name, weights="default")
+        out[name] = edgepose.export(model, target="onnx", out=root / name, log=None).path
+    return out
+
+
+def _check_result(r: dict, runs: int) -> None:
+    st = r["stages"]
+    for stage in (*STAGES, "total"):
+        s = st[stage]
+        assert len(r["samples_ms"][stage]) == runs
+        assert 0 <= s["min"] <= s["p50"] <= s["p90"] <= s["p99"] <= s["max"], (stage, s)
+        assert s["std"] >= 0
+    parts = sum(st[s]["mean"] for s in STAGES)
+    assert abs(parts - st["total"]["mean"]) <= 0.05 * st["total"]["mean"], (parts, st["total"])
+    assert st["inference"]["p50"] > 0 and st["preprocess"]["p50"] > 0
+    assert r["fps"] == pytest.approx(1e3 / st["total"]["mean"])
+    assert r["peak_rss_mb"] > 10
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.parametrize("name", ["simplebaseline-mnv2s-edge", "centernet-mnv2s"])
+def test_bench_job_stages_add_up(bundles, name):
+    r = bench_job({"kind": "bundle", "bundle": str(bundles[name]), "threads": 1, "runs": 30, "warmup": 3,
+                   "batch": 1}, progress=False)
+    _check_result(r, 30)
+    assert r["target"] == "onnx" and r["backend"] == "onnxruntime" and r["role"] == "bundle"
+    assert r["model_size_mb"] > 1
+
+
+@pytest.mark.onnxruntime
+def test_batch_of_crops_and_baseline(bundles):
+    path = str(bundles["simplebaseline-mnv2s-edge"])
+    r = bench_job({"kind": "bundle", "bundle": path, "threads": 1, "runs": 10, "warmup": 1, "batch": 4},
+                  progress=False)
+    _check_result(r, 10)
+    base = bench_job({"kind": "baseline", "bundle": path, "threads": 1, "runs": 10, "warmup": 1, "batch": 1},
+                     progress=False)
+    _check_result(base, 10)
+    assert base["role"] == "baseline" and base["target"] == "pytorch" and base["backend"] == "torch"
+    assert base["note"] == "same weights as the bundle"
+
+
+def test_bench_frame_shapes():
+    frame, boxes = bench_frame("heatmap", batch=3)
+    assert frame.shape == (480, 640, 3) and boxes.shape == (3, 4)
+    assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    frame, boxes = bench_frame("centernet")
+    assert boxes is None
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.slow
+def test_cli_bench_writes_reports(bundles, tmp_path, capsys):
+    report = tmp_path / "report"
+    code = main(["bench", str(bundles["simplebaseline-mnv2s-edge"]), str(bundles["centernet-mnv2s"]),
+                 "--threads", "1,2", "--runs", "20", "--warmup", "2", "--baseline", "torch", "--quiet",
+                 "--report", str(report)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert {p.name for p in report.iterdir()} >= {"bench.json", "bench.md", "bench.html"}
+    doc = json.loads((report / "bench.json").read_text())
+    assert doc["schema"] == "edgepose.bench" and doc["schema_version"] == 1
+    (device,) = doc["devices"].values()
+    assert device["cpu_model"] and device["cores_logical"] >= 1
+    roles = [r["role"] for r in doc["results"]]
+    assert roles.count("baseline") == 4 and roles.count("bundle") == 4  # 2 models x 2 thread counts each
+    for r in doc["results"]:
+        _check_result(r, 20)
+        assert r["isolated"] is True
+    assert "x" in out.splitlines()[1] or "x" in out  # speed-up column over the PyTorch baseline
+    merged = tmp_path / "merged"
+    code = main(["bench", "--merge", str(report / "bench.json"), str(report / "bench.json"),
+                 "--report", str(merged), "--quiet"])
+    assert code == 0
+    assert len(json.loads((merged / "bench.json").read_text())["results"]) == 16
+
+
+def _error(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.onnxruntime
+def test_bad_input(bundles, tmp_path, capsys):
+    good = str(bundles["simplebaseline-mnv2s-edge"])
+    report = tmp_path / "r"
+    assert "bundle not found" in _error(["bench", str(tmp_path / "missing"), "--report", str(report)], capsys)
+    assert "--threads" in _error(["bench", good, "--threads", "0", "--report", str(report)], capsys)
+    assert "--threads" in _error(["bench", good, "--threads", "two", "--report", str(report)], capsys)
+    assert "--runs 0" in _error(["bench", good, "--runs", "0", "--report", str(report)], capsys)
+    assert "--batch 2" in _error(["bench", str(bundles["centernet-mnv2s"]), "--batch", "2", "--runs", "1",
+                                  "--no-isolate", "--report", str(report)], capsys)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(good, corrupt)
+    with open(corrupt / "model.onnx", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00garbage\x00")
+    assert "sha256" in _error(["bench", str(corrupt), "--report", str(report)], capsys)
+    (tmp_path / "manifest-less").mkdir()
+    _error(["bench", str(tmp_path / "manifest-less"), "--report", str(report)], capsys)
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"schema": "edgepose.bench", "schema_version": 99, "results": []}))
+    assert "schema version 99" in _error(["bench", "--merge", str(old), "--report", str(report)], capsys)
+    assert not report.exists()
+
+
+def test_parse_threads():
+    assert parse_threads("1,2,2,4") == [1, 2, 4]
+    with pytest.raises(Exception, match="positive integers"):
+        parse_threads("1,-2")
+    with pytest.raises(Exception, match="--runs"):
+        plan_jobs(["x"], threads=[1], runs=0, warmup=0, batch=1)
