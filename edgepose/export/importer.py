@@ -42,6 +42,30 @@ def _io_tflite(path: Path) -> tuple[list[int], str, list[list[int]]]:
     return list(map(int, inp["shape"])), inp["dtype"].__name__, outs
 
 
+def _weight_precision(target: str, path: Path) -> str:
+    """int8 / fp16 / fp32 from the weights' element types (most common wins); "unknown" where not read."""
+    from collections import Counter
+
+    counts: Counter = Counter()
+    if target == "tflite":
+        from edgepose.runtimes.tflite import interpreter_class
+
+        interp = interpreter_class()(model_path=str(path), num_threads=1)
+        for t in interp.get_tensor_details():
+            if len(t["shape"]) == 4:  # conv / depthwise kernels (and 4-D activations: same precision)
+                counts[t["dtype"].__name__] += 1
+    elif target == "onnx":
+        import onnx
+
+        for init in onnx.load(str(path), load_external_data=False).graph.initializer:
+            if len(init.dims) == 4:
+                counts[onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name] += 1
+    if not counts:
+        return "unknown"
+    top = counts.most_common(1)[0][0]
+    return {"int8": "int8", "uint8": "int8", "float16": "fp16", "float32": "fp32"}.get(top, "unknown")
+
+
 def _io_openvino(path: Path) -> tuple[list[int], str, list[list[int]]]:
     from edgepose.utils.lazy import require
 
@@ -118,7 +142,8 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
         shutil.copyfile(src, tmp / src.name)
         if target == "openvino" and src.with_suffix(".bin").is_file():
             shutil.copyfile(src.with_suffix(".bin"), tmp / src.with_suffix(".bin").name)
-        manifest = {"target": target, "backend": backend, "backend_version": None, "precision": "unknown",
+        manifest = {"target": target, "backend": backend, "backend_version": None,
+                    "precision": _weight_precision(target, src),
                     "spec": spec.to_dict(), "model_file": src.name, "quantization": None,
                     "model": {"name": src.stem, "imported_from": str(src.resolve()), "source_sha256": sha256_file(src)},
                     "foreign_io": {"input": shape, "input_dtype": file_dtype, "outputs": outputs}}

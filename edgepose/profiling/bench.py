@@ -149,8 +149,10 @@ def baseline_model(manifest: dict, weights: str | None = None):
 
 def bench_job(job: dict, *, progress: bool = True) -> dict:
     """Run one job (``{"kind": "bundle"|"baseline", "bundle", "threads", "runs", "warmup", "batch",
-    "image"}``) in this process → one result dict of the bench schema (without the device id)."""
+    "image"[, "accuracy"]}``) in this process → one result dict of the bench schema (without the device id)."""
     rt, fields = (_open_baseline if job["kind"] == "baseline" else _open_bundle)(job)
+    if job.get("accuracy") is not None:  # measured by the caller (e.g. the demo's own evaluation)
+        fields["accuracy"] = job["accuracy"]
     with rt:
         spec = rt.spec
         frame, boxes = bench_frame(spec.kind, image=job.get("image"), batch=job["batch"])
@@ -169,9 +171,21 @@ def bench_job(job: dict, *, progress: bool = True) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB, macOS in bytes)."""
+    """Peak resident memory of this process in MiB.
+
+    Linux: VmHWM from /proc/self/status — the high-water mark of this program's memory. (``ru_maxrss`` is not
+    used there: Linux carries it across fork + exec, so a worker started by a big parent would report the
+    parent's peak.) Elsewhere ``ru_maxrss`` (KiB on Linux/BSD, bytes on macOS).
+    """
     import sys
 
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
 

@@ -94,7 +94,7 @@ def write_reports(doc: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
         raise ConfigError(f"cannot create the report folder {out}: {exc.strerror or exc}; expected a writable "
                           "path") from None
     texts = {"json": json.dumps(doc, indent=2, ensure_ascii=False, default=_json_default) + "\n",
-             "md": to_markdown(doc), "html": to_html(doc)}
+             "md": to_markdown(doc), "html": to_html(doc, base=out)}
     paths = {}
     for key, text in texts.items():
         paths[key] = out / FILES[key]
@@ -224,7 +224,38 @@ def to_markdown(doc: dict) -> str:
         lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
     lines += ["", "Times in ms over timed runs (after warm-up); speed-up = baseline p50 / p50 for the same model, "
               "device and threads.", ""]
+    for sec in doc.get("sections", []):
+        lines += [f"## {sec['title']}", ""]
+        if sec.get("rows"):
+            lines += ["| " + " | ".join(sec["headers"]) + " |", "|" + "|".join("---" for _ in sec["headers"]) + "|"]
+            lines += ["| " + " | ".join(_md_cell(str(c)) for c in row) + " |" for row in sec["rows"]]
+            lines.append("")
+        lines += [f"- {_md_cell(n)}" for n in sec.get("notes", [])]
+        lines += [f"![{_md_cell(im['caption'])}]({im['file']})" for im in sec.get("images", [])]
+        lines.append("")
     return "\n".join(lines)
+
+
+def _sections_html(doc: dict, base: Path | None) -> str:
+    """Extra sections (``doc["sections"]``: title, headers + rows, notes, images relative to the report
+    folder). Images are embedded as base64 so the page stays self-contained."""
+    parts = []
+    for sec in doc.get("sections", []):
+        parts.append(f"<h2>{html.escape(sec['title'])}</h2>")
+        if sec.get("rows"):
+            parts.append(_html_table(sec["headers"], [[str(c) for c in r] for r in sec["rows"]]))
+        if sec.get("notes"):
+            parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in sec["notes"]) + "</ul>")
+        for im in sec.get("images", []):
+            path = (base or Path(".")) / im["file"]
+            if not path.is_file():
+                parts.append(f'<p class="note">missing image {html.escape(im["file"])}</p>')
+                continue
+            mime = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            parts.append(f'<figure><figcaption>{html.escape(im["caption"])}</figcaption>'
+                         f'<img alt="{html.escape(im["caption"])}" src="data:{mime};base64,{data}"></figure>')
+    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------------- html
@@ -264,8 +295,9 @@ def _plots_html(results: Sequence[dict]) -> str:
     return "\n".join(parts)
 
 
-def to_html(doc: dict) -> str:
-    """The report as one self-contained HTML page (inline CSS, base64 PNG plots, no external URL)."""
+def to_html(doc: dict, base: Path | None = None) -> str:
+    """The report as one self-contained HTML page (inline CSS, base64 PNG plots, no external URL); ``base`` is
+    the folder that images of extra sections are relative to."""
     devs = doc["devices"]
     dev_rows = [[dev_id] + [_fingerprint_cell(f, fp.get(f)) for f in FINGERPRINT_FIELDS] for dev_id, fp in devs.items()]
     labels = " + ".join(fp.get("label", dev_id) for dev_id, fp in devs.items()) or "no device"
@@ -281,4 +313,4 @@ def to_html(doc: dict) -> str:
         "<h2>Devices</h2>", _html_table(("id",) + FINGERPRINT_FIELDS, dev_rows, num_from=len(FINGERPRINT_FIELDS) + 1),
         "<h2>Results</h2>", _html_table(COLUMNS, result_rows(doc["results"]), row_classes=roles),
         '<p class="meta">Times in ms; speed-up = baseline p50 / p50 for the same model, device and threads.</p>',
-        "<h2>Plots</h2>", _plots_html(doc["results"]), "</body></html>", ""])
+        "<h2>Plots</h2>", _plots_html(doc["results"]), _sections_html(doc, base), "</body></html>", ""])
