@@ -16,7 +16,8 @@ def machine() -> str:
         model = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name"))
     except (OSError, subprocess.CalledProcessError, StopIteration):
         pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, python {platform.python_version()}"
+    return (f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+            f"python {platform.python_version()}")
 
 
 def today() -> str:

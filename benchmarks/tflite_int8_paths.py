@@ -135,8 +135,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--calib", default="synthetic:64")
     ap.add_argument("--pt2e-add-fix", action="store_true", help="also time PT2E with INT8 residual ADDs")
+    ap.add_argument("--model", default=MODEL,
+                    help="registered model; without default weights it runs with random weights and no AP column "
+                         "(e.g. simplebaseline-mnv2: the original transposed-conv head)")
     args = ap.parse_args()
-    model = create(MODEL, weights="default").eval()
+    from edgepose.weights import DEFAULTS
+
+    trained = args.model in DEFAULTS
+    model = (create(args.model, weights="default") if trained else create(args.model)).eval()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         fp32 = edgepose.export(model, target="tflite", out=tmp / "fp32", parity=False, log=None)
@@ -163,9 +169,11 @@ def main() -> None:
             io = _io_dtypes(path)
             rows.append([key, f"{ms[key]:.3f}", f"{base / ms[key]:.2f}x", f"{path.stat().st_size / 1e6:.2f}",
                          f"{100 * quantized_share(ops):.0f}%", sum(op in ("QUANTIZE", "DEQUANTIZE") for op, _ in ops),
-                         accuracy(model, path, spec, tmp, gate_cache),
+                         accuracy(model, path, spec, tmp, gate_cache) if trained else "– (random weights)",
                          f"{seconds[key]:.1f}" if key in seconds else "", io])
-    print(f"machine: {machine()}\ndate: {today()}\nmodel: {MODEL} (96x128, default weights), threads "
+    size = "x".join(map(str, spec.input.size))
+    weights = "default weights" if trained else "random weights"
+    print(f"machine: {machine()}\ndate: {today()}\nmodel: {args.model} ({size}, {weights}), threads "
           f"{args.threads}, batch 1, median of {args.rounds}x{args.runs} runs (round-robin), calibration "
           f"{args.calib}\n")
     print(table(["path", "median ms", "vs PT2E", "size MB", "INT8 ops", "Q/DQ ops", "AP (drop vs fp32)",

@@ -24,6 +24,9 @@ def _bench_args(p) -> None:
                    help="also time the PyTorch eager fp32 model each bundle was exported from")
     p.add_argument("--baseline-weights", default=None, metavar="CKPT",
                    help="checkpoint of that model (default: the embedded default weights)")
+    p.add_argument("--backend", default=None, choices=("onnxruntime", "openvino", "tflite", "tensorrt"),
+                   help="run the bundles on this backend instead of the manifest's (e.g. a TensorRT bundle's ONNX on "
+                        "onnxruntime)")
     p.add_argument("--device", default=None, metavar="PROFILE",
                    help="device profile (see `edgepose devices`): its thread count is the default")
     p.add_argument("--report", default="bench-report", metavar="DIR",
@@ -63,7 +66,7 @@ def run_bench_cmd(args) -> int:
     else:
         jobs = plan_jobs(args.inputs, threads=_threads(args), runs=args.runs, warmup=args.warmup,
                          batch=args.batch, image=args.image, baseline=args.baseline,
-                         baseline_weights=args.baseline_weights)
+                         baseline_weights=args.baseline_weights, backend=args.backend)
         doc = run_bench(jobs, isolate=not args.no_isolate, progress=not args.quiet, command=command_line)
     paths = write_reports(doc, args.report)
     print(summary_table(doc))

@@ -99,7 +99,7 @@ def export_all(cfg: DemoConfig) -> tuple[list[Row], dict[str, float]]:
                     with edgepose.load(row.bundle, threads=cfg.threads) as rt:
                         row.ap = _ap(rt, val, cfg.val_images)
                 cfg.log(f"  {target:9s} {precision:5s} {time.perf_counter() - t0:5.1f} s  "
-                        f"{'AP %.1f' % row.ap if row.ap is not None else row.status}")
+                        f"{f'AP {row.ap:.1f}' if row.ap is not None else row.status}")
                 rows.append(row)
     return rows, torch_ap
 
@@ -111,7 +111,8 @@ def import_movenet(cfg: DemoConfig) -> Path | None:
     src = cfg.shared / "models" / MOVENET if cfg.shared else None
     if src is None or not src.is_file() or not is_available("tflite"):
         return None
-    return import_model(src, kind="regression", keypoints="coco", out=cfg.out / "bundles" / "movenet-lightning-int8").path
+    out = cfg.out / "bundles" / "movenet-lightning-int8"
+    return import_model(src, kind="regression", keypoints="coco", out=out).path
 
 
 def bench_all(cfg: DemoConfig, rows: list[Row], torch_ap: dict[str, float], movenet: Path | None) -> dict:

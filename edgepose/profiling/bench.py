@@ -95,12 +95,12 @@ def _open_bundle(job: dict):
     from edgepose.bundle import read_bundle
 
     b = read_bundle(job["bundle"])
-    rt = edgepose.load(b.path, threads=job["threads"])
+    rt = edgepose.load(b.path, backend=job.get("backend"), threads=job["threads"])
     m = b.manifest
     model = m.get("model") or {}
     foreign = "imported_from" in model
     fields = {"bundle": str(b.path), "model": model.get("name", b.path.name), "target": b.target,
-              "backend": b.backend, "precision": m.get("precision", "fp32"),
+              "backend": rt.backend, "precision": m.get("precision", "fp32"),
               "role": "foreign" if foreign else "bundle", "accuracy": _accuracy(m),
               "model_size_mb": sum(f["bytes"] for f in m.get("files", {}).values()) / 2**20}
     return rt, fields

@@ -46,9 +46,13 @@ def check_counts(*, runs: int, warmup: int, batch: int) -> None:
 
 
 def plan_jobs(bundles: list[str], *, threads: list[int], runs: int, warmup: int, batch: int,
-              image: str | None = None, baseline: str | None = None, baseline_weights: str | None = None) -> list[dict]:
-    """Validate every bundle up front (missing, corrupt, tampered → BundleError before any timing)."""
+              image: str | None = None, baseline: str | None = None, baseline_weights: str | None = None,
+              backend: str | None = None) -> list[dict]:
+    """Validate every bundle up front (missing, corrupt, tampered → BundleError before any timing; a backend
+    that is not installed → BackendUnavailable naming the pip extra)."""
     from edgepose.bundle import read_bundle
+    from edgepose.errors import BackendUnavailable, suggest
+    from edgepose.runtimes import BACKENDS, is_available, unavailable_reason
 
     check_counts(runs=runs, warmup=warmup, batch=batch)
     if baseline is not None and baseline not in BASELINES:
@@ -59,6 +63,13 @@ def plan_jobs(bundles: list[str], *, threads: list[int], runs: int, warmup: int,
     common = {"runs": runs, "warmup": warmup, "batch": batch, "image": image}
     for path in bundles:
         b = read_bundle(path)
+        name = backend or b.backend
+        if name not in BACKENDS:
+            raise suggest(name, BACKENDS, "backend")
+        if not is_available(name):
+            raise BackendUnavailable(f"cannot bench {b.path}: backend {name!r} is not available here "
+                                     f"({unavailable_reason(name)}); a TensorRT bundle's ONNX also runs with "
+                                     "--backend onnxruntime")
         for n in threads:
             if baseline:
                 key = ((b.manifest.get("model") or {}).get("source_sha256"), n)
@@ -66,7 +77,7 @@ def plan_jobs(bundles: list[str], *, threads: list[int], runs: int, warmup: int,
                     seen_baselines.add(key)
                     jobs.append({"kind": "baseline", "bundle": str(b.path), "threads": n,
                                  "weights": baseline_weights, **common})
-            jobs.append({"kind": "bundle", "bundle": str(b.path), "threads": n, **common})
+            jobs.append({"kind": "bundle", "bundle": str(b.path), "threads": n, "backend": backend, **common})
     return jobs
 
 

@@ -138,3 +138,22 @@ def test_parse_threads():
         parse_threads("1,-2")
     with pytest.raises(Exception, match="--runs"):
         plan_jobs(["x"], threads=[1], runs=0, warmup=0, batch=1)
+
+
+@pytest.mark.onnxruntime
+def test_tensorrt_bundle_needs_its_backend_or_backend_override(tmp_path, capsys):
+    import edgepose
+    from edgepose.models import create
+    from edgepose.runtimes import is_available
+
+    b = edgepose.export(create("simplebaseline-mnv2s-edge", weights="default"), target="tensorrt",
+                        out=tmp_path / "trt", log=None)
+    report = tmp_path / "r"
+    if not is_available("tensorrt"):
+        line = _error(["bench", str(b.path), "--runs", "2", "--report", str(report)], capsys)
+        assert "'tensorrt' is not available" in line and "--backend onnxruntime" in line
+    code = main(["bench", str(b.path), "--backend", "onnxruntime", "--runs", "5", "--warmup", "1", "--threads", "1",
+                 "--no-isolate", "--quiet", "--report", str(report)])
+    assert code == 0
+    (r,) = json.loads((report / "bench.json").read_text())["results"]
+    assert r["target"] == "tensorrt" and r["backend"] == "onnxruntime"
