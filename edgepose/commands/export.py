@@ -53,7 +53,7 @@ def _export_args(p) -> None:
                    help="write the bundle even when the accuracy gate fails (the manifest records the drop)")
     p.add_argument("--decode", default="auto", choices=("auto", "graph", "host"),
                    help="where keypoints are decoded: inside the exported graph, on the host in numpy, or "
-                        "auto (graph unless the codec needs host refinement or the target is TFLite)")
+                        "auto (graph, DARK / UDP refinement included; host on TFLite)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (ONNX / OpenVINO / TensorRT)")
     p.add_argument("--samples", default=None,

@@ -123,9 +123,7 @@ def _spec_for(model, tgt, decode: str):
 
     meta = model.edgepose_meta
     place = tgt.resolve_decode(decode, meta.kind, meta.codec)
-    spec = ModelSpec.from_meta(meta, decode=place)
-    if place == "graph" and meta.kind == "heatmap":
-        spec.codec = dict(spec.codec, method="argmax")
+    spec = ModelSpec.from_meta(meta, decode=place)  # the in-graph decoder runs the codec's own method
     spec.input.layout = tgt.layout
     return spec
 

@@ -43,8 +43,7 @@ def wrap_for_export(model, decode: str):
     if decode == "host":
         return model.eval()
     codec = codec_from_dict(meta.codec)
-    if meta.kind == "heatmap":
-        codec = codec_from_dict(dict(meta.codec, method="argmax"))  # in-graph: argmax + quarter offset
+    if meta.kind == "heatmap":  # the codec's own method: argmax, DARK or UDP
         return DecodedModel(model, HeatmapDecode(codec)).eval()
     return DecodedModel(model, CenterNetDecode(codec)).eval()
 

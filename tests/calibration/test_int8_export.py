@@ -116,7 +116,7 @@ def test_gate_failure_writes_nothing_and_auto_mixed_fixes_it(sensitive_model_fil
     code = main([*args, "--auto-mixed", "--out", str(tmp_path / "mixed")])
     assert code == 0, capsys.readouterr().err
     m = read_bundle(tmp_path / "mixed").manifest
-    assert m["quantization"]["kept_float"] == ["/final_layer/Conv"]
+    assert m["quantization"]["kept_float"] == ["/model/final_layer/Conv"]
     assert m["accuracy"]["passed"] and m["accuracy"]["ap_drop"] <= 1.0
     steps = m["quantization"]["mixed_precision"]["steps"]
     assert not steps[0]["passed"] and steps[-1]["passed"] and steps[-1]["float_layers"] == 1
@@ -158,6 +158,6 @@ def test_quantizable_layers_and_unknown_exclusions(model, tmp_path):
     ctx = ExportContext(model=model, spec=spec, precision="int8", onnx=onnx_exp, dir=tmp_path, workspace=tmp_path,
                         calib=calib, exclude=("/no/such/Conv",))
     layers = get_target("onnx").quantizable_layers(ctx)
-    assert len(layers) == 56 and layers[-1] == "/final_layer/Conv"
+    assert len(layers) == 56 and layers[-1] == "/final_layer/Conv"  # a plain export: no decoder wrapper
     with pytest.raises(ConfigError, match="not in the model"):
         get_target("onnx").build(ctx)

@@ -17,7 +17,7 @@ def onnx_bundle(tmp_path_factory):
     from edgepose.models import create
 
     out = tmp_path_factory.mktemp("b") / "sb"
-    edgepose.export(create("simplebaseline-mnv2s-edge"), target="onnx", out=out, log=None)
+    edgepose.export(create("simplebaseline-mnv2s-edge"), target="onnx", out=out, decode="host", log=None)
     return out
 
 

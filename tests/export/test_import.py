@@ -50,7 +50,8 @@ def test_movenet_gives_plausible_keypoints(movenet, shared_data, tmp_path, capsy
 def test_onnx_import_round_trip(tmp_path):
     from edgepose.models import create
 
-    b = edgepose.export(create("simplebaseline-mnv2s-edge"), target="onnx", out=tmp_path / "exp", log=None)
+    b = edgepose.export(create("simplebaseline-mnv2s-edge"), target="onnx", out=tmp_path / "exp", decode="host",
+                        log=None)
     imported = import_model(b.model_path, kind="heatmap", keypoints="coco", out=tmp_path / "imp")
     assert imported.manifest["spec"]["codec"]["heatmap_size"] == [24, 32]
     x = np.random.default_rng(0).standard_normal((1, 3, 128, 96)).astype(np.float32)

@@ -161,8 +161,8 @@ def test_ignored_scope_keeps_layer_float(topdown):
 
     ctx = topdown.context(topdown.root / "layers", "int8")
     layers = TARGET.quantizable_layers(ctx)
-    assert len(layers) == 56 and layers[-1] == "/final_layer/Conv/WithoutBiases"
-    assert layers[0].startswith("/features/features.0/")
+    assert len(layers) == 56 and layers[-1] == "/model/final_layer/Conv/WithoutBiases"
+    assert layers[0].startswith("/model/features/features.0/")
     bundle = topdown.build("ignored", "int8", exclude=[layers[-1]])
     full = topdown.build("int8", "int8")
     assert bundle.manifest["quantization"]["kept_float"] == [layers[-1]]
@@ -210,6 +210,6 @@ def test_bad_int8_requests_are_config_errors(topdown):
     with pytest.raises(ConfigError, match="needs calibration data"):
         TARGET.build(ctx)
     with pytest.raises(ConfigError, match="only apply to precision int8"):
-        TARGET.build(topdown.context(topdown.root / "bad-4", "fp16", exclude=["/final_layer/Conv/WithoutBiases"]))
+        TARGET.build(topdown.context(topdown.root / "bad-4", "fp16", exclude=["/model/final_layer/Conv/WithoutBiases"]))
     with pytest.raises(ConfigError, match="inference_precision must be one of"):
         TARGET.build(topdown.context(topdown.root / "bad-5", "fp32", inference_precision="int4"))

@@ -328,3 +328,42 @@ def test_fp16_engine_close_to_onnxruntime(bundles):
         got, want = rt.infer(x)[0], ref.infer(x)[0]
     assert np.abs(got - want).max() / np.abs(want).max() < 2e-2
     assert rt.engine_path is not None and rt.engine_path.suffix == ".engine"
+
+
+def test_decoder_layers_pinned_to_fp32_in_reduced_precision_engines(tmp_path):
+    """FP16 / INT8 engines keep the in-graph decoder in FP32 (fake TensorRT objects: the names and the calls)."""
+    from types import SimpleNamespace
+
+    import onnx
+
+    import edgepose
+    from edgepose.models import create
+    from edgepose.runtimes.tensorrt.engine import DECODER_PREFIX, pin_decoder_fp32
+
+    b = edgepose.export(create("simplebaseline-mnv2s-edge", weights="default"), target="tensorrt", decode="graph",
+                        out=tmp_path / "trt", log=None)
+    names = [n.name for n in onnx.load(str(b.model_path)).graph.node]
+    decoder = [n for n in names if n.startswith(DECODER_PREFIX)]
+    assert decoder and len(decoder) < len(names)  # the prefix finds the decoder and only it
+
+    class Tensor(SimpleNamespace):
+        pass
+
+    class Layer:
+        def __init__(self, name):
+            self.name, self.precision, self.num_outputs, self.types = name, None, 1, {}
+
+        def get_output(self, j):
+            return Tensor(dtype="float16")
+
+        def set_output_type(self, j, t):
+            self.types[j] = t
+
+    layers = [Layer(n) for n in names]
+    trt = SimpleNamespace(float32="float32", float16="float16", BuilderFlag=SimpleNamespace(OBEY_PRECISION_CONSTRAINTS="obey"))
+    network = SimpleNamespace(num_layers=len(layers), get_layer=lambda i: layers[i])
+    flags = []
+    config = SimpleNamespace(set_flag=flags.append)
+    assert pin_decoder_fp32(trt, network, config) == len(decoder)
+    assert flags == ["obey"]
+    assert all((ly.precision == "float32") == ly.name.startswith(DECODER_PREFIX) for ly in layers)

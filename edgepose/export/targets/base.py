@@ -37,15 +37,13 @@ class Target:
     layout = "NCHW"
 
     def resolve_decode(self, decode: str, kind: str, codec: dict) -> str:
-        """'auto' → graph where the decode can run in the graph, host otherwise."""
+        """'auto' → 'graph': every codec (heatmap argmax / DARK / UDP, CenterNet) has an in-graph decoder
+        (``edgepose.codecs.graph``) with the host decode's math. Targets where a graph decode costs more
+        than it saves override this (TFLite)."""
         if decode in ("graph", "host"):
-            if decode == "graph" and kind == "heatmap" and codec.get("method", "argmax") != "argmax":
-                return "graph"  # caller switches the codec to argmax; recorded in the manifest
             return decode
         if decode != "auto":
             raise ConfigError(f"decode must be graph, host or auto, got {decode!r}")
-        if kind == "heatmap" and codec.get("method", "argmax") != "argmax":
-            return "host"  # DARK / UDP refinement only runs on the host
         return "graph"
 
     def check_precision(self, precision: str) -> None:

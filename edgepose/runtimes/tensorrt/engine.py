@@ -49,6 +49,31 @@ def _parse_onnx(trt, builder, logger, onnx_path: Path):
     return network, parser, inputs
 
 
+DECODER_PREFIX = "/decoder/"  # ONNX node names of the in-graph decoder (edgepose.codecs.graph.DecodedModel)
+
+
+def pin_decoder_fp32(trt, network, config) -> int:
+    """Keep the in-graph keypoint decoder in FP32 inside an FP16 / INT8 engine.
+
+    The DARK refinement takes logs of heatmap values floored at 1e-10, below FP16's smallest number, and the
+    Taylor step divides by a Hessian determinant: at reduced precision it would silently fall back to the
+    integer argmax. Returns the number of layers pinned.
+    """
+    pinned = 0
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if not layer.name.startswith(DECODER_PREFIX):
+            continue
+        layer.precision = trt.float32
+        for j in range(layer.num_outputs):
+            if layer.get_output(j).dtype in (trt.float16, trt.float32):
+                layer.set_output_type(j, trt.float32)
+        pinned += 1
+    if pinned:
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    return pinned
+
+
 def _configure(trt, builder, settings: BuildSettings, inputs: list[str]):
     missing = [n for n in inputs if n not in settings.profile]
     if missing:
@@ -79,6 +104,8 @@ def build_serialized(onnx_path: str | Path, settings: BuildSettings, *, timing_c
     builder = trt.Builder(logger)
     network, _parser, inputs = _parse_onnx(trt, builder, logger, Path(onnx_path))
     config = _configure(trt, builder, settings, inputs)
+    if settings.precision != "fp32":
+        pin_decoder_fp32(trt, network, config)
     if settings.timing_cache and timing_cache is not None:
         previous = timing_cache.read_bytes() if timing_cache.is_file() else b""
         config.set_timing_cache(config.create_timing_cache(previous), ignore_mismatch=False)
