@@ -118,11 +118,11 @@ def _calibration_set(model, precision: str, calib, size: int | None):
     return CalibrationSet.from_source(calib, ModelSpec.from_meta(model.edgepose_meta), size=size)
 
 
-def _spec_for(model, tgt, decode: str):
+def _spec_for(model, tgt, decode: str, precision: str = "fp32"):
     from edgepose.runtimes.spec import ModelSpec
 
     meta = model.edgepose_meta
-    place = tgt.resolve_decode(decode, meta.kind, meta.codec)
+    place = tgt.resolve_decode(decode, meta.kind, meta.codec, precision)
     spec = ModelSpec.from_meta(meta, decode=place)  # the in-graph decoder runs the codec's own method
     spec.input.layout = tgt.layout
     return spec
@@ -135,7 +135,7 @@ def _export_one(model, tgt, *, out: Path, precision, decode, opset, dynamic_batc
     from edgepose.export.targets.base import ExportContext
 
     model.eval()
-    spec = _spec_for(model, tgt, decode)
+    spec = _spec_for(model, tgt, decode, precision)
     with tempfile.TemporaryDirectory(prefix="edgepose-export-") as ws, bundle_writer(out) as tmp:
         ws = Path(ws)
         with step(f"{tgt.name}: torch → ONNX (opset {opset}, decode={spec.decode})", log):

@@ -213,3 +213,13 @@ def test_bad_int8_requests_are_config_errors(topdown):
         TARGET.build(topdown.context(topdown.root / "bad-4", "fp16", exclude=["/model/final_layer/Conv/WithoutBiases"]))
     with pytest.raises(ConfigError, match="inference_precision must be one of"):
         TARGET.build(topdown.context(topdown.root / "bad-5", "fp32", inference_precision="int4"))
+
+
+def test_fp16_decodes_dark_on_the_host_by_default():
+    """Under f16 / bf16 the in-graph DARK step falls back to the integer argmax: auto → host at fp16 only."""
+    dark, argmax = {"method": "dark"}, {"method": "argmax"}
+    assert TARGET.resolve_decode("auto", "heatmap", dark, "fp16") == "host"
+    assert TARGET.resolve_decode("auto", "heatmap", dark, "fp32") == "graph"
+    assert TARGET.resolve_decode("auto", "heatmap", dark, "int8") == "graph"
+    assert TARGET.resolve_decode("auto", "heatmap", argmax, "fp16") == "graph"
+    assert TARGET.resolve_decode("graph", "heatmap", dark, "fp16") == "graph"  # explicit: the gate judges it

@@ -36,10 +36,11 @@ class Target:
     precisions: tuple[str, ...] = ("fp32",)
     layout = "NCHW"
 
-    def resolve_decode(self, decode: str, kind: str, codec: dict) -> str:
+    def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
         """'auto' → 'graph': every codec (heatmap argmax / DARK / UDP, CenterNet) has an in-graph decoder
         (``edgepose.codecs.graph``) with the host decode's math. Targets where a graph decode costs more
-        than it saves override this (TFLite)."""
+        than it saves (TFLite), or cannot keep it in f32 at a reduced precision (OpenVINO fp16), override
+        this."""
         if decode in ("graph", "host"):
             return decode
         if decode != "auto":

@@ -366,11 +366,11 @@ class TFLiteTarget(Target):
     precisions = tuple(CONVERTERS)
     layout = "NHWC"
 
-    def resolve_decode(self, decode: str, kind: str, codec: dict) -> str:
+    def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
         """'auto' → 'host' (in-graph gathers can push a GPU delegate back to the CPU); explicit values kept."""
         if decode == "auto":
             return "host"
-        return super().resolve_decode(decode, kind, codec)
+        return super().resolve_decode(decode, kind, codec, precision)
 
     def build(self, ctx: ExportContext) -> dict:
         import torch
