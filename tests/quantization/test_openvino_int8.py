@@ -217,9 +217,12 @@ def test_bad_int8_requests_are_config_errors(topdown):
 
 def test_fp16_decodes_dark_on_the_host_by_default():
     """Under f16 / bf16 the in-graph DARK step falls back to the integer argmax: auto → host at fp16 only."""
+    from edgepose.export.targets import get_target
+
+    target = get_target("openvino")
     dark, argmax = {"method": "dark"}, {"method": "argmax"}
-    assert TARGET.resolve_decode("auto", "heatmap", dark, "fp16") == "host"
-    assert TARGET.resolve_decode("auto", "heatmap", dark, "fp32") == "graph"
-    assert TARGET.resolve_decode("auto", "heatmap", dark, "int8") == "graph"
-    assert TARGET.resolve_decode("auto", "heatmap", argmax, "fp16") == "graph"
-    assert TARGET.resolve_decode("graph", "heatmap", dark, "fp16") == "graph"  # explicit: the gate judges it
+    assert target.resolve_decode("auto", "heatmap", dark, "fp16") == "host"
+    assert target.resolve_decode("auto", "heatmap", dark, "fp32") == "graph"
+    assert target.resolve_decode("auto", "heatmap", dark, "int8") == "graph"
+    assert target.resolve_decode("auto", "heatmap", argmax, "fp16") == "graph"
+    assert target.resolve_decode("graph", "heatmap", dark, "fp16") == "graph"  # explicit: the gate judges it
