@@ -231,3 +231,67 @@ def test_bad_int8_requests_are_config_errors(topdown):
         TARGET.build(ctx)
     with pytest.raises(ConfigError, match="only apply to precision int8"):
         TARGET.build(topdown.context(topdown.root / "bad-4", "fp16", exclude=["final_layer"]))
+
+
+@pytest.mark.slow
+def test_transposed_conv_head_runs_int8(tmp_path):
+    """SimpleBaseline's original head (3 x ConvTranspose2d + BN + ReLU): litert-torch folds each BN into a
+    (1, 1, 1, C) TRANSPOSE_CONV bias, which ai-edge-quantizer 0.10 quantizes along its size-1 first axis (a file
+    the interpreter refuses); the conversion rewrites them to (C,) biases, so the transposed convs run INT8.
+    Random weights with non-trivial BN statistics (non-zero folded biases, as in a trained model), MobileNetV2
+    x0.5 at 96x128 to keep it short; its error is compared with the same build that keeps the heads float."""
+    import torch
+
+    from edgepose.bundle import Bundle, write_manifest
+    from edgepose.calibration import CalibrationSet
+    from edgepose.export.api import _spec_for
+    from edgepose.export.targets.base import ExportContext
+    from edgepose.export.targets.tflite import (
+        TARGET,
+        float_model,
+        layer_table,
+        nhwc_module,
+        sample_input,
+        with_1d_tconv_bias,
+    )
+    from edgepose.models import create
+
+    torch.manual_seed(0)
+    model = create("simplebaseline-mnv2", width_mult=0.5, head_channels=64, input_size=(96, 128)).eval()
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    spec = _spec_for(model, TARGET, "auto")
+    calib = CalibrationSet.from_source("synthetic:32", spec, progress=False)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+
+    def build(tag, exclude=()):
+        out = tmp_path / tag
+        out.mkdir()
+        ctx = ExportContext(model=model, spec=spec, precision="int8", onnx=None, dir=out, workspace=workspace,
+                            options={}, log=lambda *_: None, calib=calib, exclude=tuple(exclude))
+        manifest = dict(TARGET.build(ctx), target="tflite", backend="tflite", precision="int8",
+                        spec=spec.to_dict())
+        return Bundle(out, write_manifest(out, manifest)), ctx
+
+    bundle, ctx = build("int8")
+    deconvs = ["deconv_layers.0", "deconv_layers.3", "deconv_layers.6"]
+    src = float_model(ctx, nhwc_module(ctx), sample_input(spec))
+    # the fp32 conversion already carries (C,) biases (XNNPACK needs them too), so nothing is left to rewrite
+    assert not any(layer.float_only for layer in layer_table(src, model))
+    assert with_1d_tconv_bias(src) == src
+    ops = _ops(bundle)
+    assert ops.count(("TRANSPOSE_CONV", "int8")) == 3
+    assert all(dtype == "int8" for op, dtype in ops if op not in ("QUANTIZE", "DEQUANTIZE"))
+    q = bundle.manifest["quantization"]
+    assert q["int8_op_share"] == 1.0 and q["kept_float_auto"] == [] and q["kept_float"] == []
+    float_heads, _ = build("float-heads", exclude=deconvs)
+    assert _ops(float_heads).count(("TRANSPOSE_CONV", "float32")) == 3
+    with edgepose.load(bundle.path) as a, edgepose.load(float_heads.path) as b:
+        for x in list(calib.batches("NHWC"))[:4]:
+            ya, yb = a.infer(x)[0], b.infer(x)[0]
+            assert np.isfinite(ya).all() and _corr(ya, yb) > 0.99

@@ -28,7 +28,13 @@ Precisions (one converter per precision in ``CONVERTERS``):
   I/O (the runtime quantizes with the stored scale and zero point). ``ctx.exclude`` (names from
   ``quantizable_layers``: the PyTorch module names of the convolutions, e.g. 'final_layer') keeps those ops
   float between DEQUANTIZE / QUANTIZE: sensitivity-driven mixed precision works on TFLite too. The in-graph
-  decoder (decode='graph') stays float.
+  decoder (decode='graph') stays float. Transposed convolutions (TRANSPOSE_CONV, e.g. SimpleBaseline's
+  original ``deconv`` head) run INT8 too: litert-torch writes the bias a ConvTranspose2d + BatchNorm folds into
+  as a 4-D (1, 1, 1, C) tensor, which the reference kernels accept but XNNPACK does not delegate (2.4x slower
+  fp32) and ai-edge-quantizer 0.10 quantizes per channel along its first axis (C scales for a size-1 axis: the
+  interpreter refuses the file), so every conversion reshapes such biases to the (C,) TFLite documents
+  (``with_1d_tconv_bias``). A TRANSPOSE_CONV whose bias cannot be rewritten (shared with another op) is kept float
+  and listed in the manifest's ``kept_float_auto``.
 
 Why ai-edge-quantizer and not litert-torch's PT2E path (measured 2026-11-25, simplebaseline-mnv2s-edge
 96x128, 2 threads, ``benchmarks/tflite_int8_paths.py``): PT2E (``PT2EQuantizer`` with
@@ -40,8 +46,7 @@ ADDs are cheap on this model. The deciding reasons are the others: the quantizat
 top of the cached fp32 conversion instead of a 50 s PT2E conversion per build (the sensitivity loop builds
 dozens), it excludes single ops (mixed precision; PT2E here cannot), float or int8 I/O is a recipe choice,
 and calibration runs in the interpreter that deploys the model. Neither needs TensorFlow. Models with
-transposed convolutions: ai-edge-quantizer fails on their 4-D TRANSPOSE_CONV bias, so those ops are kept
-float automatically (recorded in the manifest); use the ``-edge`` variants for all-INT8.
+transposed convolutions are all-INT8 too (see ``int8`` above).
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ METHODS = ("minmax",)  # ai-edge-quantizer MIN_MAX_UNIFORM_QUANT
 LAYER_OPS = {"CONV_2D": "CONV_2D", "DEPTHWISE_CONV_2D": "DEPTHWISE_CONV_2D",
              "TRANSPOSE_CONV": "CONV_2D_TRANSPOSE", "FULLY_CONNECTED": "FULLY_CONNECTED"}
 LAYER_CLASSES = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
-ALWAYS_FLOAT_OPS = ("TRANSPOSE_CONV",)  # ai-edge-quantizer 0.10 cannot quantize its 4-D bias
+TRANSPOSE_CONV_BIAS = 3  # input index of the bias (output shape, weights, data, bias)
 _DECODER_SCOPE = r"[A-Za-z0-9]_decoder/"
 
 
@@ -120,6 +125,11 @@ def convert_fp32(ctx: ExportContext, module, sample, path: Path) -> dict:
         text = str(exc).strip().splitlines()
         raise ExportError(f"litert-torch could not convert {ctx.model.edgepose_meta.name} to TFLite: "
                           f"{(text[0] if text else type(exc).__name__)[:300]}") from exc
+    fixed = with_1d_tconv_bias(path)
+    if fixed != path:
+        # XNNPACK also refuses a TRANSPOSE_CONV whose bias is (1, 1, 1, C) and leaves it to the slower built-in
+        # kernel (a trained SimpleBaseline-MNv2 deconv head: 54.5 ms → 22.6 ms with the 1-D bias, 2 threads).
+        os.replace(fixed, path)
     return {}
 
 
@@ -135,11 +145,13 @@ def float_model(ctx: ExportContext, module, sample) -> Path:
 @dataclass(frozen=True)
 class Layer:
     """A quantizable op of the fp32 model: ``name`` (PyTorch module name, else ``<op>_<index>``), the
-    interpreter's op name and ai-edge-quantizer's op scope (its output tensor names joined by ';')."""
+    interpreter's op name and ai-edge-quantizer's op scope (its output tensor names joined by ';').
+    ``float_only``: ai-edge-quantizer cannot quantize it (a TRANSPOSE_CONV whose bias is not 1-D)."""
 
     name: str
     op: str
     scope: str
+    float_only: bool = False
 
 
 def module_names(tensor_names: list[str], modules: set[str]) -> list[str]:
@@ -164,7 +176,8 @@ def layer_table(path: Path, model) -> list[Layer]:
     from edgepose.runtimes.tflite import interpreter_class
 
     it = interpreter_class()(model_path=str(path))
-    names = {d["index"]: d["name"] for d in it.get_tensor_details()}
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    names = {i: d["name"] for i, d in details.items()}
     modules = {n for n, _ in model.named_modules() if n}
     layers, seen = [], Counter()
     for op in it._get_ops_details():  # noqa: SLF001 — the interpreter's only op listing
@@ -176,9 +189,46 @@ def layer_table(path: Path, model) -> list[Layer]:
         candidates = module_names(outs, modules) or [f"{op['op_name'].lower()}_{op['index']}"]
         name = next((c for c in candidates if c not in seen), candidates[0])
         seen[name] += 1
+        bias = list(op["inputs"])[TRANSPOSE_CONV_BIAS:TRANSPOSE_CONV_BIAS + 1]
+        float_only = (op["op_name"] == "TRANSPOSE_CONV" and bool(bias) and bias[0] in details
+                      and len(details[bias[0]]["shape"]) != 1)
         layers.append(Layer(name if seen[name] == 1 else f"{name}#{seen[name]}", op["op_name"],
-                            ";".join(outs) + ";"))
+                            ";".join(outs) + ";", float_only))
     return layers
+
+
+def with_1d_tconv_bias(src: Path) -> Path:
+    """``src``, or a copy of it next to it (written once) whose TRANSPOSE_CONV biases of shape (1, .., 1, C)
+    are reshaped to (C,): litert-torch folds ConvTranspose2d + BatchNorm into a 4-D bias, which
+    ai-edge-quantizer 0.10 quantizes per channel along axis 0 (C scales on a size-1 axis, a file the
+    interpreter refuses). Same data, same op; a bias tensor another op also reads is left as it is."""
+    out = src.with_name(f"{src.stem}-1dbias{src.suffix}")
+    if out.is_file() and out.stat().st_mtime_ns >= src.stat().st_mtime_ns:
+        return out
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(src))
+    tconv = {i for i, code in enumerate(model.operatorCodes)
+             if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.TRANSPOSE_CONV}
+    changed = 0
+    for graph in model.subgraphs:
+        uses = Counter(i for op in graph.operators for i in op.inputs)
+        uses.update(list(graph.inputs) + list(graph.outputs))
+        biases = Counter(op.inputs[TRANSPOSE_CONV_BIAS] for op in graph.operators
+                         if op.opcodeIndex in tconv and len(op.inputs) > TRANSPOSE_CONV_BIAS)
+        for index, count in biases.items():
+            if index < 0 or uses[index] != count:
+                continue
+            tensor = graph.tensors[index]
+            shape = [int(v) for v in tensor.shape]
+            if len(shape) > 1 and all(v == 1 for v in shape[:-1]):
+                tensor.shape, tensor.shapeSignature = [shape[-1]], None
+                changed += 1
+    if not changed:
+        return src
+    flatbuffer_utils.write_model(model, str(out))
+    return out
 
 
 @contextlib.contextmanager
@@ -261,7 +311,7 @@ def _keep_float(ctx: ExportContext, layers: list[Layer]) -> tuple[list[Layer], l
     if unknown:
         raise ConfigError(f"layers to keep in float not in the TFLite model: {unknown[:3]}; expected names "
                           f"from quantizable_layers() (e.g. {layers[-1].name if layers else 'none'!r})")
-    auto = [layer.name for layer in layers if layer.op in ALWAYS_FLOAT_OPS and layer.name not in ctx.exclude]
+    auto = [layer.name for layer in layers if layer.float_only and layer.name not in ctx.exclude]
     keep = [by_name[n] for n in sorted(set(ctx.exclude))] + [by_name[n] for n in auto]
     return keep, auto
 
@@ -272,7 +322,7 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
         raise ConfigError("TFLite INT8 needs calibration data (calib=SOURCE / --calib SOURCE), got none")
     if ctx.method not in METHODS:
         raise ConfigError(f"TFLite INT8 calibration method must be one of {', '.join(METHODS)}, got {ctx.method!r}")
-    src = float_model(ctx, module, sample)
+    src = with_1d_tconv_bias(float_model(ctx, module, sample))
     keep, auto = _keep_float(ctx, layer_table(src, ctx.model))
     float_io = not bool(ctx.options.get("int8_io", False))
     ranges = _calibrate(src, ctx.calib, _signature(src))
