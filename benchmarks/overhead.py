@@ -24,7 +24,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, table, today  # noqa: E402
 
+from edgepose.utils.timing import times_ms  # noqa: E402
+
 MODEL = "simplebaseline-mnv2s-edge"
-
-
-def _times(fn, runs: int, warmup: int = 20) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1e3)
-    return out
 
 
 def _export(out: Path, decode: str) -> Path:
@@ -111,7 +101,7 @@ def main() -> None:
         per_round = {k: [] for k in paths}
         for _ in range(args.rounds):
             for k, fn in paths.items():
-                t = _times(fn, args.runs)
+                t = times_ms(fn, args.runs, warmup=20)
                 samples[k] += t
                 per_round[k].append(statistics.median(t))
         decode_mode = rt.spec.decode

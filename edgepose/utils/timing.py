@@ -20,10 +20,8 @@ def step(what: str, log: Callable[[str], None] | None = print) -> Iterator[None]
         log(f"{what}: {time.perf_counter() - start:.1f} s")
 
 
-def median_ms(fn: Callable[[], object], runs: int = 30, warmup: int = 3) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``runs`` calls, after ``warmup`` untimed calls."""
-    import statistics
-
+def times_ms(fn: Callable[[], object], runs: int = 30, warmup: int = 3) -> list[float]:
+    """Wall time of each of ``runs`` calls of ``fn()`` in milliseconds, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -31,4 +29,11 @@ def median_ms(fn: Callable[[], object], runs: int = 30, warmup: int = 3) -> floa
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1e3)
-    return float(statistics.median(times))
+    return times
+
+
+def median_ms(fn: Callable[[], object], runs: int = 30, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``runs`` calls, after ``warmup`` untimed calls."""
+    import statistics
+
+    return float(statistics.median(times_ms(fn, runs, warmup)))
