@@ -105,6 +105,8 @@ def main() -> None:
                 samples[k] += t
                 per_round[k].append(statistics.median(t))
         decode_mode = rt.spec.decode
+        for r in (rt, rt_g, rt_h):
+            r.close()
     med = {k: statistics.median(v) for k, v in samples.items()}
     _report(args, med, per_round, decode_mode)
 

@@ -30,7 +30,7 @@ def test_import_edgepose_is_light():
 
 
 @pytest.mark.parametrize("cmd", ["", "train", "eval", "models", "doctor", "export", "import", "build", "demo",
-                                 "devices"])
+                                 "devices", "bench"])
 def test_cli_help_is_light(cmd):
     argv = [a for a in ["--help", cmd] if a]
     body = ("import contextlib, io\nfrom edgepose.cli import main\n"
@@ -46,6 +46,8 @@ def test_cli_help_is_light(cmd):
     "edgepose.keypoints", "edgepose.weights", "edgepose.utils.progress", "edgepose.runtimes.tflite",
     "edgepose.runtimes.onnxruntime", "edgepose.runtimes.openvino", "edgepose.runtimes.tensorrt", "edgepose.bundle",
     "edgepose.devices", "edgepose.devices.detect", "edgepose.devices.profiles", "edgepose.commands.devices",
+    "edgepose.profiling.bench", "edgepose.profiling.runner", "edgepose.profiling.worker", "edgepose.profiling.schema",
+    "edgepose.profiling.report", "edgepose.pipeline.draw", "edgepose.demo.images",
 ])
 def test_device_side_modules_do_not_import_torch(module):
     assert _heavy_after(f"import {module}") == []

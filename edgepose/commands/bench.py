@@ -6,6 +6,7 @@ import os
 import sys
 
 from edgepose.cli import command
+from edgepose.errors import EdgeposeError
 
 
 def _bench_args(p) -> None:
@@ -71,4 +72,10 @@ def run_bench_cmd(args) -> int:
     paths = write_reports(doc, args.report)
     print(summary_table(doc))
     print("reports: " + ", ".join(str(p) for p in paths.values()))
+    failures = doc.get("failures") or []
+    for f in failures[1:]:
+        print(f"also failed: {f['error']}", file=sys.stderr)
+    if failures:
+        raise EdgeposeError(f"{len(failures)} of {len(failures) + len(doc['results'])} bench runs failed (the "
+                            f"reports hold the others): {failures[0]['error']}")
     return 0

@@ -43,7 +43,8 @@ from edgepose.keypoints import COCO17
 MODES = ("single", "multi")
 DEFAULT_IMAGE_SIZE = {"single": (192, 256), "multi": (256, 256)}
 MIN_IMAGE_SIDE = 64
-GENERATOR_VERSION = 2  # 2: unique annotation ids in multi-person images  # bump when the drawing changes: cached datasets of another version are refused
+# Bump when the drawing changes: cached datasets of another version are refused.
+GENERATOR_VERSION = 2  # 2: unique annotation ids in multi-person images
 
 
 # ------------------------------------------------------------------------------------------ arguments

@@ -269,7 +269,8 @@ def normalize(
     """``(image / 255 - mean) / std`` as float32: ``mean`` / ``std`` act on pixel values scaled to [0, 1].
 
     ``image_bgr``: (H, W, 3) or (N, H, W, 3) BGR (uint8 or float in 0..255). ``mean`` and ``std`` are
-    given in the output channel order (RGB when ``to_rgb``), e.g. ImageNet (0.485, 0.456, 0.406). ``layout="NCHW"`` gives (3, H, W) / (N, 3, H, W);
+    given in the output channel order (RGB when ``to_rgb``), e.g. ImageNet (0.485, 0.456, 0.406).
+    ``layout="NCHW"`` gives (3, H, W) / (N, 3, H, W);
     ``"NHWC"`` keeps the channels last. The result is C-contiguous.
     """
     img = np.asarray(image_bgr)

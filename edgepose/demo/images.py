@@ -34,14 +34,16 @@ def _photos(shared: Path | None) -> list[tuple[str, np.ndarray, np.ndarray | Non
             out.append((f"generated-{i}", img, boxes))
         return out
     images = json.loads((coco / "test_coco.json").read_text())["images"]
-    dets = json.loads((coco / "test_coco_det_AP_H_56.json").read_text())
+    det_file = coco / "test_coco_det_AP_H_56.json"
+    dets = json.loads(det_file.read_text()) if det_file.is_file() else []
     out = []
     for im in images:
         img = cv2.imread(str(coco / im["file_name"]))
         if img is None:
             continue
         rows = [d["bbox"] + [d["score"]] for d in dets if d["image_id"] == im["id"] and d["score"] >= DET_SCORE]
-        boxes = np.array([[x, y, x + w, y + h, s] for x, y, w, h, s in rows], np.float32).reshape(-1, 5)
+        boxes = (np.array([[x, y, x + w, y + h, s] for x, y, w, h, s in rows], np.float32).reshape(-1, 5)
+                 if det_file.is_file() else None)  # no detections shipped: top-down models see the whole frame
         out.append((Path(im["file_name"]).stem, img, boxes))
     return out
 
@@ -62,9 +64,8 @@ def _video_frames(shared: Path | None) -> list[np.ndarray]:
 
 
 def _run(rt, img: np.ndarray, boxes):
-    if rt.spec.kind == "centernet":
-        return rt(img)
-    if boxes is None or len(boxes) == 0:
+    """Bottom-up: the whole frame; top-down: the detector's boxes (none → no people, not a whole-frame guess)."""
+    if rt.spec.kind == "centernet" or boxes is None:
         return rt(img)
     return rt(img, boxes)
 

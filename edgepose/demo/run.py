@@ -200,6 +200,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     movenet = import_movenet(cfg)
     doc = bench_all(cfg, rows, torch_ap, movenet)
     notes = real_photo_notes(cfg, movenet)
+    notes += [f"bench failed: {f['error']}" for f in doc.get("failures", [])]
     images = _annotated(cfg, rows, movenet, annotate)
     headers, table = summary(rows, torch_ap, doc)
     notes.append(f"demo wall time {time.perf_counter() - start:.0f} s")
@@ -224,11 +225,12 @@ def _annotated(cfg: DemoConfig, rows: list[Row], movenet: Path | None, annotate)
     for r in rows:
         if r.ap is not None and (r.model not in picks or r.precision == "int8" and picks[r.model].precision != "int8"):
             picks[r.model] = r
-    runtimes = {f"{r.model} {r.target} {r.precision}": edgepose.load(r.bundle, threads=cfg.threads)
-                for r in picks.values()}
-    if movenet is not None:
-        runtimes["movenet-lightning tflite int8"] = edgepose.load(movenet, threads=cfg.threads)
+    runtimes = {}
     try:
+        for r in picks.values():
+            runtimes[f"{r.model} {r.target} {r.precision}"] = edgepose.load(r.bundle, threads=cfg.threads)
+        if movenet is not None:
+            runtimes["movenet-lightning tflite int8"] = edgepose.load(movenet, threads=cfg.threads)
         shared_data = cfg.shared / "data" if cfg.shared else None
         written = annotate({k.replace(" ", "_"): v for k, v in runtimes.items()}, cfg.out / "images", shared_data)
     finally:

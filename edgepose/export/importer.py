@@ -135,7 +135,8 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
     inp = _input_spec(shape, file_dtype, input_size, layout, dtype, mean, std, to_rgb)
     if kind == "regression":
         inp.padding = 1.0  # single-pose regressors (MoveNet) see the whole frame, letterboxed
-    spec = ModelSpec(kind=kind, input=inp, keypoints=schema.name, codec=_codec(kind, inp, outputs, schema.num_keypoints),
+    codec = _codec(kind, inp, outputs, schema.num_keypoints)
+    spec = ModelSpec(kind=kind, input=inp, keypoints=schema.name, codec=codec,
                      decode="host")
     backend = {"onnx": "onnxruntime", "tflite": "tflite", "openvino": "openvino"}[target]
     with bundle_writer(out) as tmp:

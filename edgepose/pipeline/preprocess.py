@@ -66,7 +66,8 @@ def check_boxes(boxes, image_shape: tuple[int, ...]) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise InputError(f"boxes must be (N, 4) xyxy, got shape {arr.shape}")
     if not np.isfinite(arr).all():
-        raise InputError(f"boxes contain NaN or infinite values ({arr.tolist()}); expected finite xyxy pixel coordinates")
+        raise InputError(f"boxes contain NaN or infinite values ({arr.tolist()}); "
+                         "expected finite xyxy pixel coordinates")
     for i, (x0, y0, x1, y1) in enumerate(arr):
         if x1 <= x0 or y1 <= y0:
             raise InputError(f"box {i} {[float(v) for v in arr[i]]} has no area; expected x1 > x0 and y1 > y0")

@@ -90,19 +90,19 @@ def _accuracy(manifest: dict) -> dict | None:
 
 
 def _open_bundle(job: dict):
-    """(runtime, result fields) for a bundle job."""
+    """(runtime, result fields) for a bundle job; the fields are read before the backend loads anything."""
     import edgepose
     from edgepose.bundle import read_bundle
 
     b = read_bundle(job["bundle"])
-    rt = edgepose.load(b.path, backend=job.get("backend"), threads=job["threads"])
     m = b.manifest
     model = m.get("model") or {}
-    foreign = "imported_from" in model
     fields = {"bundle": str(b.path), "model": model.get("name", b.path.name), "target": b.target,
-              "backend": rt.backend, "precision": m.get("precision", "fp32"),
-              "role": "foreign" if foreign else "bundle", "accuracy": _accuracy(m),
-              "model_size_mb": sum(f["bytes"] for f in m.get("files", {}).values()) / 2**20}
+              "precision": m.get("precision", "fp32"), "role": "foreign" if "imported_from" in model else "bundle",
+              "accuracy": _accuracy(m),
+              "model_size_mb": sum(f.get("bytes", 0) for f in m.get("files", {}).values()) / 2**20}
+    rt = edgepose.load(b.path, backend=job.get("backend"), threads=job["threads"])
+    fields["backend"] = rt.backend
     return rt, fields
 
 

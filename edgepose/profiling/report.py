@@ -216,7 +216,7 @@ def to_markdown(doc: dict) -> str:
     lines = ["# edgepose benchmark", "",
              f"Created {doc['created']} by edgepose {doc['edgepose_version']}: `{doc['command']}`", ""]
     for dev_id, fp in doc["devices"].items():
-        lines.append(f"- **{dev_id}**: {fp.get('label', '?')} — {fp.get('os') or '?'}, Python "
+        lines.append(f"- **{dev_id}**: {fp.get('label') or '?'} — {fp.get('os') or '?'}, Python "
                      f"{fp.get('python') or '?'}; {_versions(fp)}")
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" if i < 2 else "--:" for i in
                                                                    range(len(COLUMNS))) + "|"]
@@ -300,7 +300,7 @@ def to_html(doc: dict, base: Path | None = None) -> str:
     the folder that images of extra sections are relative to."""
     devs = doc["devices"]
     dev_rows = [[dev_id] + [_fingerprint_cell(f, fp.get(f)) for f in FINGERPRINT_FIELDS] for dev_id, fp in devs.items()]
-    labels = " + ".join(fp.get("label", dev_id) for dev_id, fp in devs.items()) or "no device"
+    labels = " + ".join(str(fp.get("label") or dev_id) for dev_id, fp in devs.items()) or "no device"
     roles = ["baseline" if r["role"] == "baseline" else "" for r in doc["results"]]
     title = f"edgepose benchmark — {labels}"
     return "\n".join([

@@ -16,7 +16,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgepose.errors import ConfigError, EdgeposeError
+from edgepose.errors import BackendUnavailable, ConfigError, EdgeposeError, suggest
 
 BASELINES = ("torch",)
 
@@ -45,54 +45,118 @@ def check_counts(*, runs: int, warmup: int, batch: int) -> None:
         raise ConfigError(f"--batch {batch}: expected at least 1 person crop per frame")
 
 
-def plan_jobs(bundles: list[str], *, threads: list[int], runs: int, warmup: int, batch: int,
-              image: str | None = None, baseline: str | None = None, baseline_weights: str | None = None,
-              backend: str | None = None) -> list[dict]:
-    """Validate every bundle up front (missing, corrupt, tampered → BundleError before any timing; a backend
-    that is not installed → BackendUnavailable naming the pip extra)."""
-    from edgepose.bundle import read_bundle
-    from edgepose.errors import BackendUnavailable, suggest
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _check_baseline(b, baseline: str | None, log) -> bool:
+    """True when a PyTorch baseline can be built for bundle ``b`` (else a note, or an error without torch)."""
+    if not baseline:
+        return False
+    from edgepose.utils.lazy import is_importable
+
+    model = b.manifest.get("model") or {}
+    if "imported_from" in model:
+        log(f"note: --baseline torch: {b.path} is an imported model ({model.get('name')}); no PyTorch baseline for it")
+        return False
+    if not is_importable("torch"):
+        raise BackendUnavailable("--baseline torch needs PyTorch on this machine: pip install 'edgepose[export]' "
+                                 "(or bench without --baseline)")
+    from edgepose.models import list_models
+
+    if model.get("name") not in list_models():
+        log(f"note: --baseline torch: {b.path} was exported from {model.get('name')!r}, not a registered model; "
+            "no PyTorch baseline for it")
+        return False
+    return True
+
+
+def _check_bundle(b, backend: str | None, batch: int) -> None:
     from edgepose.runtimes import BACKENDS, is_available, unavailable_reason
 
+    name = backend or b.backend
+    if name not in BACKENDS:
+        raise suggest(name, BACKENDS, "backend")
+    if not is_available(name):
+        raise BackendUnavailable(f"cannot bench {b.path}: backend {name!r} is not available here "
+                                 f"({unavailable_reason(name)}); a TensorRT bundle's ONNX also runs with "
+                                 "--backend onnxruntime")
+    kind = (b.manifest.get("spec") or {}).get("kind")
+    if kind == "centernet" and batch != 1:
+        raise ConfigError(f"--batch {batch}: {b.path} is a bottom-up ({kind}) model, which takes one frame per "
+                          "call; expected --batch 1")
+
+
+def plan_jobs(bundles: list[str], *, threads: list[int], runs: int, warmup: int, batch: int,
+              image: str | None = None, baseline: str | None = None, baseline_weights: str | None = None,
+              backend: str | None = None, log=None) -> list[dict]:
+    """Check everything before any timing: counts, the image, every bundle (missing, corrupt, tampered →
+    BundleError), its backend (BackendUnavailable naming the pip extra), batch vs model kind, baselines.
+    The same bundle named twice is timed once; thread counts above the usable cores get a note."""
+    from edgepose.bundle import read_bundle
+    from edgepose.profiling.bench import check_image_arg
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
     check_counts(runs=runs, warmup=warmup, batch=batch)
+    check_image_arg(image)
     if baseline is not None and baseline not in BASELINES:
         raise ConfigError(f"--baseline {baseline!r}: expected one of {', '.join(BASELINES)}")
     if not bundles:
         raise ConfigError("no bundle given; expected one or more bundle directories")
+    cores = _usable_cores()
+    for n in threads:
+        if n > cores:
+            log(f"note: {n} threads on {cores} usable cores: the timings measure oversubscription")
     jobs, seen_baselines = [], set()
     common = {"runs": runs, "warmup": warmup, "batch": batch, "image": image}
-    for path in bundles:
+    for path in dict.fromkeys(str(Path(p).resolve()) for p in bundles):
         b = read_bundle(path)
-        name = backend or b.backend
-        if name not in BACKENDS:
-            raise suggest(name, BACKENDS, "backend")
-        if not is_available(name):
-            raise BackendUnavailable(f"cannot bench {b.path}: backend {name!r} is not available here "
-                                     f"({unavailable_reason(name)}); a TensorRT bundle's ONNX also runs with "
-                                     "--backend onnxruntime")
+        _check_bundle(b, backend, batch)
+        with_baseline = _check_baseline(b, baseline, log)
         for n in threads:
-            if baseline:
-                key = ((b.manifest.get("model") or {}).get("source_sha256"), n)
-                if key not in seen_baselines:
-                    seen_baselines.add(key)
-                    jobs.append({"kind": "baseline", "bundle": str(b.path), "threads": n,
-                                 "weights": baseline_weights, **common})
+            key = ((b.manifest.get("model") or {}).get("source_sha256"), n)
+            if with_baseline and key not in seen_baselines:
+                seen_baselines.add(key)
+                jobs.append({"kind": "baseline", "bundle": str(b.path), "threads": n, "weights": baseline_weights,
+                             **common})
             jobs.append({"kind": "bundle", "bundle": str(b.path), "threads": n, "backend": backend, **common})
     return jobs
 
 
+def _signal_name(code: int) -> str:
+    import signal
+
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+    return f"{name}{' (out of memory?)' if name == 'SIGKILL' else ''}"
+
+
 def run_job_isolated(job: dict, *, timeout: float = 1800) -> dict:
-    """Run one job in ``python -m edgepose.profiling.worker``; its progress bar goes to our stderr."""
+    """Run one job in ``python -m edgepose.profiling.worker``; its progress bar goes to our stderr, its error
+    (one line, traceback in ``worker.log`` beside it) comes back as an EdgeposeError."""
     with tempfile.TemporaryDirectory(prefix="edgepose-bench-") as tmp:
         job_file, out_file = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        err_file = Path(tmp) / "error.txt"
         job_file.write_text(json.dumps(job))
         env = dict(os.environ, OMP_NUM_THREADS=str(job["threads"]))
-        proc = subprocess.run([sys.executable, "-m", "edgepose.profiling.worker", str(job_file), str(out_file)],
-                              env=env, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout)
-        if proc.returncode != 0 or not out_file.is_file():
-            msg = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else f"exit code {proc.returncode}"
-            raise EdgeposeError(f"bench of {job['bundle']} ({job['kind']}, {job['threads']} threads) failed: {msg}")
-        return json.loads(out_file.read_text())
+        what = f"bench of {job['bundle']} ({job['kind']}, {job['threads']} threads)"
+        try:
+            proc = subprocess.run([sys.executable, "-m", "edgepose.profiling.worker", str(job_file), str(out_file),
+                                   str(err_file)], env=env, stdout=subprocess.DEVNULL, stderr=None,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise EdgeposeError(f"{what} timed out after {timeout:.0f} s") from None
+        if proc.returncode == 0 and out_file.is_file():
+            return json.loads(out_file.read_text())
+        if err_file.is_file() and err_file.read_text().strip():
+            msg = err_file.read_text().strip().splitlines()[0]
+        elif proc.returncode < 0:
+            msg = f"the worker was killed by {_signal_name(proc.returncode)}"
+        else:
+            msg = f"the worker exited with code {proc.returncode} and no message"
+        raise EdgeposeError(f"{what} failed: {msg}")
 
 
 def device_id(fp: dict) -> str:
@@ -113,26 +177,34 @@ def run_bench(jobs: list[dict], *, isolate: bool = True, progress: bool = True, 
 
     fp = fingerprint()
     dev = device_id(fp)
-    results = []
+    results, failures = [], []
     for job in jobs:
-        res = run_job_isolated(dict(job, progress=progress)) if isolate else bench_job(job, progress=progress)
+        try:
+            res = run_job_isolated(dict(job, progress=progress)) if isolate else bench_job(job, progress=progress)
+        except EdgeposeError as exc:  # the other jobs still run; the caller reports the failures
+            failures.append({"bundle": job["bundle"], "kind": job["kind"], "threads": job["threads"],
+                             "error": str(exc)})
+            continue
         res["device"] = dev
         res["isolated"] = isolate
         results.append(res)
-    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "edgepose_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
-            "devices": {dev: fp}, "results": results}
+    doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "edgepose_version": __version__,
+           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
+           "devices": {dev: fp}, "results": results}
+    if failures:
+        doc["failures"] = failures
+    return doc
 
 
 def summary_table(doc: dict) -> str:
     """The printed summary: one line per result, speed-up over the PyTorch baseline of the same model."""
-    base = {(r["model"], r["device"], r["threads"]): r["stages"]["total"]["p50"]
+    base = {(r["model"], r["device"], r["threads"], r["batch"]): r["stages"]["total"]["p50"]
             for r in doc["results"] if r["role"] == "baseline"}
     lines = [f"{'name':44s} {'thr':>3s} {'p50 ms':>8s} {'p90 ms':>8s} {'pre':>6s} {'infer':>6s} {'dec':>6s} "
              f"{'FPS':>7s} {'RSS MB':>7s} {'AP':>6s} {'speed-up':>8s}"]
     for r in doc["results"]:
         st, acc = r["stages"], r.get("accuracy") or {}
-        ref = base.get((r["model"], r["device"], r["threads"]))
+        ref = base.get((r["model"], r["device"], r["threads"], r["batch"]))
         speed = f"{ref / st['total']['p50']:7.1f}x" if ref else f"{'':8s}"
         ap = f"{acc['AP']:6.1f}" if acc.get("AP") is not None else f"{'-':>6s}"
         lines.append(f"{r['name'][:44]:44s} {r['threads']:3d} {st['total']['p50']:8.3f} {st['total']['p90']:8.3f} "

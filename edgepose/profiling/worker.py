@@ -1,7 +1,8 @@
-"""``python -m edgepose.profiling.worker JOB.json RESULT.json``: one bench job in a fresh process.
+"""``python -m edgepose.profiling.worker JOB.json RESULT.json ERROR.txt``: one bench job in a fresh process.
 
-Started by :func:`edgepose.profiling.runner.run_job_isolated`. On failure it prints one line (the error)
-on stdout for the parent to report and exits non-zero; the progress bar goes to stderr.
+Started by :func:`edgepose.profiling.runner.run_job_isolated`. On failure it writes the error as the first
+line of ERROR.txt (the traceback below it, for unexpected errors) and exits 1; the terminal only ever sees
+the progress bar on stderr.
 """
 
 from __future__ import annotations
@@ -9,30 +10,33 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def main(argv: list[str]) -> int:
     from edgepose.errors import EdgeposeError
     from edgepose.profiling.bench import bench_job
 
-    job_file, out_file = argv
+    job_file, out_file, err_file = argv
     with open(job_file) as f:
         job = json.load(f)
     try:
         result = bench_job(job, progress=job.pop("progress", True))
     except EdgeposeError as exc:
-        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        _write(err_file, (str(exc).splitlines() or [type(exc).__name__])[0] + "\n")
         return 1
-    except Exception as exc:  # a backend failure: one line for the parent, the traceback on stderr
-        import traceback
-
-        traceback.print_exc()
-        print(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    except Exception as exc:  # a backend failure: one line for the parent, the traceback kept below it
+        first = (str(exc).splitlines() or [""])[0]
+        _write(err_file, f"{type(exc).__name__}: {first}\n{traceback.format_exc()}")
         return 1
-    tmp = f"{out_file}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f)
-    os.replace(tmp, out_file)
+    _write(out_file, json.dumps(result))
     return 0
 
 

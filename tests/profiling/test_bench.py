@@ -92,7 +92,10 @@ def test_cli_bench_writes_reports(bundles, tmp_path, capsys):
     for r in doc["results"]:
         _check_result(r, 20)
         assert r["isolated"] is True
-    assert "x" in out.splitlines()[1] or "x" in out  # speed-up column over the PyTorch baseline
+    import re
+
+    bundle_rows = [ln for ln in out.splitlines() if "· onnx ·" in ln]
+    assert len(bundle_rows) == 4 and all(re.search(r"\d+\.\dx\s*$", ln) for ln in bundle_rows)  # speed-up
     merged = tmp_path / "merged"
     code = main(["bench", "--merge", str(report / "bench.json"), str(report / "bench.json"),
                  "--report", str(merged), "--quiet"])
@@ -157,3 +160,36 @@ def test_tensorrt_bundle_needs_its_backend_or_backend_override(tmp_path, capsys)
     assert code == 0
     (r,) = json.loads((report / "bench.json").read_text())["results"]
     assert r["target"] == "tensorrt" and r["backend"] == "onnxruntime"
+
+
+@pytest.mark.onnxruntime
+def test_a_failing_worker_is_one_line_and_the_others_still_run(bundles, tmp_path, capfd, monkeypatch):
+    from edgepose.profiling import runner
+
+    good = {"kind": "bundle", "bundle": str(bundles["simplebaseline-mnv2s-edge"]), "threads": 1, "runs": 3,
+            "warmup": 1, "batch": 1, "image": None}
+    bad = dict(good, bundle=str(tmp_path / "vanished"))  # passed the up-front checks, then disappeared
+    doc = runner.run_bench([bad, good], isolate=True, progress=False)
+    assert len(doc["results"]) == 1 and len(doc["failures"]) == 1
+    assert "bundle not found" in doc["failures"][0]["error"]
+    assert "Traceback" not in capfd.readouterr().err
+    monkeypatch.setattr(runner, "plan_jobs", lambda *a, **k: [bad, good])
+    report = tmp_path / "r"
+    line = _error(["bench", good["bundle"], "--report", str(report)], capfd)
+    assert "1 of 2 bench runs failed" in line and "bundle not found" in line
+    assert len(json.loads((report / "bench.json").read_text())["results"]) == 1  # the good run is kept
+
+
+@pytest.mark.onnxruntime
+def test_checks_before_any_timing(bundles, tmp_path, capsys):
+    from edgepose.profiling.runner import plan_jobs
+
+    sb = str(bundles["simplebaseline-mnv2s-edge"])
+    jobs = plan_jobs([sb, sb + "/", sb + "/."], threads=[1], runs=1, warmup=0, batch=1)
+    assert len(jobs) == 1  # one bundle, named three ways
+    with pytest.raises(Exception, match="no such file"):
+        plan_jobs([sb], threads=[1], runs=1, warmup=0, batch=1, image=str(tmp_path / "typo.jpg"))
+    with pytest.raises(Exception, match="--batch 2"):
+        plan_jobs([sb, str(bundles["centernet-mnv2s"])], threads=[1], runs=1, warmup=0, batch=2)
+    plan_jobs([sb], threads=[64], runs=1, warmup=0, batch=1)
+    assert "oversubscription" in capsys.readouterr().err

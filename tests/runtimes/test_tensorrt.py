@@ -73,7 +73,8 @@ def _tiny_onnx(path: Path, batch="batch") -> Path:
     nodes = [helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c1"], ["r1"]),
              helper.make_node("Conv", ["r1", "w2"], ["out"], pads=[1, 1, 1, 1])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, 8, 8])],
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, 8, 8])]
+    graph = helper.make_graph(nodes, "tiny", inputs,
                               [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, 2, 8, 8])], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
@@ -214,7 +215,8 @@ def test_cache_key_changes_with_every_input():
     fp16 = BuildSettings("fp16", make_profile("input", (1, 3, 96, 64))).to_dict()
     variants = [cache_key("b" * 64, settings, "10.3.0", ORIN), cache_key("a" * 64, fp16, "10.3.0", ORIN),
                 cache_key("a" * 64, dict(settings, workspace_mib=512), "10.3.0", ORIN),
-                cache_key("a" * 64, settings, "10.7.0", ORIN), cache_key("a" * 64, settings, "10.3.0", DeviceInfo("Orin", "7.2")),
+                cache_key("a" * 64, settings, "10.7.0", ORIN),
+                cache_key("a" * 64, settings, "10.3.0", DeviceInfo("Orin", "7.2")),
                 cache_key("a" * 64, settings, "10.3.0", DeviceInfo("Xavier", "8.7"))]
     assert len({base, *variants}) == 1 + len(variants)
     assert all(len(k) == 64 and int(k, 16) >= 0 for k in variants)
@@ -360,10 +362,37 @@ def test_decoder_layers_pinned_to_fp32_in_reduced_precision_engines(tmp_path):
             self.types[j] = t
 
     layers = [Layer(n) for n in names]
-    trt = SimpleNamespace(float32="float32", float16="float16", BuilderFlag=SimpleNamespace(OBEY_PRECISION_CONSTRAINTS="obey"))
+    flags_ns = SimpleNamespace(OBEY_PRECISION_CONSTRAINTS="obey")
+    trt = SimpleNamespace(float32="float32", float16="float16", BuilderFlag=flags_ns)
     network = SimpleNamespace(num_layers=len(layers), get_layer=lambda i: layers[i])
     flags = []
     config = SimpleNamespace(set_flag=flags.append)
     assert pin_decoder_fp32(trt, network, config) == len(decoder)
     assert flags == ["obey"]
     assert all((ly.precision == "float32") == ly.name.startswith(DECODER_PREFIX) for ly in layers)
+
+
+def test_runtime_takes_the_common_threads_option(tmp_path):
+    """edgepose.load(bundle, threads=N) is how bench and demo open every backend: TensorRT must accept it."""
+    import edgepose
+    from edgepose.bundle import read_bundle
+    from edgepose.errors import ConfigError
+    from edgepose.models import create
+    from edgepose.runtimes.tensorrt import TensorRTRuntime
+
+    b = edgepose.export(create("simplebaseline-mnv2s-edge"), target="tensorrt", out=tmp_path / "trt", log=None)
+    rt = TensorRTRuntime.from_bundle(read_bundle(b.path), threads=2)
+    assert rt.threads == 2 and not rt.is_loaded
+    with pytest.raises(ConfigError, match="threads must be >= 1"):
+        TensorRTRuntime.from_bundle(read_bundle(b.path), threads=0)
+
+
+def test_reduced_precision_decodes_dark_on_the_host_by_default():
+    from edgepose.export.targets import get_target
+
+    t, dark = get_target("tensorrt"), {"method": "dark"}
+    assert t.resolve_decode("auto", "heatmap", dark, "fp32") == "graph"
+    assert t.resolve_decode("auto", "heatmap", dark, "fp16") == "host"
+    assert t.resolve_decode("auto", "heatmap", dark, "int8") == "host"
+    assert t.resolve_decode("auto", "centernet", {}, "int8") == "graph"
+    assert t.resolve_decode("graph", "heatmap", dark, "fp16") == "graph"

@@ -121,7 +121,8 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
         q.quantize_static(str(model), str(dst), None, quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=act, weight_type=q.QuantType.QInt8,
                           nodes_to_exclude=sorted(set(exclude)) + decoder_nodes(model),
-                          calibrate_method=getattr(q.CalibrationMethod, "MinMax" if method == "minmax" else "Percentile"),
+                          calibrate_method=getattr(q.CalibrationMethod,
+                                                   "MinMax" if method == "minmax" else "Percentile"),
                           extra_options=extra, calibration_cache_path=str(ranges))
     except Exception as exc:
         raise ExportError(f"onnxruntime quantize_static failed: {str(exc).splitlines()[0][:200]}") from None

@@ -42,7 +42,8 @@ def onnx_input_shape(path: str | Path, input_name: str) -> tuple:
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
 
 
-def build_settings(onnx_path: str | Path, input_name: str, precision: str, options: dict | None = None) -> BuildSettings:
+def build_settings(onnx_path: str | Path, input_name: str, precision: str,
+                   options: dict | None = None) -> BuildSettings:
     """Build settings for ``precision`` from the ONNX input (static or dynamic batch) and export options.
 
     Options: workspace_mib (1024), builder_optimization_level (3), dla_core (None), timing_cache (True),
@@ -147,6 +148,15 @@ class TensorRTTarget(Target):
     package = "tensorrt"
     precisions = ("fp32", "fp16", "int8")
     layout = "NCHW"
+
+    def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
+        """'auto' at fp16 / int8 → host for the DARK / UDP heatmap refinement. The engine build pins the decoder's
+        layers to FP32 (``runtimes.tensorrt.engine.pin_decoder_fp32``), but that has not yet run on a GPU here,
+        and a refinement left in FP16 collapses to the integer argmax (as measured on OpenVINO bf16). Explicit
+        ``decode='graph'`` is kept."""
+        if decode == "auto" and precision != "fp32" and kind == "heatmap" and codec.get("method") != "argmax":
+            return "host"
+        return super().resolve_decode(decode, kind, codec, precision)
 
     def build(self, ctx: ExportContext) -> dict:
         """Copy the ONNX (for INT8: a symmetric Q/DQ ONNX from ctx.calib, or ``options['qdq_onnx']``) and

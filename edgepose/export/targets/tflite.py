@@ -227,7 +227,9 @@ def with_1d_tconv_bias(src: Path) -> Path:
                 changed += 1
     if not changed:
         return src
-    flatbuffer_utils.write_model(model, str(out))
+    tmp = out.with_name(f".{out.name}.tmp")
+    flatbuffer_utils.write_model(model, str(tmp))
+    os.replace(tmp, out)  # a half-written file never passes the freshness check above
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import BundleError, EdgeposeError
+from edgepose.errors import BundleError, ConfigError, EdgeposeError
 from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.runtimes.tensorrt.settings import BUILD_FILE, BuildSettings
@@ -76,8 +76,14 @@ class TensorRTRuntime(Runtime):
 
     def __init__(self, onnx_path: str | Path, spec: ModelSpec, settings: BuildSettings, *, onnx_sha256: str,
                  bundle_path: str | Path, engine: str | Path | None = None, build: bool = True,
-                 cache_dir: str | Path | None = None, buffers: str = "auto", device: int = 0, log=print):
+                 cache_dir: str | Path | None = None, buffers: str = "auto", device: int = 0, log=print,
+                 threads: int | None = None):
         super().__init__(spec)
+        # ``threads`` is accepted so every backend takes the same load options (edgepose.load(b, threads=2)):
+        # TensorRT computes on the GPU; host-side work (pre/post-processing) is numpy / OpenCV's own threads.
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
         self.onnx_path, self.onnx_sha256, self.settings = Path(onnx_path), onnx_sha256, settings
         self.bundle_path, self.engine_file = Path(bundle_path), (Path(engine) if engine else None)
         self.build, self.cache_dir, self.buffers, self.device, self.log = build, cache_dir, buffers, device, log
