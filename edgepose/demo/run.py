@@ -1,8 +1,9 @@
 """``edgepose demo``: the whole chain on the embedded default models, measured.
 
 1. each default model in PyTorch: OKS AP on held-out synthetic images (and the coco-mini photos);
-2. export to every target here at fp32 (parity-gated) and INT8 (calibrated on synthetic images, accuracy-gated:
-   a bundle that loses more than 1 AP point is refused, and the demo shows the refusal);
+2. export to every target here at fp32 (parity-gated) and INT8 (calibrated on synthetic images, accuracy-gated
+   with --auto-mixed: when INT8 loses more than 1 AP point, the most sensitive layers stay float until it passes;
+   a bundle that still fails is refused, and the table says so);
 3. every bundle that runs here: AP on the same held-out images;
 4. bench every bundle stage by stage (fresh process each) next to the PyTorch eager baseline and Google's MoveNet
    Lightning INT8 (../shared/models, through the same LiteRT interpreter and thread count);
@@ -60,7 +61,9 @@ def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str) 
 
     row = Row(name, target, precision)
     out = cfg.out / "bundles" / f"{name}-{target}-{precision}"
-    kwargs = {"calib": cfg.calib, "val": f"synthetic-val:{cfg.val_images}"} if precision == "int8" else {}
+    # INT8 with --auto-mixed: when the gate fails, the layers INT8 hurts most stay float until it passes
+    kwargs = ({"calib": cfg.calib, "val": f"synthetic-val:{cfg.val_images}", "auto_mixed": True}
+              if precision == "int8" else {})
     try:
         b = edgepose.export(model, target=target, precision=precision, out=out, log=None, **kwargs)
     except AccuracyGateFailed as exc:
@@ -68,8 +71,11 @@ def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str) 
         return row
     row.bundle = b.path
     row.gate = b.manifest.get("accuracy")
+    kept = (b.manifest.get("quantization") or {}).get("kept_float") or []
+    mixed = f" ({len(kept)} layer(s) kept float by --auto-mixed)" if kept else ""
+    row.status = f"ok{mixed}"
     if not is_available(b.backend):
-        row.status = f"bundle written; not run here: no {b.backend} on this machine"
+        row.status = f"bundle written{mixed}; not run here: no {b.backend} on this machine"
         row.notes.append(unavailable_reason(b.backend))
     return row
 
@@ -95,7 +101,7 @@ def export_all(cfg: DemoConfig) -> tuple[list[Row], dict[str, float]]:
                     continue
                 t0 = time.perf_counter()
                 row = _export_one(cfg, model, name, target, precision)
-                if row.bundle is not None and row.status == "ok":
+                if row.bundle is not None and row.status.startswith("ok"):
                     with edgepose.load(row.bundle, threads=cfg.threads) as rt:
                         row.ap = _ap(rt, val, cfg.val_images)
                 cfg.log(f"  {target:9s} {precision:5s} {time.perf_counter() - t0:5.1f} s  "
@@ -184,7 +190,7 @@ def summary(rows: list[Row], torch_ap: dict[str, float], doc: dict) -> tuple[lis
 
 def print_table(headers: list[str], rows: list[list]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    widths[-1] = min(widths[-1], 70)
+    widths[-1] = min(widths[-1], 100)
     for row in [headers, *rows]:
         print("  ".join(str(c)[:w].ljust(w) if i < 3 or i == len(row) - 1 else str(c).rjust(w)
                         for i, (c, w) in enumerate(zip(row, widths))).rstrip())

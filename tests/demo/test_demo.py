@@ -26,7 +26,7 @@ def test_demo_small(tmp_path, capsys, shared_data):
     roles = [r["role"] for r in doc["results"]]
     assert roles.count("baseline") == 2 and roles.count("foreign") == 1  # PyTorch per model, MoveNet
     for r in summary["rows"]:
-        if r[1] == "onnx" and r[7] == "ok":
+        if r[1] == "onnx" and r[7].startswith("ok"):
             assert float(r[5]) > 0 and r[6].endswith("x")  # latency and speed-up over PyTorch
     images = next(s for s in doc["sections"] if "photos" in s["title"])["images"]
     assert len(images) >= 8 and all((out / im["file"]).stat().st_size > 10_000 for im in images)
