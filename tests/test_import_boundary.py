@@ -30,7 +30,7 @@ def test_import_edgepose_is_light():
 
 
 @pytest.mark.parametrize("cmd", ["", "train", "eval", "models", "doctor", "export", "import", "build", "demo",
-                                 "devices", "bench"])
+                                 "devices", "bench", "run"])
 def test_cli_help_is_light(cmd):
     argv = [a for a in ["--help", cmd] if a]
     body = ("import contextlib, io\nfrom edgepose.cli import main\n"
@@ -47,7 +47,8 @@ def test_cli_help_is_light(cmd):
     "edgepose.runtimes.onnxruntime", "edgepose.runtimes.openvino", "edgepose.runtimes.tensorrt", "edgepose.bundle",
     "edgepose.devices", "edgepose.devices.detect", "edgepose.devices.profiles", "edgepose.commands.devices",
     "edgepose.profiling.bench", "edgepose.profiling.runner", "edgepose.profiling.worker", "edgepose.profiling.schema",
-    "edgepose.profiling.report", "edgepose.pipeline.draw", "edgepose.demo.images",
+    "edgepose.profiling.report", "edgepose.pipeline.draw", "edgepose.demo.images", "edgepose.pipeline.video",
+    "edgepose.commands.run",
 ])
 def test_device_side_modules_do_not_import_torch(module):
     assert _heavy_after(f"import {module}") == []
