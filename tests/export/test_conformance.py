@@ -41,6 +41,9 @@ def photos(shared_data):
 def _model(name, photos):
     if name in DEFAULTS:
         return create(name, weights="default")
+    import torch
+
+    torch.manual_seed(0)  # the same random weights whatever ran before (the global RNG is shared)
     model = create(name, input_size=SMALL)
     spec = ModelSpec.from_meta(model.edgepose_meta)
     if spec.kind == "centernet":
@@ -90,7 +93,9 @@ def _check_topdown(model, rt, ref, photos):
             continue
         p_ref, p_rt = ref(image, boxes=boxes), rt(image, boxes=boxes)
         heatmaps = raw.infer(topdown_batch(image, boxes, raw.spec.input)[0])[0]
-        cmp = compare_keypoints(p_ref.keypoints, p_rt.keypoints, well_conditioned(heatmaps, rel_gap=1e-4))
+        # near-ties: 1e-3 of the map's span, ten times the parity gate's raw tolerance (1e-4), so float
+        # differences between backends cannot flip a compared argmax (1e-4 did once for SimpleBaseline-R50)
+        cmp = compare_keypoints(p_ref.keypoints, p_rt.keypoints, well_conditioned(heatmaps, rel_gap=1e-3))
         assert cmp.max_px <= 0.1, f"keypoints differ by {cmp.max_px:.4f} px"
         compared, skipped = compared + cmp.compared, skipped + cmp.skipped
     assert skipped <= 0.05 * (compared + skipped), f"{skipped} of {compared + skipped} joints ill-conditioned"
