@@ -41,9 +41,9 @@ def run_run(args) -> int:
             detector.close()
             raise ConfigError(f"--detector {args.detector} is a {detector.spec.kind!r} model; expected a bottom-up "
                               "(centernet) bundle that finds people")
-        cap = open_source(args.source)
-        out = None
+        cap = out = None
         try:
+            cap = open_source(args.source)
             if args.out:
                 import cv2
 
@@ -58,7 +58,8 @@ def run_run(args) -> int:
                 out.close(keep=False)
             raise
         finally:
-            cap.release()
+            if cap is not None:
+                cap.release()
             if detector is not None:
                 detector.close()
         if out is not None:
