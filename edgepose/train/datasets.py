@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from edgepose.data.augment import BottomUpTransform, TopDownTransform
 from edgepose.data.coco import CocoKeypoints
-from edgepose.data.transforms import BottomUpTransform, TopDownTransform, normalize
+from edgepose.data.transforms import normalize
 from edgepose.errors import DataError
 from edgepose.keypoints import get_schema
 

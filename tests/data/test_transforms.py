@@ -8,13 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
+from edgepose.data.augment import BottomUpTransform, TopDownTransform, color_jitter
 from edgepose.data.coco import CocoKeypoints
 from edgepose.data.transforms import (
-    BottomUpTransform,
-    TopDownTransform,
     affine_crop,
     box_to_center_scale,
-    color_jitter,
     get_affine_matrix,
     get_udp_affine_matrix,
     hflip_image,
