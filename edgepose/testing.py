@@ -80,3 +80,22 @@ def make_realistic(model, images, *, seed: int = 0):
     with torch.no_grad():
         model(torch.from_numpy(images))
     return model.eval()
+
+
+def error_line(stderr: str) -> str:
+    """The one ``error: ...`` line a failing ``edgepose`` command printed; asserts there is exactly one and no
+    traceback (the CLI's contract for bad input)."""
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def cli_error(argv: list[str], capture) -> str:
+    """Run ``edgepose argv`` in-process, expecting a failure: asserts a non-zero exit code and returns the
+    :func:`error_line`. ``capture`` is pytest's ``capsys`` or ``capfd``."""
+    from edgepose.cli import main
+
+    code = main(argv)
+    err = capture.readouterr().err
+    assert code != 0, f"edgepose {' '.join(argv)} exited 0; expected a failure. stderr: {err}"
+    return error_line(err)

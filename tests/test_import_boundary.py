@@ -40,7 +40,8 @@ def test_cli_help_is_light(cmd):
 
 
 @pytest.mark.parametrize("module", [
-    "edgepose.codecs", "edgepose.codecs.heatmap", "edgepose.codecs.centernet", "edgepose.data.transforms", "edgepose.data.augment",
+    "edgepose.codecs", "edgepose.codecs.heatmap", "edgepose.codecs.centernet", "edgepose.data.transforms",
+    "edgepose.data.augment",
     "edgepose.data.coco", "edgepose.data.synthetic", "edgepose.data.synthetic_render", "edgepose.pipeline.preprocess",
     "edgepose.runtimes.base",
     "edgepose.keypoints", "edgepose.weights", "edgepose.utils.progress", "edgepose.runtimes.tflite",

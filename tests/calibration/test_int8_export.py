@@ -15,6 +15,7 @@ from edgepose.bundle import read_bundle
 from edgepose.cli import main
 from edgepose.errors import ConfigError
 from edgepose.models import create
+from edgepose.testing import error_line
 
 MODEL = "simplebaseline-mnv2s-edge"
 CALIB, VAL = "synthetic:48", "synthetic-val:40"
@@ -23,10 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def _error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+    return error_line(capsys.readouterr().err)
 
 
 def _nothing_written(folder) -> None:

@@ -10,19 +10,13 @@ import pytest
 import torch
 
 from edgepose.cli import main
+from edgepose.testing import error_line as _one_line
 
 
 def _run(argv, capsys) -> tuple[int, str]:
     code = main(argv)
     err = capsys.readouterr().err.strip()
     return code, err
-
-
-def _one_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_unknown_model(capsys, tmp_path):

@@ -22,6 +22,7 @@ from edgepose.devices import (
     list_profiles,
 )
 from edgepose.errors import ConfigError
+from edgepose.testing import error_line as _one_error_line
 
 ORIN_FEATURES = ("fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop "
                  "asimddp uscat ilrcpc flagm")
@@ -237,12 +238,6 @@ def test_jetson_nano_int8_on_its_cpu_is_allowed():
 
 
 # ---- CLI --------------------------------------------------------------------------------------------------------
-
-
-def _one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_cli_devices_table(capsys):

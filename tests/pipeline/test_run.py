@@ -8,6 +8,7 @@ import cv2
 import pytest
 
 from edgepose.cli import main
+from edgepose.testing import cli_error as _error
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +25,6 @@ def bundles(tmp_path_factory):
 def video(shared_data):
     (path,) = sorted((shared_data / "posetrack18-mini" / "videos").rglob("*.mp4"))
     return path
-
-
-def _error(argv, capsys) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.mark.onnxruntime

@@ -10,6 +10,7 @@ import pytest
 from edgepose.cli import main
 from edgepose.profiling.bench import bench_frame, bench_job
 from edgepose.profiling.runner import parse_threads, plan_jobs
+from edgepose.testing import cli_error as _error
 
 STAGES = ("preprocess", "inference", "decode")
 
@@ -101,14 +102,6 @@ def test_cli_bench_writes_reports(bundles, tmp_path, capsys):
                  "--report", str(merged), "--quiet"])
     assert code == 0
     assert len(json.loads((merged / "bench.json").read_text())["results"]) == 16
-
-
-def _error(argv, capsys) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.mark.onnxruntime
