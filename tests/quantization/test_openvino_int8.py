@@ -14,14 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from quant_builds import COCO, MODELS, target_builds
 
 import edgepose
 from edgepose.errors import ConfigError
 from edgepose.utils.lazy import is_importable
-
-REPO = Path(__file__).resolve().parents[2]
-COCO = REPO.parent / "shared" / "data" / "coco-mini"
-MODELS = ("simplebaseline-mnv2s-edge", "centernet-mnv2s")
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:calibration set has only:UserWarning"),
@@ -31,57 +28,8 @@ pytestmark = [
 ]
 
 
-class _Setup:
-    """Model, spec, exported ONNX and calibration set of one default model, shared by the builds."""
-
-    def __init__(self, name: str, root: Path):
-        from edgepose.calibration import CalibrationSet
-        from edgepose.export.api import _spec_for
-        from edgepose.export.onnx import export_onnx
-        from edgepose.export.targets.openvino import TARGET
-        from edgepose.models import create
-
-        self.model = create(name, weights="default").eval()
-        self.spec = _spec_for(self.model, TARGET, "auto")
-        self.root = root
-        self.workspace = root / "ws"
-        self.workspace.mkdir()
-        self.onnx = export_onnx(self.model, self.workspace / "model.onnx", decode=self.spec.decode)
-        self.built: dict = {}
-        self.calib = CalibrationSet.from_source(COCO / "test_coco.json", self.spec, size=16, progress=False)
-
-    def context(self, out: Path, precision: str, exclude=(), **options):
-        from edgepose.export.targets.base import ExportContext
-
-        out.mkdir(parents=True)
-        return ExportContext(model=self.model, spec=self.spec, precision=precision, onnx=self.onnx, dir=out,
-                             workspace=self.workspace, options=options, log=lambda *_: None,
-                             calib=self.calib if precision == "int8" else None, exclude=tuple(exclude))
-
-    def build(self, tag: str, precision: str, exclude=(), **options):
-        """Build into root/tag, write the manifest; returns the Bundle (built once per tag)."""
-        if tag not in self.built:
-            self.built[tag] = self._build(tag, precision, exclude, **options)
-        return self.built[tag]
-
-    def _build(self, tag: str, precision: str, exclude=(), **options):
-        from edgepose.bundle import Bundle, write_manifest
-        from edgepose.export.targets.openvino import TARGET
-
-        ctx = self.context(self.root / tag, precision, exclude, **options)
-        extra = TARGET.build(ctx)
-        manifest = dict(extra, target="openvino", backend="openvino", precision=precision,
-                        spec=self.spec.to_dict())
-        return Bundle(ctx.dir, write_manifest(ctx.dir, manifest))
-
-
-_SETUPS: dict[str, _Setup] = {}
-
-
-def _setup(name: str, tmp_path_factory) -> _Setup:
-    if name not in _SETUPS:
-        _SETUPS[name] = _Setup(name, tmp_path_factory.mktemp(name))
-    return _SETUPS[name]
+def _setup(name: str, tmp_path_factory):
+    return target_builds("openvino", name, tmp_path_factory)
 
 
 @pytest.fixture(scope="module", params=MODELS)

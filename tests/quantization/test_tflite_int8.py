@@ -8,18 +8,14 @@ workspace, as the sensitivity loop does. INT8 is checked in the written file: th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from quant_builds import MODELS, target_builds
 
 import edgepose
 from edgepose.errors import ConfigError
 from edgepose.utils.lazy import is_importable
 
-REPO = Path(__file__).resolve().parents[2]
-COCO = REPO.parent / "shared" / "data" / "coco-mini"
-MODELS = ("simplebaseline-mnv2s-edge", "centernet-mnv2s")
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 pytestmark = [
@@ -30,51 +26,8 @@ pytestmark = [
 ]
 
 
-class _Setup:
-    """Model, spec and calibration set of one default model; builds share one workspace (fp32 cache)."""
-
-    def __init__(self, name: str, root: Path):
-        from edgepose.calibration import CalibrationSet
-        from edgepose.export.api import _spec_for
-        from edgepose.export.targets.tflite import TARGET
-        from edgepose.models import create
-
-        self.model = create(name, weights="default").eval()
-        self.spec = _spec_for(self.model, TARGET, "auto")
-        self.root = root
-        self.workspace = root / "ws"
-        self.workspace.mkdir()
-        self.built: dict = {}
-        self.calib = CalibrationSet.from_source(COCO / "test_coco.json", self.spec, size=16, progress=False)
-
-    def context(self, out: Path, precision: str, exclude=(), **options):
-        from edgepose.export.targets.base import ExportContext
-
-        out.mkdir(parents=True)
-        return ExportContext(model=self.model, spec=self.spec, precision=precision, onnx=None, dir=out,
-                             workspace=self.workspace, options=options, log=lambda *_: None,
-                             calib=self.calib if precision == "int8" else None, exclude=tuple(exclude))
-
-    def build(self, tag: str, precision: str, exclude=(), **options):
-        """Build into root/tag once per tag, write the manifest; returns the Bundle."""
-        from edgepose.bundle import Bundle, write_manifest
-        from edgepose.export.targets.tflite import TARGET
-
-        if tag not in self.built:
-            ctx = self.context(self.root / tag, precision, exclude, **options)
-            manifest = dict(TARGET.build(ctx), target="tflite", backend="tflite", precision=precision,
-                            spec=self.spec.to_dict())
-            self.built[tag] = Bundle(ctx.dir, write_manifest(ctx.dir, manifest))
-        return self.built[tag]
-
-
-_SETUPS: dict[str, _Setup] = {}
-
-
-def _setup(name: str, tmp_path_factory) -> _Setup:
-    if name not in _SETUPS:
-        _SETUPS[name] = _Setup(name, tmp_path_factory.mktemp(name))
-    return _SETUPS[name]
+def _setup(name: str, tmp_path_factory):
+    return target_builds("tflite", name, tmp_path_factory)
 
 
 @pytest.fixture(scope="module", params=MODELS)
