@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import AccuracyGateFailed
@@ -45,8 +45,6 @@ class Row:
     status: str = "ok"
     ap: float | None = None
     bundle: Path | None = None
-    gate: dict | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _ap(rt, val, n: int) -> float:
@@ -57,7 +55,7 @@ def _ap(rt, val, n: int) -> float:
 
 def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str) -> Row:
     import edgepose
-    from edgepose.runtimes import is_available, unavailable_reason
+    from edgepose.runtimes import is_available
 
     row = Row(name, target, precision)
     out = cfg.out / "bundles" / f"{name}-{target}-{precision}"
@@ -70,13 +68,11 @@ def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str) 
         row.status = f"refused by the accuracy gate: {str(exc).splitlines()[0]}"
         return row
     row.bundle = b.path
-    row.gate = b.manifest.get("accuracy")
     kept = (b.manifest.get("quantization") or {}).get("kept_float") or []
     mixed = f" ({len(kept)} layer(s) kept float by --auto-mixed)" if kept else ""
     row.status = f"ok{mixed}"
     if not is_available(b.backend):
         row.status = f"bundle written{mixed}; not run here: no {b.backend} on this machine"
-        row.notes.append(unavailable_reason(b.backend))
     return row
 
 
