@@ -64,13 +64,14 @@ def _unit(dx: int, dy: int) -> np.ndarray:
     return e
 
 
-def _step_matrices(taps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _step_matrices(taps: np.ndarray, inv_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Blur, derivative and product-combination matrices of the DARK step.
 
     blur ((T + 2)^2, 9): the window, flattened row-major, @ blur = the separable T-tap blur at the 3 x 3 ring
     around its centre. deriv (9, 13): log ring @ deriv = [hxy, hyy, hxy, hxx, hxx, hxy | gy, gx, gx, gy, hyy,
     hxy | -hxx] (central differences, as ``taylor_offset``); the product of the first two sixes @ combine
-    (6, 4) = [num_x, num_y, det, det * max_step], the step being num / det = -H^-1 g.
+    (6, 5) = [num_x, num_y, det, det * max_step (per axis)] with num and the limits in input px (times
+    ``inv_scale``), the step being num / det = -H^-1 g.
     """
     t, span = len(taps), len(taps) + 2
     k1 = np.zeros((span, 3))
@@ -82,9 +83,10 @@ def _step_matrices(taps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     hxx, hyy = v(1, 0) - 2 * v(0, 0) + v(-1, 0), v(0, 1) - 2 * v(0, 0) + v(0, -1)
     hxy = 0.25 * (v(1, 1) - v(1, -1) - v(-1, 1) + v(-1, -1))
     deriv = np.stack([hxy, hyy, hxy, hxx, hxx, hxy, gy, gx, gx, gy, hyy, hxy, -hxx], axis=1)
+    sx, sy = inv_scale
     m = _MAX_TAYLOR_STEP
-    combine = np.array([[1, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0], [0, 0, 1, m], [0, 0, -1, -m]],
-                       np.float64)
+    combine = np.array([[sx, 0, 0, 0, 0], [-sx, 0, 0, 0, 0], [0, sy, 0, 0, 0], [0, -sy, 0, 0, 0],
+                        [0, 0, 1, m * sx, m * sy], [0, 0, -1, -m * sx, -m * sy]], np.float64)
     return blur, deriv, combine
 
 
@@ -105,10 +107,10 @@ class HeatmapDecode(nn.Module):
         xs, ys = np.arange(w), np.arange(h)
         inner_x, inner_y = (xs > 0) & (xs < w - 1), (ys > 0) & (ys < h - 1)
         zx, zy = np.zeros(w), np.zeros(h)
-        # per-cell tables: [x, y, quarter-offset size x, y], summed from a row of each
-        self._const("pos_x", np.stack([xs, zx, 0.25 * inner_x, zx], 1))
-        self._const("pos_y", np.stack([zy, ys, zy, 0.25 * inner_y], 1))
-        self._const("inv_scale", 1.0 / np.asarray(codec.scale, np.float64))
+        inv = 1.0 / np.asarray(codec.scale, np.float64) * np.ones(2)
+        # per-cell tables, in input px: [x, y, quarter-offset size x, y], summed from a row of each
+        self._const("pos_x", np.stack([xs, zx, 0.25 * inner_x, zx], 1) * np.tile(inv, 2))
+        self._const("pos_y", np.stack([zy, ys, zy, 0.25 * inner_y], 1) * np.tile(inv, 2))
         self._const("row_index", ys[:, None] * w + xs[None, :], torch.int64)
         if self.method == "argmax":
             self._const("nb_x", np.stack([np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1), xs, xs], 1), torch.int64)
@@ -116,12 +118,12 @@ class HeatmapDecode(nn.Module):
                         torch.int64)
             self._const("nb_diff", np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.float64))
         else:
-            self._init_dark(codec.blur_kernel)
+            self._init_dark(codec.blur_kernel, inv)
 
     def _const(self, name: str, value: np.ndarray, dtype: torch.dtype = torch.float32) -> None:
         self.register_buffer(name, torch.tensor(np.asarray(value), dtype=dtype), persistent=False)
 
-    def _init_dark(self, kernel: int) -> None:
+    def _init_dark(self, kernel: int, inv_scale: np.ndarray) -> None:
         import cv2
 
         # the taps cv2.GaussianBlur(ksize, sigma=0) uses on float64: OpenCV's fixed tables up to 9 taps, else
@@ -141,7 +143,8 @@ class HeatmapDecode(nn.Module):
         self._const("block_x", np.concatenate([np.tile(cols, (1, s)), np.tile(edge_cols, (1, s + _EDGE)),
                                                np.tile(cols, (1, _EDGE))], 1), torch.int64)
         self.parts = [s * s, (s + _EDGE) * _EDGE, _EDGE * s]
-        blur, deriv, combine = _step_matrices(taps)
+        blur, deriv, combine = _step_matrices(taps, inv_scale)
+        self._const("det_floor", 1e-12 * _MAX_TAYLOR_STEP * inv_scale)
         for name, value in (("col_coef", _slope_curv(w)), ("row_coef", _slope_curv(h).T),
                             ("col_basis", _padding_basis(w, pad, s).transpose(0, 2, 1)),
                             ("row_basis", _padding_basis(h, pad, s)), ("blur", blur), ("deriv", deriv),
@@ -163,7 +166,7 @@ class HeatmapDecode(nn.Module):
             step = torch.sign(diff) * quarter  # MSRA: ±0.25 px towards the higher neighbour, 0 on the border
         else:
             step = self._taylor_step(flat, x, y, score)
-        return torch.cat([(base + step) * self.inv_scale, score], dim=2)
+        return torch.cat([base + step, score], dim=2)
 
     def _padded_window(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(N, K, S * S) exp of the log-quadratically padded log map around each argmax (columns padded first,
@@ -188,12 +191,13 @@ class HeatmapDecode(nn.Module):
         numpy rescales the blurred map to keep the raw maximum before its log: that adds one constant per map
         to the log, which cancels in the central differences, so it is left out here. (numpy floors the log at
         1e-10 after that rescale, this graph before it; they differ only on cells ~1e-10, where no kept step is.)
-        Kept where det > 1e-12, |num| < det * max step (i.e. |step| within it), -hxx > 0 and the max > 0.
+        Kept where det > 1e-12, |num| < det * max step on each axis (|step| within it), -hxx > 0 and the
+        max > 0; the step comes out in input px (the scale is folded into ``combine``).
         """
         window = self._padded_window(flat, x, y)
         ring = torch.log(torch.clamp(torch.matmul(window, self.blur), min=_LOG_FLOOR))  # (N, K, 9)
         left, right, neg_hxx = torch.split(torch.matmul(ring, self.deriv), [6, 6, 1], dim=2)
-        num, det, det_limit = torch.split(torch.matmul(left * right, self.combine), [2, 1, 1], dim=2)
-        need = torch.clamp(torch.amax(torch.abs(num), dim=2, keepdim=True), min=1e-12 * _MAX_TAYLOR_STEP)
-        ok = torch.amin(torch.cat([det_limit - need, neg_hxx, score], dim=2), dim=2, keepdim=True) > 0
+        num, det, limit = torch.split(torch.matmul(left * right, self.combine), [2, 1, 2], dim=2)
+        need = torch.maximum(torch.abs(num), self.det_floor)
+        ok = torch.amin(torch.cat([limit - need, neg_hxx, score], dim=2), dim=2, keepdim=True) > 0
         return torch.where(ok, num / det, 0.0)

@@ -1,0 +1,182 @@
+"""What the in-graph heatmap decode costs on ONNX Runtime, stage by stage and against model size.
+
+    .venv/bin/python benchmarks/decode_cost.py [--threads 2] [--runs 2000] [--model-runs 200] [--rounds 5]
+
+Part 1 — the decoder alone, for the default top-down model's codec (24 x 32 maps, 17 keypoints, DARK
+kernel 11) and the same codec with argmax: ``HeatmapDecode`` exported by itself (opset 17) and timed on one
+heatmap tensor; then the same graph cut after each stage (argmax cell search, window gather, padding and
+blur, Newton step) and timed again, so each row is the cumulative cost up to that stage. "session floor"
+is one ReduceMax: what a ``run`` call costs with nothing to do.
+
+Part 2 — inside models of three sizes: ``rt.infer`` of the ONNX bundle with the decode in the graph
+(DARK, and the argmax codec) against the host-decode bundle of the same weights (raw heatmaps out).
+Interleaved rounds; ratio = median of the per-round ratios (range in brackets). Models without default
+weights use seeded random weights: the decode graph's cost does not depend on the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, table, today  # noqa: E402
+
+from edgepose.utils.timing import times_ms  # noqa: E402
+
+DEFAULT = "simplebaseline-mnv2s-edge"
+MODELS = [DEFAULT, "simplebaseline-mnv2-edge", "simplebaseline-r18"]
+# (label, op type, occurrence): the graph is cut after that node; None = the whole graph
+DARK_STAGES = [("argmax cell (row max, 2 small ArgMax)", "ArgMax", 2),
+               ("+ window and edge cells gathered", "GatherElements", 2),
+               ("+ log-quadratic padding, blur, log of the ring", "Log", 2),
+               ("+ Newton step, validity, output (whole decoder)", None, 0)]
+ARGMAX_STAGES = [DARK_STAGES[0], ("+ neighbours, quarter offset, output (whole decoder)", None, 0)]
+
+
+def _session(model_bytes: bytes, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def _decoder_onnx(method: str):
+    import onnx
+    import torch
+
+    from edgepose.codecs import HeatmapCodec
+    from edgepose.codecs.graph import HeatmapDecode
+
+    codec = HeatmapCodec(input_size=(96, 128), heatmap_size=(24, 32), method=method)
+    x = torch.rand(1, 17, 32, 24, generator=torch.Generator().manual_seed(0))
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(HeatmapDecode(codec).eval(), (x,), f, opset_version=17, dynamo=False,
+                          input_names=["heatmaps"])
+    return onnx.shape_inference.infer_shapes(onnx.load_from_string(f.getvalue())), x.numpy()
+
+
+def _cut(model, op: str | None, nth: int):
+    """The model truncated after the nth node of type ``op`` (its first output becomes the graph output)."""
+    import onnx
+
+    nodes = [n for n in model.graph.node if n.op_type != "Constant"]
+    if op is None:
+        return model, len(nodes)
+    hits = [i for i, n in enumerate(nodes) if n.op_type == op]
+    if len(hits) < nth:
+        raise SystemExit(f"decode_cost: the decoder graph has {len(hits)} {op} nodes, the stage table expects "
+                         f"{nth}; update DARK_STAGES to the decoder's current layout")
+    last = nodes[hits[nth - 1]]
+    cut = onnx.ModelProto()
+    cut.CopyFrom(model)
+    dropped = {id(n) for n in nodes[hits[nth - 1] + 1:]}
+    kept = [n for n in model.graph.node if id(n) not in dropped]
+    del cut.graph.node[:]
+    cut.graph.node.extend(kept)
+    info = {v.name: v for v in list(model.graph.value_info) + list(model.graph.output)}
+    del cut.graph.output[:]
+    cut.graph.output.append(info[last.output[0]])
+    return cut, hits[nth - 1] + 1
+
+
+def _floor_model():
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("ReduceMax", ["heatmaps"], ["m"], keepdims=0)
+    g = helper.make_graph([node], "floor", [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT,
+                                                                          [1, 17, 32, 24])],
+                          [helper.make_tensor_value_info("m", TensorProto.FLOAT, [])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def part1(args) -> list[list]:
+    floor = _floor_model()
+    rows = []
+    for method, stages in (("dark", DARK_STAGES), ("argmax", ARGMAX_STAGES)):
+        model, x = _decoder_onnx(method)
+        sessions = {"session floor (one ReduceMax)": (_session(floor.SerializeToString(), args.threads), 1)}
+        for label, op, nth in stages:
+            cut, n_nodes = _cut(model, op, nth)
+            sessions[label] = (_session(cut.SerializeToString(), args.threads), n_nodes)
+        per = {k: [] for k in sessions}
+        for _ in range(args.rounds):
+            for k, (s, _) in sessions.items():
+                t = times_ms(lambda s=s, x=x: s.run(None, {"heatmaps": x}), args.runs, 100)
+                per[k].append(statistics.median(t))
+        for k, (_, n) in sessions.items():
+            rows.append([method, k, n, f"{statistics.median(per[k]) * 1000:.1f}"])
+    return rows
+
+
+def _bundles(name: str, tmp: Path, threads: int):
+    import torch
+
+    import edgepose
+    from edgepose.models import create
+
+    out = {}
+    for label, decode, method in (("host", "host", None), ("dark", "graph", None), ("argmax", "graph", "argmax")):
+        torch.manual_seed(0)
+        kw = {"weights": "default"} if name == DEFAULT else {}
+        model = create(name, **kw, **({"decode": method} if method else {}))
+        b = edgepose.export(model, target="onnx", out=tmp / f"{name}-{label}", decode=decode, log=None).path
+        out[label] = edgepose.load(b, threads=threads)
+    return out
+
+
+def part2(args) -> list[list]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            rts = _bundles(name, Path(tmp), args.threads)
+            w, h = rts["host"].spec.input.size
+            x = np.random.default_rng(0).standard_normal((1, 3, h, w)).astype(np.float32)
+            runs = args.model_runs if name == DEFAULT else max(20, args.model_runs // 10)
+            per = {k: [] for k in rts}
+            for _ in range(args.rounds):
+                for k, rt in rts.items():
+                    per[k].append(statistics.median(times_ms(lambda rt=rt, x=x: rt.infer(x), runs, warmup=10)))
+            host = statistics.median(per["host"])
+            for k in ("dark", "argmax"):
+                r = [a / b for a, b in zip(per[k], per["host"])]
+                added = (statistics.median(per[k]) - host) * 1000
+                rows.append([name, f"{w}x{h}", k, f"{host:.3f}", f"{added:+.1f}",
+                             f"{statistics.median(r):.3f} ({min(r):.3f}–{max(r):.3f})"])
+            for rt in rts.values():
+                rt.close()
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=2000, help="timed calls per decoder-alone graph and round")
+    ap.add_argument("--model-runs", type=int, default=200,
+                    help="timed infer calls per bundle and round for the default model (a tenth for the others)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--models", nargs="+", default=MODELS)
+    args = ap.parse_args()
+    p1, p2 = part1(args), part2(args)
+    print(f"# In-graph heatmap decode cost — {today()} — {machine()}")
+    print(f"\n`.venv/bin/python benchmarks/decode_cost.py --threads {args.threads} --runs {args.runs} "
+          f"--model-runs {args.model_runs} --rounds {args.rounds}`\n")
+    print("Decoder alone (24x32 maps, 17 keypoints), cumulative median µs per run call:\n")
+    print(table(["codec", "graph up to", "nodes", "µs"], p1))
+    print("\nInside models (ONNX Runtime bundles, batch 1), decode in graph vs host-decode bundle:\n")
+    print(table(["model", "input", "decode", "host-decode infer ms", "added µs", "ratio"], p2))
+
+
+if __name__ == "__main__":
+    main()
