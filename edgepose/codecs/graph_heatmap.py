@@ -12,11 +12,10 @@ and never takes the log of a whole map:
 * the first maximum: row maxima → first row holding the maximum → first maximum of that row (two small
   ArgMax instead of one over the whole map; same first-flat-index tie rule as numpy);
 * argmax: the four neighbours in one gather, the quarter offset as ``sign`` × a per-cell table;
-* DARK / UDP: one gather of the raw (T + 2)² window around the argmax (rows / columns clamped to the map)
-  plus the edge cells its padding needs; the log-quadratic padding of
-  :func:`edgepose.codecs.heatmap.blurred_log_heatmaps` is applied to the window as ``exp(correction)``,
-  with the correction computed from the logs of those edge cells only; the blur of the 3 x 3 ring as one
-  MatMul, its log, the derivatives and the products of the Newton step as two more MatMuls.
+* DARK / UDP: the window step of :mod:`edgepose.codecs.dark` (the host decode's own steps and tables): one
+  gather of the raw (T + 2)² window around the argmax and of the edge cells its log-quadratic padding
+  reads, the padding applied as ``exp(correction)`` from the logs of those edge cells only, the blur of
+  the 3 x 3 ring as one MatMul, its log, the derivatives and the products of the Newton step as two more.
 """
 
 from __future__ import annotations
@@ -25,69 +24,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepose.codecs.heatmap import _LOG_FLOOR, _MAX_TAYLOR_STEP, HeatmapCodec
+from edgepose.codecs.dark import EDGE, LOG_FLOOR, MAX_STEP, dark_window, ring_derivatives
+from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.errors import ConfigError, InputError
 
-_EDGE = 6  # edge cells a padding reads per axis: l0, l1, l2 at the low end, then at the high end
 
+def _step_matrices(inv_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Derivative and product-combination matrices of the Newton step.
 
-def _edge_cells(size: int) -> list[int]:
-    """The cells the log-quadratic padding extrapolates from: [0, 1, 2, size-1, size-2, size-3], clamped."""
-    return [0, min(1, size - 1), min(2, size - 1), size - 1, max(size - 2, 0), max(size - 3, 0)]
-
-
-def _slope_curv(size: int) -> np.ndarray:
-    """(6, 4): logs of the edge cells → [slope, curvature] of the low end, then of the high end.
-
-    The padding at distance d outside an end is ``l0 + t * slope + t^2 * curv`` with t = -d, capped at l0
-    (``heatmap._pad_log_quadratic``). Axes shorter than 3 cells are edge-padded: zero slope and curvature.
+    log ring @ deriv (9, 13) = [hxy, hyy, hxy, hxx, hxx, hxy | gy, gx, gx, gy, hyy, hxy | -hxx]; the product of
+    the first two sixes @ combine (6, 5) = [num_x, num_y, det, det * max step (per axis)] with num and the
+    limits in input px (times ``inv_scale``), the step being num / det = -H^-1 g.
     """
-    m = np.zeros((_EDGE, 4))
-    if size >= 3:
-        for end in (0, 1):
-            m[3 * end:3 * end + 3, 2 * end] = [-1.5, 2.0, -0.5]
-            m[3 * end:3 * end + 3, 2 * end + 1] = [0.5, -1.0, 0.5]
-    return m
-
-
-def _padding_basis(size: int, pad: int, span: int) -> np.ndarray:
-    """(size, span, 4): for an argmax at cell c, per window cell c - pad + b: [t, t^2] of the low end, then of
-    the high end, where t = -(distance outside that end), 0 inside. Only one end can be non-zero per cell."""
-    u = np.arange(size)[:, None] - pad + np.arange(span)[None, :]
-    low, high = np.minimum(u, 0), np.minimum(size - 1 - u, 0)
-    return np.stack([low, low * low, high, high * high], axis=2).astype(np.float64)
-
-
-def _unit(dx: int, dy: int) -> np.ndarray:
-    e = np.zeros(9)
-    e[(dy + 1) * 3 + dx + 1] = 1.0
-    return e
-
-
-def _step_matrices(taps: np.ndarray, inv_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blur, derivative and product-combination matrices of the DARK step.
-
-    blur ((T + 2)^2, 9): the window, flattened row-major, @ blur = the separable T-tap blur at the 3 x 3 ring
-    around its centre. deriv (9, 13): log ring @ deriv = [hxy, hyy, hxy, hxx, hxx, hxy | gy, gx, gx, gy, hyy,
-    hxy | -hxx] (central differences, as ``taylor_offset``); the product of the first two sixes @ combine
-    (6, 5) = [num_x, num_y, det, det * max_step (per axis)] with num and the limits in input px (times
-    ``inv_scale``), the step being num / det = -H^-1 g.
-    """
-    t, span = len(taps), len(taps) + 2
-    k1 = np.zeros((span, 3))
-    for i in range(3):
-        k1[i:i + t, i] = taps
-    blur = np.einsum("ai,bj->abij", k1, k1).reshape(span * span, 9)
-    v = _unit
-    gx, gy = 0.5 * (v(1, 0) - v(-1, 0)), 0.5 * (v(0, 1) - v(0, -1))
-    hxx, hyy = v(1, 0) - 2 * v(0, 0) + v(-1, 0), v(0, 1) - 2 * v(0, 0) + v(0, -1)
-    hxy = 0.25 * (v(1, 1) - v(1, -1) - v(-1, 1) + v(-1, -1))
+    gx, gy, hxx, hyy, hxy = ring_derivatives()
     deriv = np.stack([hxy, hyy, hxy, hxx, hxx, hxy, gy, gx, gx, gy, hyy, hxy, -hxx], axis=1)
     sx, sy = inv_scale
-    m = _MAX_TAYLOR_STEP
+    m = MAX_STEP
     combine = np.array([[sx, 0, 0, 0, 0], [-sx, 0, 0, 0, 0], [0, sy, 0, 0, 0], [0, -sy, 0, 0, 0],
                         [0, 0, 1, m * sx, m * sy], [0, 0, -1, -m * sx, -m * sy]], np.float64)
-    return blur, deriv, combine
+    return deriv, combine
 
 
 class HeatmapDecode(nn.Module):
@@ -124,32 +79,17 @@ class HeatmapDecode(nn.Module):
         self.register_buffer(name, torch.tensor(np.asarray(value), dtype=dtype), persistent=False)
 
     def _init_dark(self, kernel: int, inv_scale: np.ndarray) -> None:
-        import cv2
-
-        # the taps cv2.GaussianBlur(ksize, sigma=0) uses on float64: OpenCV's fixed tables up to 9 taps, else
-        # sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
-        taps = cv2.getGaussianKernel(kernel, 0, cv2.CV_64F).reshape(-1)
-        w, h = self.width, self.height
-        pad = kernel // 2 + 1
-        self.span = s = 2 * pad + 1
-        rows = np.clip(np.arange(h)[:, None] - pad + np.arange(s), 0, h - 1)  # (H, S) window rows, clamped
-        cols = np.clip(np.arange(w)[:, None] - pad + np.arange(s), 0, w - 1)  # (W, S)
-        edge_rows, edge_cols = np.tile(_edge_cells(h), (h, 1)), np.tile(_edge_cells(w), (w, 1))
-        # the gathered block: the window (S x S) | edge columns of the window rows and of the edge rows
-        # ((S + 6) x 6) | edge rows of the window columns (6 x S); flat index = row part[y] + column part[x]
-        self._const("block_y", w * np.concatenate([np.repeat(rows, s, 1),
-                                                   np.repeat(np.concatenate([rows, edge_rows], 1), _EDGE, 1),
-                                                   np.repeat(edge_rows, s, 1)], 1), torch.int64)
-        self._const("block_x", np.concatenate([np.tile(cols, (1, s)), np.tile(edge_cols, (1, s + _EDGE)),
-                                               np.tile(cols, (1, _EDGE))], 1), torch.int64)
-        self.parts = [s * s, (s + _EDGE) * _EDGE, _EDGE * s]
-        blur, deriv, combine = _step_matrices(taps, inv_scale)
-        self._const("det_floor", 1e-12 * _MAX_TAYLOR_STEP * inv_scale)
-        for name, value in (("col_coef", _slope_curv(w)), ("row_coef", _slope_curv(h).T),
-                            ("col_basis", _padding_basis(w, pad, s).transpose(0, 2, 1)),
-                            ("row_basis", _padding_basis(h, pad, s)), ("blur", blur), ("deriv", deriv),
-                            ("combine", combine)):
-            self._const(name, value)
+        tables = dark_window(self.width, self.height, kernel)
+        self.span = tables.span
+        self.parts = tables.parts
+        self._const("block_y", tables.block_y, torch.int64)
+        self._const("block_x", tables.block_x, torch.int64)
+        deriv, combine = _step_matrices(inv_scale)
+        for name in ("col_coef", "row_coef", "col_basis", "row_basis", "blur"):
+            self._const(name, getattr(tables, name))
+        self._const("deriv", deriv)
+        self._const("combine", combine)
+        self._const("det_floor", 1e-12 * MAX_STEP * inv_scale)
 
     def forward(self, heatmaps: torch.Tensor) -> torch.Tensor:
         if heatmaps.dim() != 4:
@@ -173,14 +113,14 @@ class HeatmapDecode(nn.Module):
         then rows, as numpy), from the raw window times exp(correction); the correction is 0 inside the map."""
         n, k = flat.shape[:2]
         s = self.span
-        block = torch.clamp(torch.gather(flat, 2, self.block_y[y] + self.block_x[x]), min=_LOG_FLOOR)
+        block = torch.clamp(torch.gather(flat, 2, self.block_y[y] + self.block_x[x]), min=LOG_FLOOR)
         window, edges = torch.split(block, [self.parts[0], self.parts[1] + self.parts[2]], dim=2)
         col_edges, row_edges = torch.split(torch.log(edges), self.parts[1:], dim=2)
-        col_fit = torch.matmul(col_edges.reshape(n, k, s + _EDGE, _EDGE), self.col_coef)  # (N, K, S + 6, 4)
+        col_fit = torch.matmul(col_edges.reshape(n, k, s + EDGE, EDGE), self.col_coef)  # (N, K, S + 6, 4)
         col_corr = torch.clamp(torch.matmul(col_fit, self.col_basis[x]), max=0.0)  # the cap at the edge value
-        col_corr, edge_row_corr = torch.split(col_corr, [s, _EDGE], dim=2)
+        col_corr, edge_row_corr = torch.split(col_corr, [s, EDGE], dim=2)
         # row padding reads the edge rows after their column padding
-        row_fit = torch.matmul(self.row_coef, row_edges.reshape(n, k, _EDGE, s) + edge_row_corr)  # (N, K, 4, S)
+        row_fit = torch.matmul(self.row_coef, row_edges.reshape(n, k, EDGE, s) + edge_row_corr)  # (N, K, 4, S)
         row_corr = torch.clamp(torch.matmul(self.row_basis[y], row_fit), max=0.0)
         return window * torch.exp(col_corr + row_corr).reshape(n, k, s * s)
 
@@ -195,7 +135,7 @@ class HeatmapDecode(nn.Module):
         max > 0; the step comes out in input px (the scale is folded into ``combine``).
         """
         window = self._padded_window(flat, x, y)
-        ring = torch.log(torch.clamp(torch.matmul(window, self.blur), min=_LOG_FLOOR))  # (N, K, 9)
+        ring = torch.log(torch.clamp(torch.matmul(window, self.blur), min=LOG_FLOOR))  # (N, K, 9)
         left, right, neg_hxx = torch.split(torch.matmul(ring, self.deriv), [6, 6, 1], dim=2)
         num, det, limit = torch.split(torch.matmul(left * right, self.combine), [2, 1, 2], dim=2)
         need = torch.maximum(torch.abs(num), self.det_floor)

@@ -33,11 +33,12 @@ import cv2
 import numpy as np
 
 from edgepose.codecs.base import Codec
+from edgepose.codecs.dark import LOG_FLOOR as _LOG_FLOOR
+from edgepose.codecs.dark import MAX_STEP as _MAX_TAYLOR_STEP
+from edgepose.codecs.dark import dark_window
 from edgepose.errors import ConfigError, InputError, suggest
 
 METHODS = ("argmax", "dark", "udp")
-_LOG_FLOOR = 1e-10
-_MAX_TAYLOR_STEP = 1.0  # heatmap px; a larger Newton step means the local model does not fit
 
 
 def _as_size(value: Any, what: str) -> tuple[int, int]:
@@ -128,8 +129,17 @@ def taylor_offset(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray, kernel: in
     """DARK refinement: (M, 2) sub-pixel step ``-H^-1 g`` on the log of the blurred maps at (x, y).
 
     Maps whose maximum is not positive, flat neighbourhoods (singular Hessian), saddles and steps longer
-    than one pixel give a zero step, so all-zero, negative and border maxima never produce NaN.
+    than one pixel give a zero step, so all-zero, negative and border maxima never produce NaN. Computed on
+    a window around each argmax (:mod:`edgepose.codecs.dark`); :func:`taylor_offset_reference` is the same
+    step on whole maps.
     """
+    m, h, w = heatmaps.shape
+    flat = heatmaps.reshape(m, h * w)
+    return dark_window(w, h, kernel).step(flat, np.asarray(x), np.asarray(y), flat.max(axis=1))
+
+
+def taylor_offset_reference(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray, kernel: int) -> np.ndarray:
+    """:func:`taylor_offset` on whole maps (:func:`blurred_log_heatmaps`): the definition it is tested against."""
     m = heatmaps.shape[0]
     logs = blurred_log_heatmaps(heatmaps, kernel)
     rows, cx, cy = np.arange(m), x + 1, y + 1
