@@ -4,7 +4,7 @@ Workstation side (imports torch); the device side never imports this module. Re-
 :mod:`edgepose.codecs.graph`, whose docstring lists the op rules all in-graph decoders follow.
 
 Cost model. On a small model the decoder's price is its node count: ONNX Runtime spends ~0.3–1 µs per node
-on tensors this small, more than the arithmetic, and ``Log`` is its one slow element-wise op (~1.3 ns per
+on tensors this small, more than the arithmetic, and ``Log`` is its one slow element-wise op (~1 ns per
 element, ``Exp`` ~0.1). So the decoder reads only what the step needs, through constant lookup tables indexed
 by the argmax cell (a ``Gather`` of a table row replaces the integer arithmetic that would build an index),
 and never takes the log of a whole map:
