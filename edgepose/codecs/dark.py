@@ -7,7 +7,8 @@ The step only reads the blurred log on the 3 x 3 ring around the argmax, and tha
 that window alone:
 
 * one gather per map of the window (rows / columns clamped to the map) and of the edge cells its padding
-  reads: 3 + 3 cells at the ends of each window row and of the 6 edge rows, and of each window column;
+  reads: 3 cells at the nearer end (both ends when the map is narrower than the window) of each window row
+  and of the edge rows, and of each window column;
 * the padding as a correction of the clamped window's log, ``min(t * slope + t^2 * curv, 0)`` per end,
   with slope and curvature from the logs of those edge cells (0 inside the map, so ``exp(correction)``
   multiplies the raw window); the row padding reads the edge rows after their column padding, as numpy;
@@ -33,34 +34,33 @@ import numpy as np
 
 LOG_FLOOR = 1e-10
 MAX_STEP = 1.0  # heatmap px; a larger Newton step means the local model does not fit
-EDGE = 6  # edge cells a padding reads per axis: l0, l1, l2 at the low end, then at the high end
 
 
-def edge_cells(size: int) -> list[int]:
-    """The cells the log-quadratic padding extrapolates from: [0, 1, 2, size-1, size-2, size-3], clamped."""
-    return [0, min(1, size - 1), min(2, size - 1), size - 1, max(size - 2, 0), max(size - 3, 0)]
+def _ends(size: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-axis padding tables for an argmax at each cell c of an axis of ``size`` cells.
 
-
-def slope_curv(size: int) -> np.ndarray:
-    """(6, 4): logs of the edge cells → [slope, curvature] of the low end, then of the high end.
-
-    The padding at distance d outside an end is ``l0 + t * slope + t^2 * curv`` with t = -d, capped at l0.
-    Axes shorter than 3 cells are edge-padded: zero slope and curvature.
+    Returns cells (size, E): the edge cells the padding of the window around c extrapolates from — l0, l1,
+    l2 of the low end, then of the high end (E = 6); or, when the axis is at least as long as the window, so
+    that the window crosses one end at most, only the end nearer to c (E = 3); coef (E, 2 * E / 3): their
+    logs → [slope, curvature] per end; basis (size, span, 2 * E / 3): per window cell c - pad + b, [t, t^2]
+    per end, t = -(distance outside that end), 0 inside. The padding at distance d outside an end is
+    ``l0 + t * slope + t^2 * curv`` capped at l0 (``heatmap._pad_log_quadratic``); axes shorter than 3 cells
+    are edge-padded (zero slope and curvature).
     """
-    m = np.zeros((EDGE, 4))
-    if size >= 3:
-        for end in (0, 1):
-            m[3 * end:3 * end + 3, 2 * end] = [-1.5, 2.0, -0.5]
-            m[3 * end:3 * end + 3, 2 * end + 1] = [0.5, -1.0, 0.5]
-    return m
-
-
-def padding_basis(size: int, pad: int, span: int) -> np.ndarray:
-    """(size, span, 4): for an argmax at cell c, per window cell c - pad + b: [t, t^2] of the low end, then of
-    the high end, where t = -(distance outside that end), 0 inside. Only one end can be non-zero per cell."""
-    u = np.arange(size)[:, None] - pad + np.arange(span)[None, :]
-    low, high = np.minimum(u, 0), np.minimum(size - 1 - u, 0)
-    return np.stack([low, low * low, high, high * high], axis=2).astype(np.float64)
+    c = np.arange(size)
+    low, high = [0, min(1, size - 1), min(2, size - 1)], [size - 1, max(size - 2, 0), max(size - 3, 0)]
+    u = c[:, None] - span // 2 + np.arange(span)[None, :]
+    t_low, t_high = np.minimum(u, 0), np.minimum(size - 1 - u, 0)
+    fit = np.array([[-1.5, 0.5], [2.0, -1.0], [-0.5, 0.5]]) if size >= 3 else np.zeros((3, 2))
+    if size >= span:
+        near_low = (c < (size - 1) / 2)[:, None]
+        cells = np.where(near_low, low, high)
+        t = np.where(near_low, t_low, t_high)
+        return cells, fit, np.stack([t, t * t], axis=2).astype(np.float64)
+    cells = np.tile(low + high, (size, 1))
+    coef = np.zeros((6, 4))
+    coef[:3, :2], coef[3:, 2:] = fit, fit
+    return cells, coef, np.stack([t_low, t_low**2, t_high, t_high**2], axis=2).astype(np.float64)
 
 
 def _unit(dx: int, dy: int) -> np.ndarray:
@@ -81,8 +81,9 @@ class DarkWindow:
     """Lookup tables and matrices of the window step for (width, height) maps and a T-tap blur.
 
     block_y (H, L) + block_x (W, L) at the argmax row / column = flat indices of the gathered block: the
-    window (S x S, S = T + 2) | edge columns of the window rows and of the edge rows ((S + 6) x 6) | edge rows
-    of the window columns (6 x S). ``blur`` ((S * S), 9): window @ blur = the blur at the ring (row-major).
+    window (S x S, S = T + 2) | edge columns of the window rows and of the edge rows ((S + Er) x Ec) | edge
+    rows of the window columns (Er x S), with Ec, Er edge cells per row / column (see ``_ends``).
+    ``blur`` ((S * S), 9): window @ blur = the blur at the ring (row-major).
     """
 
     width: int
@@ -91,29 +92,31 @@ class DarkWindow:
     span: int
     block_y: np.ndarray
     block_x: np.ndarray
-    col_coef: np.ndarray  # (6, 4)
-    row_coef: np.ndarray  # (4, 6)
-    col_basis: np.ndarray  # (W, 4, S)
-    row_basis: np.ndarray  # (H, S, 4)
+    edge_cols: int  # Ec
+    edge_rows: int  # Er
+    col_coef: np.ndarray  # (Ec, 2 or 4)
+    row_coef: np.ndarray  # (2 or 4, Er)
+    col_basis: np.ndarray  # (W, 2 or 4, S)
+    row_basis: np.ndarray  # (H, S, 2 or 4)
     blur: np.ndarray
     deriv: np.ndarray  # (9, 5): log ring @ deriv = gx, gy, hxx, hyy, hxy
 
     @property
     def parts(self) -> list[int]:
-        s = self.span
-        return [s * s, (s + EDGE) * EDGE, EDGE * s]
+        s, ec, er = self.span, self.edge_cols, self.edge_rows
+        return [s * s, (s + er) * ec, er * s]
 
     def step(self, flat: np.ndarray, x: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
         """(M, H * W) maps, argmax cells x, y (M,) and maxima (M,) → (M, 2) float32 Taylor step in map px,
         zero where the Hessian is not negative definite (det ≤ 1e-12 or hxx ≥ 0), the maximum is not
         positive or the step is longer than ``MAX_STEP`` on an axis."""
-        m, s = len(x), self.span
+        m, s, ec, er = len(x), self.span, self.edge_cols, self.edge_rows
         idx = self.block_y[y] + self.block_x[x] + (np.arange(m) * flat.shape[1])[:, None]
         block = np.maximum(np.take(flat, idx).astype(np.float64), LOG_FLOOR)
         n_win, n_col = self.parts[:2]
         logs = np.log(block[:, n_win:])
-        col_corr = np.minimum((logs[:, :n_col].reshape(m, s + EDGE, EDGE) @ self.col_coef) @ self.col_basis[x], 0)
-        row_fit = self.row_coef @ (logs[:, n_col:].reshape(m, EDGE, s) + col_corr[:, s:])  # edge rows, padded
+        col_corr = np.minimum((logs[:, :n_col].reshape(m, s + er, ec) @ self.col_coef) @ self.col_basis[x], 0)
+        row_fit = self.row_coef @ (logs[:, n_col:].reshape(m, er, s) + col_corr[:, s:])  # edge rows, padded
         row_corr = np.minimum(self.row_basis[y] @ row_fit, 0)
         window = block[:, :n_win].reshape(m, s, s) * np.exp(col_corr[:, :s] + row_corr)
         ring = np.log(np.maximum(window.reshape(m, n_win) @ self.blur, LOG_FLOOR))
@@ -137,17 +140,19 @@ def dark_window(width: int, height: int, kernel: int) -> DarkWindow:
     s = 2 * pad + 1
     rows = np.clip(np.arange(h)[:, None] - pad + np.arange(s), 0, h - 1)  # (H, S) window rows, clamped
     cols = np.clip(np.arange(w)[:, None] - pad + np.arange(s), 0, w - 1)  # (W, S)
-    edge_rows, edge_cols = np.tile(edge_cells(h), (h, 1)), np.tile(edge_cells(w), (w, 1))
-    block_y = w * np.concatenate([np.repeat(rows, s, 1), np.repeat(np.concatenate([rows, edge_rows], 1), EDGE, 1),
+    edge_cols, col_coef, col_basis = _ends(w, s)
+    edge_rows, row_coef, row_basis = _ends(h, s)
+    ec, er = edge_cols.shape[1], edge_rows.shape[1]
+    block_y = w * np.concatenate([np.repeat(rows, s, 1), np.repeat(np.concatenate([rows, edge_rows], 1), ec, 1),
                                   np.repeat(edge_rows, s, 1)], 1)
-    block_x = np.concatenate([np.tile(cols, (1, s)), np.tile(edge_cols, (1, s + EDGE)), np.tile(cols, (1, EDGE))], 1)
+    block_x = np.concatenate([np.tile(cols, (1, s)), np.tile(edge_cols, (1, s + er)), np.tile(cols, (1, er))], 1)
     k1 = np.zeros((s, 3))  # ring cell i reads window rows i .. i + T - 1
     for i in range(3):
         k1[i:i + len(taps), i] = taps
     blur = np.einsum("ai,bj->abij", k1, k1).reshape(s * s, 9)
-    tables = dict(block_y=block_y, block_x=block_x, col_coef=slope_curv(w), row_coef=slope_curv(h).T,
-                  col_basis=padding_basis(w, pad, s).transpose(0, 2, 1), row_basis=padding_basis(h, pad, s),
-                  blur=blur, deriv=np.stack(ring_derivatives(), axis=1))
+    tables = dict(block_y=block_y, block_x=block_x, col_coef=col_coef, row_coef=row_coef.T,
+                  col_basis=col_basis.transpose(0, 2, 1), row_basis=row_basis, blur=blur,
+                  deriv=np.stack(ring_derivatives(), axis=1))
     for v in tables.values():
         v.setflags(write=False)
-    return DarkWindow(width=w, height=h, pad=pad, span=s, **tables)
+    return DarkWindow(width=w, height=h, pad=pad, span=s, edge_cols=ec, edge_rows=er, **tables)

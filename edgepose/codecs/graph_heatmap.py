@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepose.codecs.dark import EDGE, LOG_FLOOR, MAX_STEP, dark_window, ring_derivatives
+from edgepose.codecs.dark import LOG_FLOOR, MAX_STEP, dark_window, ring_derivatives
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.errors import ConfigError, InputError
 
@@ -82,6 +82,7 @@ class HeatmapDecode(nn.Module):
         tables = dark_window(self.width, self.height, kernel)
         self.span = tables.span
         self.parts = tables.parts
+        self.edge_cols, self.edge_rows = tables.edge_cols, tables.edge_rows
         self._const("block_y", tables.block_y, torch.int64)
         self._const("block_x", tables.block_x, torch.int64)
         deriv, combine = _step_matrices(inv_scale)
@@ -116,11 +117,12 @@ class HeatmapDecode(nn.Module):
         block = torch.clamp(torch.gather(flat, 2, self.block_y[y] + self.block_x[x]), min=LOG_FLOOR)
         window, edges = torch.split(block, [self.parts[0], self.parts[1] + self.parts[2]], dim=2)
         col_edges, row_edges = torch.split(torch.log(edges), self.parts[1:], dim=2)
-        col_fit = torch.matmul(col_edges.reshape(n, k, s + EDGE, EDGE), self.col_coef)  # (N, K, S + 6, 4)
+        ec, er = self.edge_cols, self.edge_rows
+        col_fit = torch.matmul(col_edges.reshape(n, k, s + er, ec), self.col_coef)  # (N, K, S + Er, 2 or 4)
         col_corr = torch.clamp(torch.matmul(col_fit, self.col_basis[x]), max=0.0)  # the cap at the edge value
-        col_corr, edge_row_corr = torch.split(col_corr, [s, EDGE], dim=2)
+        col_corr, edge_row_corr = torch.split(col_corr, [s, er], dim=2)
         # row padding reads the edge rows after their column padding
-        row_fit = torch.matmul(self.row_coef, row_edges.reshape(n, k, EDGE, s) + edge_row_corr)  # (N, K, 4, S)
+        row_fit = torch.matmul(self.row_coef, row_edges.reshape(n, k, er, s) + edge_row_corr)  # (N, K, 2|4, S)
         row_corr = torch.clamp(torch.matmul(self.row_basis[y], row_fit), max=0.0)
         return window * torch.exp(col_corr + row_corr).reshape(n, k, s * s)
 
