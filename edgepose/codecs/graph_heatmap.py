@@ -128,13 +128,12 @@ class HeatmapDecode(nn.Module):
 
     def _taylor_step(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                      score: torch.Tensor) -> torch.Tensor:
-        """DARK: (N, K, 2) step ``-H^-1 g``, zero where ``heatmap.taylor_offset`` gives zero.
+        """DARK: (N, K, 2) step ``-H^-1 g`` in input px (the scale is folded into ``combine``), zero where
+        ``heatmap.taylor_offset`` gives zero: the steps of ``DarkWindow.step`` (float64 there, float32 here).
 
-        numpy rescales the blurred map to keep the raw maximum before its log: that adds one constant per map
-        to the log, which cancels in the central differences, so it is left out here. (numpy floors the log at
-        1e-10 after that rescale, this graph before it; they differ only on cells ~1e-10, where no kept step is.)
-        Kept where det > 1e-12, |num| < det * max step on each axis (|step| within it), -hxx > 0 and the
-        max > 0; the step comes out in input px (the scale is folded into ``combine``).
+        Kept where det > 1e-12, |num| < det * max step on each axis (|step| within it), -hxx > 0 and the max
+        > 0 (see ``codecs/dark.py`` for the one difference from the whole-map reference, the order of the log
+        floor and the max-keeping rescale).
         """
         window = self._padded_window(flat, x, y)
         ring = torch.log(torch.clamp(torch.matmul(window, self.blur), min=LOG_FLOOR))  # (N, K, 9)
