@@ -21,7 +21,8 @@ The full-map version stays in ``heatmap.py`` as the reference the tests hold thi
 One deliberate difference from the full-map reference: that one rescales the blurred map to keep the raw
 maximum and floors the log at 1e-10 after the rescale; the window has no whole-map maximum, so the floor
 applies before it. The rescale adds a constant to each log map, which cancels in the differences; the floor
-order matters only on cells ~1e-10, where no step is ever kept.
+order matters only where blurred values come near 1e-10, i.e. on maps whose maximum is below ~1e-9
+(practically empty), where the two may keep different steps.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ import numpy as np
 
 LOG_FLOOR = 1e-10
 MAX_STEP = 1.0  # heatmap px; a larger Newton step means the local model does not fit
+# det must also exceed ANISOTROPY * (hxx^2 + hyy^2): a maximum flatter than 1:1000 along one axis (a ridge, a
+# map one cell tall) has a Hessian that float32 rounding can give either sign, so no step is kept there
+ANISOTROPY = 1e-3
 
 
 def _ends(size: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,8 +112,8 @@ class DarkWindow:
 
     def step(self, flat: np.ndarray, x: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
         """(M, H * W) maps, argmax cells x, y (M,) and maxima (M,) → (M, 2) float32 Taylor step in map px,
-        zero where the Hessian is not negative definite (det ≤ 1e-12 or hxx ≥ 0), the maximum is not
-        positive or the step is longer than ``MAX_STEP`` on an axis."""
+        zero where the Hessian is not clearly negative definite (det ≤ 1e-12, det ≤ ANISOTROPY * (hxx² + hyy²)
+        or hxx ≥ 0), the maximum is not positive or the step is longer than ``MAX_STEP`` on an axis."""
         m, s, ec, er = len(x), self.span, self.edge_cols, self.edge_rows
         idx = self.block_y[y] + self.block_x[x] + (np.arange(m) * flat.shape[1])[:, None]
         block = np.maximum(np.take(flat, idx).astype(np.float64), LOG_FLOOR)
@@ -122,7 +126,7 @@ class DarkWindow:
         ring = np.log(np.maximum(window.reshape(m, n_win) @ self.blur, LOG_FLOOR))
         gx, gy, hxx, hyy, hxy = (ring @ self.deriv).T
         det = hxx * hyy - hxy * hxy
-        ok = (det > 1e-12) & (hxx < 0) & (score > 0)
+        ok = (det > 1e-12) & (det > ANISOTROPY * (hxx * hxx + hyy * hyy)) & (hxx < 0) & (score > 0)
         safe = np.where(ok, det, 1.0)
         step = np.stack([-(hyy * gx - hxy * gy) / safe, -(hxx * gy - hxy * gx) / safe], axis=1)
         ok &= (np.abs(step) <= MAX_STEP).all(axis=1)

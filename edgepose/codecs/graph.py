@@ -1,9 +1,10 @@
 """In-graph decoders: torch modules that repeat the numpy codec decodes inside an exported model.
 
 Workstation side (imports torch); the device side never imports this module. Only ops that export to
-ONNX opset 17 and convert to TFLite are used: ReduceMax / ArgMax, GatherElements, TopK, MaxPool, Where,
-Clip, Floor, Sign, ArgMin, arithmetic, and for the DARK / UDP refinement Log, Exp, Gather of constant
-tables, Split, Concat and MatMul. ``HeatmapDecode`` lives in :mod:`edgepose.codecs.graph_heatmap`.
+ONNX opset 17 and convert to TFLite are used: ReduceMax / ReduceMin / ArgMax / ArgMin, GatherElements,
+Gather of constant tables, TopK, MaxPool, Where, Clip, Floor, Sign, Abs, Max, comparisons, arithmetic
+(Add, Sub, Mul, Div), and for the DARK / UDP refinement Log, Exp, Split, Concat and MatMul.
+``HeatmapDecode`` lives in :mod:`edgepose.codecs.graph_heatmap`.
 
 Ties in top-k resolve to the lower index, like ONNX TopK and TF top_k (and the numpy reference). Eager
 ``torch.topk`` leaves the CPU tie order unspecified, so in eager mode top-k runs as a stable descending sort

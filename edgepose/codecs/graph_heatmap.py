@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgepose.codecs.dark import LOG_FLOOR, MAX_STEP, dark_window, ring_derivatives
+from edgepose.codecs.dark import ANISOTROPY, LOG_FLOOR, MAX_STEP, dark_window, ring_derivatives
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.errors import ConfigError, InputError
 
@@ -32,16 +32,18 @@ from edgepose.errors import ConfigError, InputError
 def _step_matrices(inv_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Derivative and product-combination matrices of the Newton step.
 
-    log ring @ deriv (9, 13) = [hxy, hyy, hxy, hxx, hxx, hxy | gy, gx, gx, gy, hyy, hxy | -hxx]; the product of
-    the first two sixes @ combine (6, 5) = [num_x, num_y, det, det * max step (per axis)] with num and the
-    limits in input px (times ``inv_scale``), the step being num / det = -H^-1 g.
+    log ring @ deriv (9, 17) = [hxy, hyy, hxy, hxx, hxx, hxy, hxx, hyy | gy, gx, gx, gy, hyy, hxy, hxx, hyy |
+    -hxx]; the product of the first two eights @ combine (8, 6) = [num_x, num_y, det, det * max step (per
+    axis), det - ANISOTROPY * (hxx^2 + hyy^2)] with num and the limits in input px (times ``inv_scale``), the
+    step being num / det = -H^-1 g.
     """
     gx, gy, hxx, hyy, hxy = ring_derivatives()
-    deriv = np.stack([hxy, hyy, hxy, hxx, hxx, hxy, gy, gx, gx, gy, hyy, hxy, -hxx], axis=1)
+    deriv = np.stack([hxy, hyy, hxy, hxx, hxx, hxy, hxx, hyy, gy, gx, gx, gy, hyy, hxy, hxx, hyy, -hxx], axis=1)
     sx, sy = inv_scale
-    m = MAX_STEP
-    combine = np.array([[sx, 0, 0, 0, 0], [-sx, 0, 0, 0, 0], [0, sy, 0, 0, 0], [0, -sy, 0, 0, 0],
-                        [0, 0, 1, m * sx, m * sy], [0, 0, -1, -m * sx, -m * sy]], np.float64)
+    m, a = MAX_STEP, ANISOTROPY
+    combine = np.array([[sx, 0, 0, 0, 0, 0], [-sx, 0, 0, 0, 0, 0], [0, sy, 0, 0, 0, 0], [0, -sy, 0, 0, 0, 0],
+                        [0, 0, 1, m * sx, m * sy, 1], [0, 0, -1, -m * sx, -m * sy, -1], [0, 0, 0, 0, 0, -a],
+                        [0, 0, 0, 0, 0, -a]], np.float64)
     return deriv, combine
 
 
@@ -93,8 +95,12 @@ class HeatmapDecode(nn.Module):
         self._const("det_floor", 1e-12 * MAX_STEP * inv_scale)
 
     def forward(self, heatmaps: torch.Tensor) -> torch.Tensor:
-        if heatmaps.dim() != 4:
-            raise InputError(f"HeatmapDecode expects heatmaps (N, K, H, W), got shape {tuple(heatmaps.shape)}")
+        want = (self.height, self.width)
+        if heatmaps.dim() != 4 or tuple(heatmaps.shape[2:]) != want:
+            raise InputError(f"HeatmapDecode expects heatmaps (N, K, {want[0]}, {want[1]}), got shape "
+                             f"{tuple(heatmaps.shape)}")
+        if heatmaps.dtype != torch.float32:
+            heatmaps = heatmaps.float()  # the tables are float32 (a model run in float64 or float16)
         n, k, h, w = heatmaps.shape
         flat = heatmaps.reshape(n, k, h * w)
         row_max = torch.amax(heatmaps, dim=3)  # (N, K, H)
@@ -131,14 +137,14 @@ class HeatmapDecode(nn.Module):
         """DARK: (N, K, 2) step ``-H^-1 g`` in input px (the scale is folded into ``combine``), zero where
         ``heatmap.taylor_offset`` gives zero: the steps of ``DarkWindow.step`` (float64 there, float32 here).
 
-        Kept where det > 1e-12, |num| < det * max step on each axis (|step| within it), -hxx > 0 and the max
-        > 0 (see ``codecs/dark.py`` for the one difference from the whole-map reference, the order of the log
-        floor and the max-keeping rescale).
+        Kept where det > 1e-12, det > ANISOTROPY * (hxx² + hyy²), |num| < det * max step on each axis
+        (|step| below it; the host allows it equal), -hxx > 0 and the max > 0 (see ``codecs/dark.py`` for the
+        one difference from the whole-map reference, the order of the log floor and the max-keeping rescale).
         """
         window = self._padded_window(flat, x, y)
         ring = torch.log(torch.clamp(torch.matmul(window, self.blur), min=LOG_FLOOR))  # (N, K, 9)
-        left, right, neg_hxx = torch.split(torch.matmul(ring, self.deriv), [6, 6, 1], dim=2)
-        num, det, limit = torch.split(torch.matmul(left * right, self.combine), [2, 1, 2], dim=2)
+        left, right, neg_hxx = torch.split(torch.matmul(ring, self.deriv), [8, 8, 1], dim=2)
+        num, det, limit, clear = torch.split(torch.matmul(left * right, self.combine), [2, 1, 2, 1], dim=2)
         need = torch.maximum(torch.abs(num), self.det_floor)
-        ok = torch.amin(torch.cat([limit - need, neg_hxx, score], dim=2), dim=2, keepdim=True) > 0
+        ok = torch.amin(torch.cat([limit - need, clear, neg_hxx, score], dim=2), dim=2, keepdim=True) > 0
         return torch.where(ok, num / det, 0.0)

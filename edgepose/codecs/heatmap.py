@@ -33,9 +33,9 @@ import cv2
 import numpy as np
 
 from edgepose.codecs.base import Codec
+from edgepose.codecs.dark import ANISOTROPY, dark_window
 from edgepose.codecs.dark import LOG_FLOOR as _LOG_FLOOR
 from edgepose.codecs.dark import MAX_STEP as _MAX_TAYLOR_STEP
-from edgepose.codecs.dark import dark_window
 from edgepose.errors import ConfigError, InputError, suggest
 
 METHODS = ("argmax", "dark", "udp")
@@ -128,8 +128,8 @@ def quarter_offset(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.nda
 def taylor_offset(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray, kernel: int) -> np.ndarray:
     """DARK refinement: (M, 2) sub-pixel step ``-H^-1 g`` on the log of the blurred maps at (x, y).
 
-    Maps whose maximum is not positive, flat neighbourhoods (singular Hessian), saddles and steps longer
-    than one pixel give a zero step, so all-zero, negative and border maxima never produce NaN. Computed on
+    Maps whose maximum is not positive, flat neighbourhoods (singular Hessian), ridges, saddles and steps
+    longer than one pixel give a zero step, so all-zero, negative and border maxima never produce NaN. Computed on
     a window around each argmax (:mod:`edgepose.codecs.dark`); :func:`taylor_offset_reference` is the same
     step on whole maps.
     """
@@ -154,8 +154,9 @@ def taylor_offset_reference(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray, 
     hyy = at(0, 1) - 2 * centre + at(0, -1)
     hxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
     det = hxx * hyy - hxy * hxy
-    # A maximum needs a negative-definite Hessian: hxx < 0 and det > 0.
-    ok = (det > 1e-12) & (hxx < 0) & (heatmaps.reshape(m, -1).max(axis=1) > 0)
+    # A maximum needs a negative-definite Hessian: hxx < 0 and det > 0, clearly (see dark.ANISOTROPY).
+    ok = (det > 1e-12) & (det > ANISOTROPY * (hxx * hxx + hyy * hyy)) & (hxx < 0)
+    ok &= heatmaps.reshape(m, -1).max(axis=1) > 0
     safe = np.where(ok, det, 1.0)
     step_x = -(hyy * gx - hxy * gy) / safe
     step_y = -(hxx * gy - hxy * gx) / safe

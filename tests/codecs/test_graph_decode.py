@@ -154,9 +154,41 @@ def test_graph_decode_keeps_the_codec_method() -> None:
     assert wrap_for_export(model, "graph").decoder.method == "dark"
 
 
-def test_heatmap_graph_rejects_wrong_rank() -> None:
+def test_heatmap_graph_rejects_wrong_rank_and_size() -> None:
     with pytest.raises(InputError, match="heatmaps"):
         HeatmapDecode(HeatmapCodec())(torch.zeros(17, 64, 48))
+    with pytest.raises(InputError, match=r"\(N, K, 64, 48\), got shape \(1, 17, 32, 24\)"):
+        HeatmapDecode(HeatmapCodec())(torch.zeros(1, 17, 32, 24))
+
+
+@pytest.mark.parametrize("method", ["argmax", "dark"])
+def test_heatmap_graph_takes_float64_and_float16(method: str) -> None:
+    codec = HeatmapCodec(method=method)
+    maps = gaussian_maps(codec, np.random.default_rng(4), n=1)[0]
+    want = codec.decode(maps)
+    for dtype in (torch.float64, torch.float16):
+        with torch.no_grad():
+            got = HeatmapDecode(codec)(torch.from_numpy(maps).to(dtype)).numpy()
+        assert got.dtype == np.float32
+        tol = TOL if dtype == torch.float64 else 0.5  # float16 maps lose the sub-pixel detail, not the cell
+        np.testing.assert_allclose(got[..., :2], want[..., :2], atol=tol, rtol=0)
+
+
+def test_heatmap_graph_and_host_give_no_step_on_ridges() -> None:
+    """Maps constant along one axis (and one cell tall): the Hessian is singular; float32 rounding in the graph
+    must not turn it into a step the float64 host does not take (dark.ANISOTROPY)."""
+    codec = HeatmapCodec(method="dark")
+    xs = np.arange(48)
+    maps = np.zeros((1, 17, 64, 48), np.float32)
+    for j in range(17):
+        maps[0, j] = np.exp(-((xs - 3 - 2.37 * j) ** 2) / 8)[None, :]
+    host = codec.decode(maps)
+    assert_same((host,), torch_decode(HeatmapDecode(codec).eval(), maps))
+    cells = host[..., :2] * codec.scale
+    np.testing.assert_array_equal(cells, np.round(cells))
+    tall = HeatmapCodec(input_size=(8, 4), heatmap_size=(2, 1), method="dark", blur_kernel=3)
+    maps = np.random.default_rng(0).random((3, 17, 1, 2)).astype(np.float32)
+    assert_same((tall.decode(maps),), torch_decode(HeatmapDecode(tall).eval(), maps))
 
 
 # --------------------------------------------------------------------------------------------- centernet
