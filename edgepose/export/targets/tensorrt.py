@@ -151,8 +151,9 @@ class TensorRTTarget(Target):
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
         """'auto' at fp16 / int8 → host for the DARK / UDP heatmap refinement. The engine build pins the decoder's
-        layers to FP32 (``runtimes.tensorrt.engine.pin_decoder_fp32``), but that has not yet run on a GPU here,
-        and a refinement left in FP16 collapses to the integer argmax (as measured on OpenVINO bf16). Explicit
+        layers to FP32 (``runtimes.tensorrt.engine.pin_decoder_fp32``), but that has not yet run on a GPU here;
+        left in FP16 the first in-graph decoder collapsed to the integer argmax (measured on OpenVINO bf16),
+        the current window decoder held there but moved keypoints twice as far as the host decode. Explicit
         ``decode='graph'`` is kept."""
         if decode == "auto" and precision != "fp32" and kind == "heatmap" and codec.get("method") != "argmax":
             return "host"

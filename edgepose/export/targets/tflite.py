@@ -419,7 +419,9 @@ class TFLiteTarget(Target):
     layout = "NHWC"
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
-        """'auto' → 'host' (in-graph gathers can push a GPU delegate back to the CPU); explicit values kept."""
+        """'auto' → 'host': in-graph gathers can push a GPU delegate back to the CPU, and on the CPU the TFLite
+        kernels make the in-graph DARK dearer than the host's (default top-down model, fp32, 2 threads:
+        +0.14 ms of ``infer`` vs ~0.08 ms of numpy). Explicit values are kept."""
         if decode == "auto":
             return "host"
         return super().resolve_decode(decode, kind, codec, precision)
