@@ -40,10 +40,11 @@ MAX_STEP = 1.0  # heatmap px; a larger Newton step means the local model does no
 ANISOTROPY = 1e-3
 
 
-def _ends(size: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-axis padding tables for an argmax at each cell c of an axis of ``size`` cells.
+def _axis(size: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-axis tables for an argmax at each cell c of an axis of ``size`` cells.
 
-    Returns cells (size, E): the edge cells the padding of the window around c extrapolates from — l0, l1,
+    Returns window (size, span): the window cells c - pad .. c + pad, clamped to the axis; cells (size, E):
+    the edge cells the padding of the window around c extrapolates from — l0, l1,
     l2 of the low end, then of the high end (E = 6); or, when the axis is at least as long as the window, so
     that the window crosses one end at most, only the end nearer to c (E = 3); coef (E, 2 * E / 3): their
     logs → [slope, curvature] per end; basis (size, span, 2 * E / 3): per window cell c - pad + b, [t, t^2]
@@ -56,15 +57,16 @@ def _ends(size: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     u = c[:, None] - span // 2 + np.arange(span)[None, :]
     t_low, t_high = np.minimum(u, 0), np.minimum(size - 1 - u, 0)
     fit = np.array([[-1.5, 0.5], [2.0, -1.0], [-0.5, 0.5]]) if size >= 3 else np.zeros((3, 2))
+    window = np.clip(u, 0, size - 1)
     if size >= span:
         near_low = (c < (size - 1) / 2)[:, None]
         cells = np.where(near_low, low, high)
         t = np.where(near_low, t_low, t_high)
-        return cells, fit, np.stack([t, t * t], axis=2).astype(np.float64)
+        return window, cells, fit, np.stack([t, t * t], axis=2).astype(np.float64)
     cells = np.tile(low + high, (size, 1))
     coef = np.zeros((6, 4))
     coef[:3, :2], coef[3:, 2:] = fit, fit
-    return cells, coef, np.stack([t_low, t_low**2, t_high, t_high**2], axis=2).astype(np.float64)
+    return window, cells, coef, np.stack([t_low, t_low**2, t_high, t_high**2], axis=2).astype(np.float64)
 
 
 def _unit(dx: int, dy: int) -> np.ndarray:
@@ -86,13 +88,12 @@ class DarkWindow:
 
     block_y (H, L) + block_x (W, L) at the argmax row / column = flat indices of the gathered block: the
     window (S x S, S = T + 2) | edge columns of the window rows and of the edge rows ((S + Er) x Ec) | edge
-    rows of the window columns (Er x S), with Ec, Er edge cells per row / column (see ``_ends``).
+    rows of the window columns (Er x S), with Ec, Er edge cells per row / column (see ``_axis``).
     ``blur`` ((S * S), 9): window @ blur = the blur at the ring (row-major).
     """
 
     width: int
     height: int
-    pad: int
     span: int
     block_y: np.ndarray
     block_x: np.ndarray
@@ -140,12 +141,9 @@ def dark_window(width: int, height: int, kernel: int) -> DarkWindow:
     # sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
     taps = cv2.getGaussianKernel(kernel, 0, cv2.CV_64F).reshape(-1)
     w, h = width, height
-    pad = kernel // 2 + 1
-    s = 2 * pad + 1
-    rows = np.clip(np.arange(h)[:, None] - pad + np.arange(s), 0, h - 1)  # (H, S) window rows, clamped
-    cols = np.clip(np.arange(w)[:, None] - pad + np.arange(s), 0, w - 1)  # (W, S)
-    edge_cols, col_coef, col_basis = _ends(w, s)
-    edge_rows, row_coef, row_basis = _ends(h, s)
+    s = 2 * (kernel // 2 + 1) + 1  # the window: T taps + the ring
+    cols, edge_cols, col_coef, col_basis = _axis(w, s)
+    rows, edge_rows, row_coef, row_basis = _axis(h, s)
     ec, er = edge_cols.shape[1], edge_rows.shape[1]
     block_y = w * np.concatenate([np.repeat(rows, s, 1), np.repeat(np.concatenate([rows, edge_rows], 1), ec, 1),
                                   np.repeat(edge_rows, s, 1)], 1)
@@ -159,4 +157,4 @@ def dark_window(width: int, height: int, kernel: int) -> DarkWindow:
                   deriv=np.stack(ring_derivatives(), axis=1))
     for v in tables.values():
         v.setflags(write=False)
-    return DarkWindow(width=w, height=h, pad=pad, span=s, edge_cols=ec, edge_rows=er, **tables)
+    return DarkWindow(width=w, height=h, span=s, edge_cols=ec, edge_rows=er, **tables)

@@ -129,9 +129,9 @@ def taylor_offset(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray, kernel: in
     """DARK refinement: (M, 2) sub-pixel step ``-H^-1 g`` on the log of the blurred maps at (x, y).
 
     Maps whose maximum is not positive, flat neighbourhoods (singular Hessian), ridges, saddles and steps
-    longer than one pixel give a zero step, so all-zero, negative and border maxima never produce NaN. Computed on
-    a window around each argmax (:mod:`edgepose.codecs.dark`); :func:`taylor_offset_reference` is the same
-    step on whole maps.
+    longer than one pixel give a zero step, so all-zero, negative and border maxima never produce NaN.
+    Computed on a window around each argmax (:mod:`edgepose.codecs.dark`); :func:`taylor_offset_reference`
+    is the same step on whole maps.
     """
     m, h, w = heatmaps.shape
     flat = heatmaps.reshape(m, h * w)
@@ -263,8 +263,8 @@ class HeatmapCodec(Codec):
         x, y, score = argmax_2d(flat)
         if self.method == "argmax":
             step = quarter_offset(flat, x, y)
-        else:
-            step = taylor_offset(flat, x, y, self.blur_kernel)
+        else:  # taylor_offset, with the maxima argmax_2d already found
+            step = dark_window(w, h, self.blur_kernel).step(flat.reshape(n * k, h * w), x, y, score)
         sx, sy = self.scale
         out = np.empty((n * k, 3), dtype=np.float32)
         out[:, 0] = (x + step[:, 0]) / sx
