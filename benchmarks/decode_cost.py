@@ -4,8 +4,8 @@
 
 Part 1 — the decoder alone, for the default top-down model's codec (24 x 32 maps, 17 keypoints, DARK
 kernel 11) and the same codec with argmax: ``HeatmapDecode`` exported by itself (opset 17) and timed on one
-heatmap tensor; then the same graph cut after each stage (argmax cell search, window gather, padding and
-blur, Newton step) and timed again, so each row is the cumulative cost up to that stage. "session floor"
+heatmap tensor; then the same graph cut after each stage (argmax cell search, window gather and log,
+padding and blur, Newton step) and timed again, so each row is the cumulative cost up to that stage. "session floor"
 is one ReduceMax: what a ``run`` call costs with nothing to do.
 
 Part 2 — inside models of three sizes: ``rt.infer`` of the ONNX bundle with the decode in the graph
@@ -35,7 +35,7 @@ DEFAULT = "simplebaseline-mnv2s-edge"
 MODELS = [DEFAULT, "simplebaseline-mnv2-edge", "simplebaseline-r18"]
 # (label, op type, occurrence): the graph is cut after that node; None = the whole graph
 DARK_STAGES = [("argmax cell (row max, 2 small ArgMax)", "ArgMax", 2),
-               ("+ window and edge cells gathered", "GatherElements", 2),
+               ("+ window gathered, its log", "Log", 1),
                ("+ log-quadratic padding, blur, log of the ring", "Log", 2),
                ("+ Newton step, validity, output (whole decoder)", None, 0)]
 ARGMAX_STAGES = [DARK_STAGES[0], ("+ neighbours, quarter offset, output (whole decoder)", None, 0)]

@@ -2,17 +2,18 @@
 
 :func:`edgepose.codecs.heatmap.blurred_log_heatmaps` defines the step on whole maps: log-quadratic padding
 of the log map (columns, then rows), exp, OpenCV Gaussian blur, log, central differences at the argmax.
-The step only reads the blurred log on the 3 x 3 ring around the argmax, and that blur only reads a
-(T + 2) x (T + 2) window of the padded map (T = kernel taps), so this module computes the same numbers from
-that window alone:
+The step only reads the blurred log on the 3 x 3 ring around the argmax, and that blur only reads an
+S x S window of the padded map (S = T + 2, T = kernel taps; at least 5), so this module computes the same
+numbers from that window alone:
 
-* one gather per map of the window (rows / columns clamped to the map) and of the edge cells its padding
-  reads: 3 cells at the nearer end (both ends when the map is narrower than the window) of each window row
-  and of the edge rows, and of each window column;
-* the padding as a correction of the clamped window's log, ``min(t * slope + t^2 * curv, 0)`` per end,
-  with slope and curvature from the logs of those edge cells (0 inside the map, so ``exp(correction)``
-  multiplies the raw window); the row padding reads the edge rows after their column padding, as numpy;
-* the blur of the ring as one matrix, its log, gradient and Hessian as another.
+* one gather per map of the window, rows / columns clamped to the map, and its log: a window cell beyond
+  an end of the map holds that end's value, the first term of the padding;
+* the padding as a correction ``min(t * slope + t^2 * curv, 0)`` of those cells, with slope and curvature
+  from the logs of the map's three outermost cells. Whenever the window crosses an end, those cells lie
+  inside the window, so the correction of every window line is that line's logs times one constant
+  S x S matrix per argmax column (``col_pad``), and likewise per argmax row (``row_pad``): the columns are
+  padded first, then the rows read the padded edge rows, as numpy does;
+* exp, the blur of the ring as one matrix, its log, gradient and Hessian as another.
 
 Lookup tables indexed by the argmax cell replace index arithmetic; the in-graph decoder
 (:mod:`edgepose.codecs.graph_heatmap`) uses the same tables, so host and graph decode run the same steps.
@@ -40,33 +41,29 @@ MAX_STEP = 1.0  # heatmap px; a larger Newton step means the local model does no
 ANISOTROPY = 1e-3
 
 
-def _axis(size: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+# logs of an end's three outermost cells (l0, l1, l2) -> [slope, curvature] of the quadratic through them
+_FIT = np.array([[-1.5, 0.5], [2.0, -1.0], [-0.5, 0.5]])
+
+
+def _axis(size: int, span: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-axis tables for an argmax at each cell c of an axis of ``size`` cells.
 
-    Returns window (size, span): the window cells c - pad .. c + pad, clamped to the axis; cells (size, E):
-    the edge cells the padding of the window around c extrapolates from — l0, l1,
-    l2 of the low end, then of the high end (E = 6); or, when the axis is at least as long as the window, so
-    that the window crosses one end at most, only the end nearer to c (E = 3); coef (E, 2 * E / 3): their
-    logs → [slope, curvature] per end; basis (size, span, 2 * E / 3): per window cell c - pad + b, [t, t^2]
-    per end, t = -(distance outside that end), 0 inside. The padding at distance d outside an end is
-    ``l0 + t * slope + t^2 * curv`` capped at l0 (``heatmap._pad_log_quadratic``); axes shorter than 3 cells
-    are edge-padded (zero slope and curvature).
+    Returns window (size, span): the cells c - pad .. c + pad, clamped to the axis; pad (size, span, span):
+    ``logs of a window line @ pad[c]`` = for each window cell d outside an end, ``t * slope + t^2 * curv``
+    with t = -d and slope, curvature of that end's three outermost cells (read from the window line, where
+    they are whenever the window crosses that end), 0 inside the axis; capped at 0 this is
+    ``heatmap._pad_log_quadratic``. Axes shorter than 3 cells are edge-padded (all zero).
     """
     c = np.arange(size)
-    low, high = [0, min(1, size - 1), min(2, size - 1)], [size - 1, max(size - 2, 0), max(size - 3, 0)]
-    u = c[:, None] - span // 2 + np.arange(span)[None, :]
-    t_low, t_high = np.minimum(u, 0), np.minimum(size - 1 - u, 0)
-    fit = np.array([[-1.5, 0.5], [2.0, -1.0], [-0.5, 0.5]]) if size >= 3 else np.zeros((3, 2))
-    window = np.clip(u, 0, size - 1)
-    if size >= span:
-        near_low = (c < (size - 1) / 2)[:, None]
-        cells = np.where(near_low, low, high)
-        t = np.where(near_low, t_low, t_high)
-        return window, cells, fit, np.stack([t, t * t], axis=2).astype(np.float64)
-    cells = np.tile(low + high, (size, 1))
-    coef = np.zeros((6, 4))
-    coef[:3, :2], coef[3:, 2:] = fit, fit
-    return window, cells, coef, np.stack([t_low, t_low**2, t_high, t_high**2], axis=2).astype(np.float64)
+    lo = span // 2
+    u = c[:, None] - lo + np.arange(span)[None, :]  # the axis cell under each window cell
+    pad = np.zeros((size, span, span))
+    if size >= 3:
+        for ends, t in (([0, 1, 2], np.minimum(u, 0)), ([size - 1, size - 2, size - 3], np.minimum(size - 1 - u, 0))):
+            for i in np.flatnonzero(t.any(axis=1)):
+                rows = np.asarray(ends) - i + lo  # window positions of the end cells (inside: span >= 5)
+                pad[i, rows, :] += _FIT @ np.stack([t[i], t[i] * t[i]])
+    return np.clip(u, 0, size - 1), pad
 
 
 def _unit(dx: int, dy: int) -> np.ndarray:
@@ -86,45 +83,32 @@ def ring_derivatives() -> tuple[np.ndarray, ...]:
 class DarkWindow:
     """Lookup tables and matrices of the window step for (width, height) maps and a T-tap blur.
 
-    block_y (H, L) + block_x (W, L) at the argmax row / column = flat indices of the gathered block: the
-    window (S x S, S = T + 2) | edge columns of the window rows and of the edge rows ((S + Er) x Ec) | edge
-    rows of the window columns (Er x S), with Ec, Er edge cells per row / column (see ``_axis``).
-    ``blur`` ((S * S), 9): window @ blur = the blur at the ring (row-major).
+    index_y (H, S * S) + index_x (W, S * S) at the argmax row / column = flat indices of the window
+    (row-major, clamped). col_pad (W, S, S): window logs @ col_pad[x] = the column padding's correction;
+    row_pad (H, S, S): row_pad[y] @ window logs = the row padding's (see ``_axis``). ``blur`` (S * S, 9):
+    window @ blur = the blur at the ring (row-major); ``deriv`` (9, 5): log ring @ deriv = gx, gy, hxx, hyy, hxy.
     """
 
     width: int
     height: int
     span: int
-    block_y: np.ndarray
-    block_x: np.ndarray
-    edge_cols: int  # Ec
-    edge_rows: int  # Er
-    col_coef: np.ndarray  # (Ec, 2 or 4)
-    row_coef: np.ndarray  # (2 or 4, Er)
-    col_basis: np.ndarray  # (W, 2 or 4, S)
-    row_basis: np.ndarray  # (H, S, 2 or 4)
+    index_y: np.ndarray
+    index_x: np.ndarray
+    col_pad: np.ndarray
+    row_pad: np.ndarray
     blur: np.ndarray
-    deriv: np.ndarray  # (9, 5): log ring @ deriv = gx, gy, hxx, hyy, hxy
-
-    @property
-    def parts(self) -> list[int]:
-        s, ec, er = self.span, self.edge_cols, self.edge_rows
-        return [s * s, (s + er) * ec, er * s]
+    deriv: np.ndarray
 
     def step(self, flat: np.ndarray, x: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
         """(M, H * W) maps, argmax cells x, y (M,) and maxima (M,) → (M, 2) float32 Taylor step in map px,
         zero where the Hessian is not clearly negative definite (det ≤ 1e-12, det ≤ ANISOTROPY * (hxx² + hyy²)
         or hxx ≥ 0), the maximum is not positive or the step is longer than ``MAX_STEP`` on an axis."""
-        m, s, ec, er = len(x), self.span, self.edge_cols, self.edge_rows
-        idx = self.block_y[y] + self.block_x[x] + (np.arange(m) * flat.shape[1])[:, None]
-        block = np.maximum(np.take(flat, idx).astype(np.float64), LOG_FLOOR)
-        n_win, n_col = self.parts[:2]
-        logs = np.log(block[:, n_win:])
-        col_corr = np.minimum((logs[:, :n_col].reshape(m, s + er, ec) @ self.col_coef) @ self.col_basis[x], 0)
-        row_fit = self.row_coef @ (logs[:, n_col:].reshape(m, er, s) + col_corr[:, s:])  # edge rows, padded
-        row_corr = np.minimum(self.row_basis[y] @ row_fit, 0)
-        window = block[:, :n_win].reshape(m, s, s) * np.exp(col_corr[:, :s] + row_corr)
-        ring = np.log(np.maximum(window.reshape(m, n_win) @ self.blur, LOG_FLOOR))
+        m, s = len(x), self.span
+        idx = self.index_y[y] + self.index_x[x] + (np.arange(m) * flat.shape[1])[:, None]
+        logs = np.log(np.maximum(np.take(flat, idx).astype(np.float64), LOG_FLOOR)).reshape(m, s, s)
+        logs = logs + np.minimum(logs @ self.col_pad[x], 0)  # columns first ...
+        logs = logs + np.minimum(self.row_pad[y] @ logs, 0)  # ... then rows, from the padded edge rows
+        ring = np.log(np.maximum(np.exp(logs).reshape(m, s * s) @ self.blur, LOG_FLOOR))
         gx, gy, hxx, hyy, hxy = (ring @ self.deriv).T
         det = hxx * hyy - hxy * hxy
         ok = (det > 1e-12) & (det > ANISOTROPY * (hxx * hxx + hyy * hyy)) & (hxx < 0) & (score > 0)
@@ -141,20 +125,16 @@ def dark_window(width: int, height: int, kernel: int) -> DarkWindow:
     # sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
     taps = cv2.getGaussianKernel(kernel, 0, cv2.CV_64F).reshape(-1)
     w, h = width, height
-    s = 2 * (kernel // 2 + 1) + 1  # the window: T taps + the ring
-    cols, edge_cols, col_coef, col_basis = _axis(w, s)
-    rows, edge_rows, row_coef, row_basis = _axis(h, s)
-    ec, er = edge_cols.shape[1], edge_rows.shape[1]
-    block_y = w * np.concatenate([np.repeat(rows, s, 1), np.repeat(np.concatenate([rows, edge_rows], 1), ec, 1),
-                                  np.repeat(edge_rows, s, 1)], 1)
-    block_x = np.concatenate([np.tile(cols, (1, s)), np.tile(edge_cols, (1, s + er)), np.tile(cols, (1, er))], 1)
-    k1 = np.zeros((s, 3))  # ring cell i reads window rows i .. i + T - 1
+    s = max(2 * (kernel // 2 + 1) + 1, 5)  # T taps + the ring; 5 keeps an end's 3 cells inside when crossed
+    cols, col_pad = _axis(w, s)
+    rows, row_pad = _axis(h, s)
+    k1 = np.zeros((s, 3))  # ring cell i (window cell s // 2 - 1 + i) reads T window cells centred on it
     for i in range(3):
-        k1[i:i + len(taps), i] = taps
+        first = s // 2 - 1 + i - kernel // 2
+        k1[first:first + kernel, i] = taps
     blur = np.einsum("ai,bj->abij", k1, k1).reshape(s * s, 9)
-    tables = dict(block_y=block_y, block_x=block_x, col_coef=col_coef, row_coef=row_coef.T,
-                  col_basis=col_basis.transpose(0, 2, 1), row_basis=row_basis, blur=blur,
-                  deriv=np.stack(ring_derivatives(), axis=1))
+    tables = dict(index_y=w * np.repeat(rows, s, 1), index_x=np.tile(cols, (1, s)), col_pad=col_pad,
+                  row_pad=row_pad.transpose(0, 2, 1), blur=blur, deriv=np.stack(ring_derivatives(), axis=1))
     for v in tables.values():
         v.setflags(write=False)
-    return DarkWindow(width=w, height=h, span=s, edge_cols=ec, edge_rows=er, **tables)
+    return DarkWindow(width=w, height=h, span=s, **tables)

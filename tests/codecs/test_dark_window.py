@@ -73,6 +73,7 @@ def test_codec_decode_uses_the_window_step() -> None:
 def test_tables_are_cached_and_read_only() -> None:
     t = dark_window(24, 32, 11)
     assert dark_window(24, 32, 11) is t
-    assert t.span == 13 and t.block_y.shape == (32, sum(t.parts)) and t.block_x.shape == (24, sum(t.parts))
+    assert t.span == 13 and t.index_y.shape == (32, 169) and t.index_x.shape == (24, 169)
+    assert t.col_pad.shape == (24, 13, 13) and t.row_pad.shape == (32, 13, 13)
     with pytest.raises(ValueError):
         t.blur[0, 0] = 1.0
