@@ -77,7 +77,7 @@ class OpenVINOTarget(Target):
         """'auto' at fp16 → host for the DARK / UDP heatmap refinement: under an f16 request the CPU plugin
         computes in bf16 (or f16). The first in-graph decoder (logs of whole maps floored at 1e-10) fell back
         to the integer argmax there (AP 49.7 vs 54.3 for the default top-down model); the window decoder
-        holds (AP 54.2, drop 0.04) but moves keypoints 0.25 px on average from fp32 against 0.12 px with the
+        holds (AP 54.2, drop 0.11) but moves keypoints 0.24 px on average from fp32 against 0.12 px with the
         host decode (drop 0.05), and costs as much as the host decode on a CPU, so host stays the default
         (``edgepose export ... --precision fp16 --decode graph|host`` gives these gate lines). Marking the ops
         ``disable_fp16_compression`` did not keep them f32 on the CPU."""

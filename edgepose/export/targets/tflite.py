@@ -419,10 +419,10 @@ class TFLiteTarget(Target):
     layout = "NHWC"
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
-        """'auto' → 'host': in-graph gathers can push a GPU delegate back to the CPU, and on the CPU the graph
-        decode gains nothing (default top-down model, fp32, XNNPACK, 2 threads: the in-graph DARK adds 0.12 ms
-        to ``infer``; whole frames take 0.807 ms with it vs 0.811 ms with the host decode). Explicit values
-        are kept."""
+        """'auto' → 'host': in-graph gathers can push a TFLite GPU delegate back to the CPU. On the CPU (XNNPACK,
+        default top-down model, fp32, 2 threads) the in-graph DARK adds 0.08 ms to ``infer`` and whole frames
+        take 0.90 ms with it vs 0.94 ms with the host decode, so ``--decode graph`` is worth passing for
+        CPU-only devices. Explicit values are kept."""
         if decode == "auto":
             return "host"
         return super().resolve_decode(decode, kind, codec, precision)
