@@ -49,10 +49,10 @@ def _axis(size: int, span: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-axis tables for an argmax at each cell c of an axis of ``size`` cells.
 
     Returns window (size, span): the cells c - pad .. c + pad, clamped to the axis; pad (size, span, span):
-    ``logs of a window line @ pad[c]`` = for each window cell d outside an end, ``t * slope + t^2 * curv``
-    with t = -d and slope, curvature of that end's three outermost cells (read from the window line, where
-    they are whenever the window crosses that end), 0 inside the axis; capped at 0 this is
-    ``heatmap._pad_log_quadratic``. Axes shorter than 3 cells are edge-padded (all zero).
+    ``logs of a window line @ pad[c]`` = for each window cell beyond an end, ``t * slope + t^2 * curv`` with
+    t = -(its distance beyond that end) and slope, curvature of that end's three outermost cells (read from
+    the window line, where they are whenever the window crosses that end), 0 inside the axis; capped at 0
+    this is ``heatmap._pad_log_quadratic``. Axes shorter than 3 cells are edge-padded (all zero).
     """
     c = np.arange(size)
     lo = span // 2

@@ -3,11 +3,12 @@
 Workstation side (imports torch); the device side never imports this module. Re-exported by
 :mod:`edgepose.codecs.graph`, whose docstring lists the op rules all in-graph decoders follow.
 
-Cost model. On a small model the decoder's price is its node count: ONNX Runtime spends ~0.3–1 µs per node
-on tensors this small, more than the arithmetic, and ``Log`` is its one slow element-wise op (~1 ns per
-element, ``Exp`` ~0.1). So the decoder reads only what the step needs, through constant lookup tables indexed
-by the argmax cell (a ``Gather`` of a table row replaces the integer arithmetic that would build an index),
-and never takes the log of a whole map:
+Cost model. On a small model the decoder's price is its node count: ONNX Runtime spends ~0.2–0.5 µs per
+node on tensors this small (a batched MatMul of 17 small matrices ~2 µs), more than the arithmetic, and
+``Log`` is its one slow element-wise op (~1.4 ns per element, ``Exp`` ~0.1). So the decoder reads only
+what the step needs, through constant lookup tables indexed by the argmax cell (a ``Gather`` of a table
+row replaces the integer arithmetic that would build an index), and takes the log of the S x S window
+around the argmax only, never of a whole map:
 
 * the first maximum: row maxima → first row holding the maximum → first maximum of that row (two small
   ArgMax instead of one over the whole map; same first-flat-index tie rule as numpy);
@@ -37,7 +38,7 @@ def _step_matrices(inv_scale: np.ndarray) -> dict[str, np.ndarray]:
     [gy, gx, gx, gy, hyy, hxy, hxx, hyy, 0], p = left * right. Then p @ num (9, 2) = det * step in input px,
     p @ det (9, 1) = det, and [p | left] @ check (18, 6) = [lim_x - num_x, lim_x + num_x, lim_y - num_y,
     lim_y + num_y, det - ANISOTROPY * (hxx^2 + hyy^2), -hxx], lim = det * MAX_STEP in input px: all six above
-    1e-12 is the host's rule set (det > 1e-12 follows from the first pair).
+    1e-12 is the host's rule set (det > 1e-12 follows from the fifth).
     """
     gx, gy, hxx, hyy, hxy = ring_derivatives()
     left = np.stack([hxy, hyy, hxy, hxx, hxx, hxy, hxx, hyy, -hxx], axis=1)
@@ -137,10 +138,11 @@ class HeatmapDecode(nn.Module):
         where ``heatmap.taylor_offset`` gives zero: the steps of ``DarkWindow.step`` (float64 there, float32
         here).
 
-        Kept where det > 1e-12, det > ANISOTROPY * (hxx² + hyy²), |step| < MAX_STEP on each axis (the host
-        allows it equal; the other rules hold with a 1e-12 margin here, 0 there) and -hxx > 0. The host's
-        "maximum > 0" needs no node: a map whose maximum is at most the log floor is a constant window after
-        the floor, so its Hessian is 0 and the step is already refused.
+        Kept where det > 1e-12, det > ANISOTROPY * (hxx² + hyy²), |step| < MAX_STEP on each axis and -hxx > 0.
+        Every check here is > 1e-12 (the step's in det · input px units; the host allows |step| = MAX_STEP and
+        uses 0 for the rules other than det). The host's "maximum > 0" needs no node: on a map whose maximum is
+        at most the log floor every window cell is at the floor, the padding corrections are ≤ 0, so every
+        blurred ring value is ≤ the floor and the ring's clamp makes it constant: Hessian 0, step refused.
         """
         ring = torch.log(torch.clamp(torch.matmul(self._padded_window(flat, x, y), self.blur), min=LOG_FLOOR))
         left = torch.matmul(ring, self.step_left)

@@ -27,7 +27,8 @@ def both(maps: np.ndarray, kernel: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("w, h, kernel", [(24, 32, 11), (48, 64, 11), (24, 32, 7), (17, 9, 5), (8, 6, 11),
-                                          (2, 5, 3), (12, 12, 1)])
+                                          (2, 5, 3), (12, 12, 1), (4, 2, 1), (1, 7, 3), (3, 40, 11), (5, 5, 9),
+                                          (64, 48, 17)])
 def test_window_step_equals_whole_map_step(w: int, h: int, kernel: int) -> None:
     """Maps wider and narrower than the window (both ends padded in one row), axes shorter than 3 cells,
     OpenCV's fixed 5 / 7-tap tables and the sigma formula: the same step to float64 rounding."""

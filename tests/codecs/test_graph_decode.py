@@ -95,6 +95,21 @@ def test_heatmap_graph_dark_matches_host_on_gaussians(method: str, kernel: int) 
     assert err.max() < 0.05 < np.abs(np.round(centres) - centres).mean()  # the Taylor step does the work
 
 
+@pytest.mark.parametrize("w, h, kernel, method", [(4, 2, 1, "dark"), (1, 7, 3, "dark"), (3, 40, 11, "udp"),
+                                                  (5, 5, 9, "dark"), (9, 6, 11, "udp"), (64, 48, 17, "dark")])
+def test_heatmap_graph_dark_matches_host_on_small_and_odd_maps(w: int, h: int, kernel: int, method: str) -> None:
+    """Maps narrower than the window on one or both axes, axes under 3 cells, kernel 1, UDP (whose scale
+    (size - 1) / (input - 1) differs per axis): the graph's float32 window step = the host's."""
+    codec = HeatmapCodec(input_size=(4 * w, 4 * h), heatmap_size=(w, h), method=method, blur_kernel=kernel)
+    rng = np.random.default_rng(w * 1000 + h * 10 + kernel)
+    ys, xs = np.mgrid[0:h, 0:w]
+    cx, cy = rng.uniform(-1.0, w, (2, 17, 1, 1)), rng.uniform(-1.0, h, (2, 17, 1, 1))
+    maps = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 8.0) * rng.uniform(0.2, 1.0, (2, 17, 1, 1))
+    maps[1, 8:] = rng.random((9, h, w)) ** 3  # rough maps, far from a Gaussian
+    maps = maps.astype(np.float32)
+    assert_same((codec.decode(maps),), torch_decode(HeatmapDecode(codec).eval(), maps))
+
+
 def test_heatmap_graph_dark_zero_step_on_empty_and_flat_maps() -> None:
     codec = HeatmapCodec(method="dark")
     maps = distinct_maps(np.random.default_rng(9), (2, 17, 64, 48)) - 10.0  # all negative
