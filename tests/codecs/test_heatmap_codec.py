@@ -185,3 +185,46 @@ def test_codecs_package_does_not_import_torch() -> None:
 def test_dark_round_trip_other_blur_kernels(blur_kernel: int) -> None:
     err = round_trip_error(HeatmapCodec(method="dark", blur_kernel=blur_kernel), n=60, seed=blur_kernel)
     assert np.hypot(err[:, 0], err[:, 1]).max() <= 0.05
+
+
+def _nan_inf_cases(rng: np.random.Generator) -> list[np.ndarray]:
+    """(1, 17, 32, 24) batches, each with one kind of non-finite cell in map 2 (a batch with one NaN map takes
+    the nan_to_num path for all its maps, so each case gets its own)."""
+    base = rng.random((1, 17, 32, 24)).astype(np.float32) ** 3
+    cases = []
+    for fill in ("nan", "neg-inf-low", "neg-inf-max", "all-neg-inf", "pos-inf", "zeros", "corner", "neighbour"):
+        maps = base.copy()
+        m = maps[0, 2]
+        if fill == "nan":
+            m[5, 7] = np.nan
+        elif fill == "neg-inf-low":
+            m[3:9, 2:6] = -np.inf  # below a positive maximum
+        elif fill == "neg-inf-max":
+            m -= 2.0
+            m[30, 20] = -np.inf  # a negative map: its -inf cell, read as 0, is the maximum
+        elif fill == "all-neg-inf":
+            m[:] = -np.inf
+        elif fill == "pos-inf":
+            m[10, 10] = np.inf
+        elif fill == "zeros":
+            m[:] = 0.0
+            m[0, 2:6] = -np.inf  # a tie at 0 with cells before the first finite one
+        elif fill == "corner":
+            m[0, 0] = m[31, 23] = -np.inf  # corner cells, inside every border window
+        else:  # the quarter offset compares neighbours: 0 and -inf differ beside a negative one
+            m[:] = -1.0
+            m[10, 10], m[10, 9], m[10, 11] = 1.0, -np.inf, -0.5
+        cases.append(maps)
+    return cases
+
+
+@pytest.mark.parametrize("method", ["argmax", "dark", "udp"])
+def test_decode_reads_nan_and_inf_as_zero(method: str) -> None:
+    """NaN / ±inf cells decode exactly as nan_to_num(.., 0) of the maps would (the decode skips that copy
+    when every maximum is finite and positive)."""
+    codec = HeatmapCodec(input_size=(96, 128), heatmap_size=(24, 32), method=method)
+    for maps in _nan_inf_cases(np.random.default_rng(4)):
+        expected = codec.decode(np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0))
+        out = codec.decode(maps)
+        assert np.isfinite(out).all()
+        np.testing.assert_array_equal(out, expected)
