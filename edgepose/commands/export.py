@@ -55,7 +55,7 @@ def _export_args(p) -> None:
                    help="where keypoints are decoded: inside the exported graph, on the host in numpy, or "
                         "auto: in the graph (DARK / UDP refinement included), except on TFLite and for DARK / UDP "
                         "at OpenVINO fp16 and TensorRT fp16 / int8, which decode on the host (the graph decode "
-                        "adds ~0.03 ms to the default model on ONNX Runtime, the host DARK decode ~0.07 ms)")
+                        "adds ~0.03 ms to the default model on ONNX Runtime, the host DARK decode ~0.06 ms)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (ONNX / OpenVINO / TensorRT)")
     p.add_argument("--samples", default=None,
