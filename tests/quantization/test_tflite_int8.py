@@ -248,3 +248,28 @@ def test_transposed_conv_head_runs_int8(tmp_path):
         for x in list(calib.batches("NHWC"))[:4]:
             ya, yb = a.infer(x)[0], b.infer(x)[0]
             assert np.isfinite(ya).all() and _corr(ya, yb) > 0.99
+
+
+@pytest.mark.slow
+def test_in_graph_decoder_stays_float_and_decodes_as_the_host(tmp_path):
+    """decode='graph' with INT8: every decoder op and the op writing the keypoints compute in float32 (int8
+    coordinates would have a 0.5 px resolution on a 128 px input, and an int8 DARK step moved keypoints 1.3
+    px and failed the gate), and the keypoints follow the host-decode INT8 bundle of the same calibration."""
+    from edgepose.calibration import CalibrationSet
+    from edgepose.export.api import _spec_for
+    from edgepose.export.targets import get_target
+    from edgepose.models import create
+
+    model = create(MODELS[0], weights="default").eval()
+    calib = CalibrationSet.from_source("synthetic:32", _spec_for(model, get_target("tflite"), "graph"), progress=False)
+    bundles = {d: edgepose.export(model, target="tflite", out=tmp_path / d, precision="int8", decode=d, calib=calib,
+                                  val="synthetic-val:20", log=None) for d in ("graph", "host")}
+    ops = _ops(bundles["graph"])
+    first = next(i for i, (op, _) in enumerate(ops) if op == "REDUCE_MAX")  # the decoder's first op
+    assert sum(dtype == "int8" and op in CONV_OPS for op, dtype in ops[:first]) >= 56  # the model is INT8
+    assert not [(op, dtype) for op, dtype in ops[first:] if dtype in ("int8", "uint8", "int16")]
+    assert ops[-1] == ("CONCATENATION", "float32")  # the keypoints themselves
+    assert bundles["graph"].manifest["quantization"]["float_decoder"] is True
+    gates = [bundles[d].manifest["accuracy"] for d in ("graph", "host")]
+    assert gates[0]["passed"] and abs(gates[0]["ap_drop"] - gates[1]["ap_drop"]) < 0.5, gates
+    assert abs(gates[0]["mean_keypoint_error_px"] - gates[1]["mean_keypoint_error_px"]) < 0.2, gates
