@@ -342,7 +342,8 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
     keep, auto = _keep_float(ctx, layer_table(src, ctx.model))
     float_io = not bool(ctx.options.get("int8_io", False))
     ranges = _calibrate(src, ctx.calib, _signature(src))
-    qt = _int8_recipe(src, float_io=float_io, keep=keep, decoder=ctx.spec.decode == "graph")
+    decoder = ctx.spec.decode == "graph"
+    qt = _int8_recipe(src, float_io=float_io, keep=keep, decoder=decoder)
     try:
         with _quiet_aeq():
             qt.quantize(ranges, enable_progress_report=False).export_model(str(path), overwrite=True)
@@ -352,13 +353,16 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
     from edgepose.runtimes.tflite import model_ops, quantized_share
 
     ops = model_ops(path)
+    # the share describes the model: the in-graph decoder (float by design) and its output ops not counted
+    outputs = "|".join(re.escape(n) for n in _output_names(path))
+    model_part = model_ops(path, f"{_DECODER_SCOPE}|(?:^|;)(?:{outputs})(?:;|$)") if decoder else ops
     return {"method": ctx.method, "tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}",
             "recipe": "static_wi8_ai8", "weights": "int8 per-channel symmetric",
             "activations": "int8 (MinMax: min / max of each tensor over the whole calibration set)",
             "io": "float32" if float_io else "int8",
             "calibration": ctx.calib.describe(), "kept_float": sorted(set(ctx.exclude)),
-            "kept_float_auto": auto, "float_decoder": ctx.spec.decode == "graph",
-            "int8_op_share": round(quantized_share(ops), 4), "ops": _op_counts(ops)}
+            "kept_float_auto": auto, "float_decoder": decoder,
+            "int8_op_share": round(quantized_share(model_part), 4), "ops": _op_counts(ops)}
 
 
 def convert_fp16(ctx: ExportContext, module, sample, path: Path) -> dict:

@@ -159,14 +159,19 @@ class TFLiteRuntime(Runtime):
 QUANTIZE_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
-def model_ops(model_path: str | Path) -> list[tuple[str, str]]:
+def model_ops(model_path: str | Path, skip: str | None = None) -> list[tuple[str, str]]:
     """(op name, dtype of its data input) for every op of a .tflite file, in execution order, e.g.
     ('CONV_2D', 'int8'), ('QUANTIZE', 'float32'); the data input is the first input that is not an int32 /
-    int64 shape or index tensor (TRANSPOSE_CONV lists its output shape first). Read without delegates."""
+    int64 shape or index tensor (TRANSPOSE_CONV lists its output shape first). Ops whose output names,
+    joined by ';', match the regex ``skip`` are left out. Read without delegates."""
     it = interpreter_class()(model_path=str(model_path))
-    dtypes = {d["index"]: np.dtype(d["dtype"]).name for d in it.get_tensor_details()}
+    details = it.get_tensor_details()
+    dtypes = {d["index"]: np.dtype(d["dtype"]).name for d in details}
+    names = {d["index"]: d["name"] for d in details}
     ops = []
     for op in it._get_ops_details():  # noqa: SLF001 — the interpreter's only op listing
+        if skip and re.search(skip, ";".join(names.get(i, "") for i in op["outputs"])):
+            continue
         inputs = [dtypes[i] for i in op["inputs"] if i in dtypes]
         data = next((d for d in inputs if d not in ("int32", "int64")), inputs[0] if inputs else "none")
         ops.append((op["op_name"], data))
