@@ -19,7 +19,8 @@ def _run_args(p) -> None:
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's)")
     p.add_argument("--min-score", type=float, default=0.3, help="detector score for a person box (0..1)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.epilog = "Times are milliseconds per frame (median); FPS = frames / second over the whole run."
+    p.epilog = ("Times are milliseconds per frame (median of the per-frame call: detect + pose); FPS = frames / "
+                "second over the whole run, reading, drawing and writing frames included.")
 
 
 @command("run", "run a bundle on a video file, camera or stream: annotated video, JSON lines, FPS")(_run_args)
@@ -37,8 +38,11 @@ def run_run(args) -> int:
     options = {"threads": args.threads} if args.threads else {}
     with edgepose.load(args.bundle, **options) as rt:
         detector = edgepose.load(args.detector, **options) if args.detector else None
-        if detector is not None and detector.spec.kind != "centernet":
+        if detector is not None and (detector.spec.kind != "centernet" or rt.spec.kind == "centernet"):
             detector.close()
+            if rt.spec.kind == "centernet":
+                raise ConfigError(f"--detector given for {args.bundle}, a bottom-up (centernet) bundle that finds "
+                                  "people itself; expected --detector only with a top-down BUNDLE")
             raise ConfigError(f"--detector {args.detector} is a {detector.spec.kind!r} model; expected a bottom-up "
                               "(centernet) bundle that finds people")
         cap = out = None

@@ -61,6 +61,7 @@ def test_bad_input(bundles, video, tmp_path, capsys):
     out = tmp_path / "o.mp4"
     assert "could not open" in _error(["run", cn, "--source", str(garbage), "--out", str(out)], capsys)
     assert "expected a bottom-up" in _error(["run", sb, "--detector", sb, "--source", str(video)], capsys)
+    assert "only with a top-down" in _error(["run", cn, "--detector", cn, "--source", str(video)], capsys)
     assert "--max-frames 0" in _error(["run", cn, "--source", str(video), "--max-frames", "0"], capsys)
     assert "csi://N" in _error(["run", cn, "--source", "csi://x"], capsys)
     assert not out.exists()
