@@ -135,7 +135,7 @@ def _signal_name(code: int) -> str:
 
 def run_job_isolated(job: dict, *, timeout: float = 1800) -> dict:
     """Run one job in ``python -m edgepose.profiling.worker``; its progress bar goes to our stderr, its error
-    (one line, traceback in ``worker.log`` beside it) comes back as an EdgeposeError."""
+    comes back as a one-line EdgeposeError (an unexpected error's traceback is kept in a log file it names)."""
     with tempfile.TemporaryDirectory(prefix="edgepose-bench-") as tmp:
         job_file, out_file = Path(tmp) / "job.json", Path(tmp) / "result.json"
         err_file = Path(tmp) / "error.txt"
@@ -150,8 +150,14 @@ def run_job_isolated(job: dict, *, timeout: float = 1800) -> dict:
             raise EdgeposeError(f"{what} timed out after {timeout:.0f} s") from None
         if proc.returncode == 0 and out_file.is_file():
             return json.loads(out_file.read_text())
-        if err_file.is_file() and err_file.read_text().strip():
-            msg = err_file.read_text().strip().splitlines()[0]
+        text = err_file.read_text().strip() if err_file.is_file() else ""
+        if text:
+            msg = text.splitlines()[0]
+            if "\n" in text:  # a traceback follows: keep it past the temporary folder
+                fd, log = tempfile.mkstemp(prefix="edgepose-bench-", suffix=".log")
+                with os.fdopen(fd, "w") as f:
+                    f.write(text + "\n")
+                msg += f" (traceback in {log})"
         elif proc.returncode < 0:
             msg = f"the worker was killed by {_signal_name(proc.returncode)}"
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -171,6 +172,13 @@ def test_a_failing_worker_is_one_line_and_the_others_still_run(bundles, tmp_path
     line = _error(["bench", good["bundle"], "--report", str(report)], capfd)
     assert "1 of 2 bench runs failed" in line and "bundle not found" in line
     assert len(json.loads((report / "bench.json").read_text())["results"]) == 1  # the good run is kept
+    # an unexpected (non-edgepose) error in the worker: one line, its traceback kept in the file it names
+    doc = runner.run_bench([dict(good, runs="three")], isolate=True, progress=False)
+    (failure,) = doc["failures"]
+    assert "Error" in failure["error"].split(" failed: ")[1] and "Traceback" not in capfd.readouterr().err
+    log = Path(failure["error"].rsplit("(traceback in ", 1)[1].rstrip(")"))
+    assert "Traceback (most recent call last)" in log.read_text()
+    log.unlink()
 
 
 @pytest.mark.onnxruntime
