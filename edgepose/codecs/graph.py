@@ -2,8 +2,9 @@
 
 Workstation side (imports torch); the device side never imports this module. Only ops that export to
 ONNX opset 17 and convert to TFLite are used: ReduceMax / ReduceMin / ArgMax / ArgMin, GatherElements,
-Gather of constant tables, TopK, MaxPool, Where, Clip, Floor, Sign, Abs, Max, comparisons, arithmetic
-(Add, Sub, Mul, Div), and for the DARK / UDP refinement Log, Exp, Split, Concat and MatMul.
+Gather of constant tables, TopK, MaxPool, Where, Clip, Floor, Sign, Abs, Max, Split, Concat, comparisons,
+arithmetic (Add, Sub, Mul, Div), and for the DARK / UDP refinement Log, Exp and MatMul (batched for the
+border padding).
 ``HeatmapDecode`` lives in :mod:`edgepose.codecs.graph_heatmap`.
 
 Ties in top-k resolve to the lower index, like ONNX TopK and TF top_k (and the numpy reference). Eager
