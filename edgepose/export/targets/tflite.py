@@ -438,10 +438,9 @@ class TFLiteTarget(Target):
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
         """'auto' → 'host': in-graph gathers can push a TFLite GPU delegate back to the CPU, and on the CPU
-        (XNNPACK, default top-down model, 2 threads) it helps at fp32 and ties at INT8, the precision edge
-        devices run: whole frames take 0.90 ms with it vs 0.94 ms with the host decode at fp32, 0.571 vs
-        0.557 ms at INT8 (the decoder stays float there; same gate result as host decode). Explicit values
-        are kept."""
+        (XNNPACK, default top-down model, 2 threads) it gains nothing where edge devices run: whole frames
+        graph / host 0.93 and 1.00 at fp32, 1.01 and 1.04 at INT8 in two runs (``benchmarks/decode_placement.py``;
+        the decoder stays float in INT8 models, same gate result as host decode). Explicit values are kept."""
         if decode == "auto":
             return "host"
         return super().resolve_decode(decode, kind, codec, precision)

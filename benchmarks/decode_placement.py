@@ -1,0 +1,105 @@
+"""Where to decode: the in-graph decoder against host decode, per target and precision, whole frames.
+
+    .venv/bin/python benchmarks/decode_placement.py [--targets onnx openvino tflite] [--precisions fp32 int8]
+        [--threads 2] [--runs 200] [--rounds 7]
+
+For each target × precision the default top-down model is exported twice (``--decode graph`` and
+``--decode host``; INT8 calibrated on synthetic:128 and accuracy-gated) and both bundles are timed in
+interleaved rounds: ``rt.infer`` on a tensor (the model, plus the decoder when it is in the graph) and the
+whole per-frame call ``rt(frame, box)`` (crop, normalise, inference, decode, map back) on a generated
+640x480 frame. Ratio = median of the per-round ratios graph / host (below 1: the graph decode is faster per
+frame). The gate lines (AP drop, keypoint displacement) of both INT8 bundles are printed too. This is what
+``resolve_decode`` of each target is decided on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, table, today  # noqa: E402
+
+from edgepose.utils.timing import times_ms  # noqa: E402
+
+MODEL = "simplebaseline-mnv2s-edge"
+
+
+def _export(model, target: str, precision: str, decode: str, out: Path):
+    import edgepose
+
+    kw = {"calib": "synthetic:128"} if precision == "int8" else {}
+    return edgepose.export(model, target=target, precision=precision, decode=decode, out=out, log=None, **kw)
+
+
+def _time(bundles: dict, args) -> dict:
+    """{(what, decode): [median ms per round]} for what in infer / frame."""
+    import edgepose
+
+    rts = {d: edgepose.load(b.path, threads=args.threads) for d, b in bundles.items()}
+    frame = np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8)
+    box = np.array([[200, 100, 400, 420, 1.0]], np.float32)
+    tensors = {}
+    for d, rt in rts.items():
+        w, h = rt.spec.input.size
+        shape = (1, h, w, 3) if rt.spec.input.layout == "NHWC" else (1, 3, h, w)
+        tensors[d] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    per = {(k, d): [] for k in ("infer", "frame") for d in rts}
+    try:
+        for _ in range(args.rounds):
+            for d, rt in rts.items():
+                x = tensors[d]
+                per["infer", d].append(statistics.median(times_ms(lambda rt=rt, x=x: rt.infer(x), args.runs, 10)))
+                per["frame", d].append(statistics.median(times_ms(lambda rt=rt: rt(frame, boxes=box), args.runs, 10)))
+    finally:
+        for rt in rts.values():
+            rt.close()
+    return per
+
+
+def _gate(bundle) -> str:
+    acc = bundle.manifest.get("accuracy") or {}
+    if not acc:
+        return "–"
+    return f"drop {acc['ap_drop']:.2f}, {acc['mean_keypoint_error_px']:.2f} px"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--targets", nargs="+", default=["onnx", "openvino", "tflite"])
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=200, help="timed calls per bundle, path and round")
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    from edgepose.models import create
+
+    model = create(MODEL, weights="default").eval()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for target in args.targets:
+            for precision in args.precisions:
+                bundles = {d: _export(model, target, precision, d, Path(tmp) / f"{target}-{precision}-{d}")
+                           for d in ("graph", "host")}
+                per = _time(bundles, args)
+                med = {k: statistics.median(v) for k, v in per.items()}
+                ratio = [g / h for g, h in zip(per["frame", "graph"], per["frame", "host"])]
+                rows.append([target, precision, f"{med['infer', 'graph']:.3f}", f"{med['infer', 'host']:.3f}",
+                             f"{med['frame', 'graph']:.3f}", f"{med['frame', 'host']:.3f}",
+                             f"{statistics.median(ratio):.3f} ({min(ratio):.3f}–{max(ratio):.3f})",
+                             _gate(bundles["graph"]), _gate(bundles["host"])])
+    print(f"# Decode placement — {today()} — {machine()}\n")
+    print(f"`.venv/bin/python benchmarks/decode_placement.py --targets {' '.join(args.targets)} --precisions "
+          f"{' '.join(args.precisions)} --threads {args.threads} --runs {args.runs} --rounds {args.rounds}` — "
+          f"{MODEL}, batch 1, median ms\n")
+    print(table(["target", "precision", "infer graph", "infer host", "frame graph", "frame host",
+                 "frame graph / host", "gate graph", "gate host"], rows))
+
+
+if __name__ == "__main__":
+    main()
