@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose import __version__
-from edgepose.errors import BundleError
+from edgepose.errors import BundleError, EdgeposeError
+from edgepose.utils.fs import make_public
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -81,12 +82,46 @@ def read_bundle(path: str | Path, *, verify: bool = True) -> Bundle:
     if missing:
         raise BundleError(f"{mpath} lacks required keys {missing}")
     version = manifest["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BundleError(f"{mpath} has schema_version {version!r}; expected an integer from 1 to {SCHEMA_VERSION}")
+    if version > SCHEMA_VERSION:
         raise BundleError(f"{mpath} has schema_version {version!r}; this edgepose ({__version__}) reads versions "
                           f"<= {SCHEMA_VERSION}: upgrade edgepose")
+    _check_structure(mpath, manifest)
     if verify:
         verify_files(path, manifest)
     return Bundle(path, manifest)
+
+
+def _check_structure(mpath: Path, manifest: dict) -> None:
+    """One-line BundleErrors for a hand-edited manifest (wrong types, paths leaving the bundle, a bad spec)."""
+    files, model_file = manifest["files"], manifest["model_file"]
+    if not isinstance(files, dict):
+        raise BundleError(f"{mpath}: 'files' is {type(files).__name__}; expected an object {{name: {{sha256, bytes}}}}")
+    for name, info in files.items():
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BundleError(f"{mpath}: file {name!r} lies outside the bundle; expected a path inside it")
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str) \
+                or not isinstance(info.get("bytes", 0), int):
+            raise BundleError(f"{mpath}: files[{name!r}] is {info!r:.80}; expected {{'sha256': hex str, 'bytes': int}}")
+    if not isinstance(model_file, str) or model_file not in files:
+        raise BundleError(f"{mpath}: model_file {model_file!r} is not listed under 'files' ({', '.join(files)})")
+    for key in ("target", "backend", "precision"):
+        if not isinstance(manifest[key], str):
+            raise BundleError(f"{mpath}: {key!r} is {manifest[key]!r}; expected a string")
+    from edgepose.runtimes.spec import ModelSpec
+
+    try:
+        spec = ModelSpec.from_dict(manifest["spec"])
+        if spec.codec:
+            from edgepose.codecs import codec_from_dict
+
+            codec_from_dict(spec.codec)
+    except EdgeposeError as exc:
+        raise BundleError(f"{mpath}: bad 'spec': {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(f"{mpath}: malformed 'spec' ({type(exc).__name__}: {exc}); expected the spec object "
+                          "`edgepose export` writes") from None
 
 
 def verify_files(path: Path, manifest: dict) -> None:
@@ -114,6 +149,11 @@ def bundle_writer(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     exception (KeyboardInterrupt included) the temporary directory is removed and ``out`` is untouched.
     """
     out = Path(out).absolute()
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"{out} is a file; expected a directory (new or a bundle) to write the bundle into")
+    above = next(p for p in out.parents if p.exists())
+    if not above.is_dir():
+        raise BundleError(f"{out}: {above} is a file; expected a path whose existing parents are folders")
     if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()):
         raise BundleError(f"{out} exists and is not an edgepose bundle; refusing to overwrite it")
     if out.exists() and not overwrite:
@@ -121,6 +161,7 @@ def bundle_writer(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
+        make_public(tmp)  # mkdtemp's 0700 would make the bundle unreadable to a deploy user or service
         yield tmp
         if not (tmp / MANIFEST).is_file():
             raise BundleError("internal error: bundle written without a manifest")

@@ -4,11 +4,13 @@ command runs, so ``edgepose --help`` works with no backend (or torch) installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from collections.abc import Callable
 
 from edgepose import __version__
-from edgepose.errors import EdgeposeError
+from edgepose.errors import EdgeposeError, Terminated
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
 
@@ -26,10 +28,42 @@ def command(name: str, help: str):
     return deco
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (usage + error is two), exit code 2 as before."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``open('/x/y')`` failing → 'No such file or directory: /x/y' (no traceback for a bad path)."""
+    what = exc.strerror or type(exc).__name__
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.filename2:
+        where += f" -> {exc.filename2}"
+    return f"{what}{where} (expected a path that exists, of the right kind, that this user may read / write)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgepose import commands  # noqa: F401  (registers the subcommands; imports nothing heavy)
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edgepose",
         description="Take trained PyTorch pose models to edge devices: train, evaluate, export, run, bench.",
     )
@@ -50,10 +84,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args._run(args) or 0)
     except EdgeposeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        print(f"error: {_os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,6 +5,8 @@ from __future__ import annotations
 from edgepose.cli import command
 from edgepose.errors import ConfigError
 
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".avi")
+
 
 def _run_args(p) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="a bundle made by `edgepose export` or `edgepose import`")
@@ -17,16 +19,19 @@ def _run_args(p) -> None:
     p.add_argument("--json", default=None, help="JSON lines file: one line per frame with the people found")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's)")
-    p.add_argument("--min-score", type=float, default=0.3, help="detector score for a person box (0..1)")
+    p.add_argument("--min-score", type=float, default=0.3,
+                   help="with --detector: keep the people it scores at least this (0..1; replaces the detector "
+                        "bundle's own threshold)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.epilog = ("Times are milliseconds per frame (median of the per-frame call: detect + pose); FPS = frames / "
-                "second over the whole run, reading, drawing and writing frames included.")
+                "second over the whole run, reading, drawing and writing frames included. Ctrl-C (or SIGTERM) stops "
+                "a camera or stream: the video and JSON lines of the frames done so far are kept.")
 
 
 @command("run", "run a bundle on a video file, camera or stream: annotated video, JSON lines, FPS")(_run_args)
 def run_run(args) -> int:
     import edgepose
-    from edgepose.pipeline.video import VideoOutput, open_source, run_stream
+    from edgepose.pipeline.video import VideoOutput, check_output_path, open_source, run_stream
     from edgepose.utils.progress import Progress
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -35,6 +40,8 @@ def run_run(args) -> int:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     if not 0.0 <= args.min_score <= 1.0:
         raise ConfigError(f"--min-score {args.min_score}: expected a score between 0 and 1")
+    check_output_path(args.out, "--out", VIDEO_SUFFIXES)
+    check_output_path(args.json, "--json")
     options = {"threads": args.threads} if args.threads else {}
     with edgepose.load(args.bundle, **options) as rt:
         detector = edgepose.load(args.detector, **options) if args.detector else None
@@ -69,6 +76,8 @@ def run_run(args) -> int:
         if out is not None:
             out.close(keep=True)
     ms = stats["ms"]
+    if stats["stopped"]:
+        print(f"stopped by {stats['stopped']} after {stats['frames']} frames; the outputs hold those frames")
     print(f"{stats['frames']} frames, {stats['people']} people, {stats['fps']:.1f} FPS; per frame (median ms): "
           f"detect {ms['detect']:.2f}, preprocess {ms['preprocess']:.2f}, inference {ms['inference']:.2f}, "
           f"decode {ms['decode']:.2f}, total {ms['total']:.2f}")

@@ -39,6 +39,7 @@ from edgepose.data.synthetic_figure import (
 from edgepose.data.synthetic_render import PersonRender, render_person
 from edgepose.errors import ConfigError, DataError, suggest
 from edgepose.keypoints import COCO17
+from edgepose.utils.fs import make_public
 
 MODES = ("single", "multi")
 DEFAULT_IMAGE_SIZE = {"single": (192, 256), "multi": (256, 256)}
@@ -347,7 +348,7 @@ def generate_dataset(out_dir: str | Path, *, num_images: int, mode: str = "singl
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
+        make_public(tmp)  # mkdtemp makes it private; the dataset is an ordinary folder
         data = _write_images(tmp, params, progress)
         (tmp / "annotations.json").write_text(json.dumps(data))
         if out.is_dir() and not any(out.iterdir()):

@@ -22,6 +22,7 @@ import numpy as np
 from edgepose.data.coco import read_json
 from edgepose.errors import BackendUnavailable, DataError, InputError
 from edgepose.keypoints import KeypointSchema, get_schema
+from edgepose.utils.fs import make_public
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
@@ -130,6 +131,7 @@ def write_results_json(path: str | Path, results: Sequence[dict]) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
+        make_public(tmp)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(list(results), f, default=_json_default)
         os.replace(tmp, p)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepose.errors import CheckpointError
+from edgepose.utils.fs import make_public
 
 FORMAT = "edgepose-checkpoint"
 VERSION = 1
@@ -37,6 +38,7 @@ def save_checkpoint(model, path: str | Path, *, info: dict | None = None) -> Pat
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        make_public(tmp)
         torch.save(payload, tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -19,7 +19,7 @@ from edgepose.data.transforms import (
     normalize,
     transform_points,
 )
-from edgepose.errors import InputError
+from edgepose.errors import ConfigError, InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,6 +37,26 @@ class InputSpec:
     padding: float = 1.25
     dtype: str = "float32"  # "uint8": raw 0..255 pixels (e.g. full-INT8 TFLite models such as MoveNet)
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        size = tuple(self.size)
+        if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                                      for v in size):
+            raise ConfigError(f"input size must be (width, height) positive integers, got {self.size!r}")
+        self.size = (int(size[0]), int(size[1]))
+        for name in ("mean", "std"):
+            v = getattr(self, name)
+            ok = isinstance(v, (tuple, list)) and len(v) in (1, 3) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)
+            if not ok or (name == "std" and min(v) <= 0):
+                raise ConfigError(f"input {name} must be 1 or 3 finite numbers{' > 0' if name == 'std' else ''} "
+                                  f"(RGB, 0..1 scale), got {v!r}")
+        if self.layout not in ("NCHW", "NHWC"):
+            raise ConfigError(f"input layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
+        if self.dtype not in ("float32", "uint8"):
+            raise ConfigError(f"input dtype must be 'float32' or 'uint8', got {self.dtype!r}")
+        if not isinstance(self.padding, (int, float)) or not np.isfinite(self.padding) or self.padding <= 0:
+            raise ConfigError(f"input padding (box scale) must be a finite number > 0, got {self.padding!r}")
 
 
 def check_image(image) -> np.ndarray:
@@ -57,15 +77,28 @@ def check_image(image) -> np.ndarray:
     return image
 
 
-def check_boxes(boxes, image_shape: tuple[int, ...]) -> np.ndarray:
-    """(N, 4) xyxy float32 boxes that overlap the image and have positive size."""
+# a box this many times the image's size is a unit mix-up (normalised vs pixels, say), not a person
+MAX_BOX_SCALE = 100
+
+
+def check_boxes(boxes, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Person boxes → ((N, 4) xyxy float32 boxes that overlap the image and have positive size, (N,) detector
+    scores or None). Takes (N, 4) xyxy or (N, 5) xyxy + score, as an array or nested lists; one box may be flat;
+    an empty list / array is no boxes."""
     h, w = image_shape[:2]
-    arr = np.asarray(boxes, dtype=np.float32)
-    if arr.ndim == 1 and arr.shape[0] == 4:
+    try:
+        arr = np.asarray(boxes, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError(f"boxes must be numbers, (N, 4) xyxy or (N, 5) xyxy + score, got {boxes!r:.80}") from None
+    if arr.size == 0:
+        return np.zeros((0, 4), np.float32), None
+    if arr.ndim == 1 and arr.shape[0] in (4, 5):
         arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise InputError(f"boxes must be (N, 4) xyxy, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
+    if arr.ndim != 2 or arr.shape[1] not in (4, 5):
+        raise InputError(f"boxes must be (N, 4) xyxy or (N, 5) xyxy + score, got shape {arr.shape}")
+    scores = arr[:, 4].copy() if arr.shape[1] == 5 else None
+    arr = np.ascontiguousarray(arr[:, :4])
+    if not np.isfinite(arr).all() or (scores is not None and not np.isfinite(scores).all()):
         raise InputError(f"boxes contain NaN or infinite values ({arr.tolist()}); "
                          "expected finite xyxy pixel coordinates")
     for i, (x0, y0, x1, y1) in enumerate(arr):
@@ -73,7 +106,10 @@ def check_boxes(boxes, image_shape: tuple[int, ...]) -> np.ndarray:
             raise InputError(f"box {i} {[float(v) for v in arr[i]]} has no area; expected x1 > x0 and y1 > y0")
         if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
             raise InputError(f"box {i} {[float(v) for v in arr[i]]} lies outside the {w}x{h} image")
-    return arr
+        if max(x1 - x0, y1 - y0) > MAX_BOX_SCALE * max(w, h):
+            raise InputError(f"box {i} {[float(v) for v in arr[i]]} is over {MAX_BOX_SCALE}x the {w}x{h} image; "
+                             "expected a person box in image pixels")
+    return arr, scores
 
 
 def to_tensor(images: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgepose.errors import ConfigError, InputError
+from edgepose.errors import ConfigError, InputError, Terminated
 from edgepose.pipeline.draw import draw_poses
 
 STAGES = ("detect", "preprocess", "inference", "decode")
@@ -87,19 +87,44 @@ class VideoOutput:
 
 
 def person_boxes(detector, frame: np.ndarray, min_score: float) -> np.ndarray | None:
-    """(N, 5) xyxy + score from a bottom-up detector bundle (None without one)."""
+    """(N, 5) xyxy + score from a bottom-up detector bundle (None without one): the people scoring >= ``min_score``
+    (the detector's own threshold is not applied on top), less boxes a top-down crop cannot use (not finite, no
+    area, or outside the frame), so that one odd detection does not end a video run."""
     if detector is None:
         return None
-    found = detector(frame)
-    keep = found.scores >= min_score
-    return np.concatenate([found.boxes[keep], found.scores[keep, None]], axis=1).astype(np.float32)
+    found = detector(frame, score_threshold=min_score)
+    h, w = frame.shape[:2]
+    b = found.boxes
+    keep = (np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]) & (b[:, 2] > 0) & (b[:, 3] > 0)
+            & (b[:, 0] < w) & (b[:, 1] < h))
+    return np.concatenate([b[keep], found.scores[keep, None]], axis=1).astype(np.float32)
+
+
+def check_output_path(path: str | None, flag: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """Refuse an output path that cannot be written before the first frame is read (not at the end of a video)."""
+    if path is None:
+        return
+    p = Path(path)
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} {path}: unsupported extension {p.suffix or '(none)'!r}; expected one of "
+                          f"{', '.join(suffixes)}")
+    if p.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory; expected a file path")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {parent} does not exist; expected a file in an existing folder")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{flag} {path}: folder {parent} is not writable by this user")
 
 
 def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=None, min_score=0.3,
                progress=None) -> dict:
-    """Run ``rt`` on every frame → {"frames", "people", "ms": {stage: p50}, "fps"}; writes the annotated video and
-    one JSON line per frame (frame index, COCO-style people) when asked. "total" is the per-frame call (detect +
-    pose); "fps" counts the whole loop: reading, drawing and writing frames too."""
+    """Run ``rt`` on every frame → {"frames", "people", "ms": {stage: p50}, "fps", "stopped"}; writes the annotated
+    video and one JSON line per frame (frame index, COCO-style people) when asked. "total" is the per-frame call
+    (detect + pose); "fps" counts the whole loop: reading, drawing and writing frames too.
+
+    Ctrl-C or SIGTERM (the only way to stop a camera or a stream) ends the loop like the end of a video: the frames
+    done so far are kept and ``stopped`` names the signal ("SIGINT" / "SIGTERM"; None at the end of the source)."""
     if detector is not None and rt.spec.kind == "centernet":
         raise ConfigError("a detector was given for a bottom-up (centernet) bundle, which finds people itself; "
                           "expected a detector only for a top-down bundle")
@@ -107,27 +132,30 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
     people = 0
     partial = Path(json_path).with_name(f".{Path(json_path).name}.partial") if json_path else None
     jf = open(partial, "w") if partial else None  # noqa: SIM115 (closed in finally, renamed on success)
-    ok = False
+    ok, stopped = False, None
     loop_start = time.perf_counter()
     try:
-        for i, frame in enumerate(frames(cap, max_frames)):
-            start = time.perf_counter()
-            boxes = person_boxes(detector, frame, min_score)
-            detect = time.perf_counter() - start
-            rt.stage_times = dict.fromkeys(STAGES[1:], 0.0)
-            poses = rt(frame) if boxes is None else rt(frame, boxes)
-            times["total"].append((time.perf_counter() - start) * 1e3)
-            times["detect"].append(detect * 1e3)
-            for s in STAGES[1:]:
-                times[s].append(rt.stage_times.get(s, 0.0) * 1e3)
-            people += len(poses)
-            if out is not None:
-                out.write(draw_poses(frame, poses, keypoints=rt.spec.keypoints,
-                                     label=f"{rt.backend} {times['total'][-1]:.1f} ms"))
-            if jf is not None:
-                jf.write(json.dumps({"frame": i, "people": poses.to_coco_results(i)}) + "\n")
-            if progress is not None:
-                progress.update()
+        try:
+            for i, frame in enumerate(frames(cap, max_frames)):
+                start = time.perf_counter()
+                boxes = person_boxes(detector, frame, min_score)
+                detect = time.perf_counter() - start
+                rt.stage_times = dict.fromkeys(STAGES[1:], 0.0)
+                poses = rt(frame) if boxes is None else rt(frame, boxes)
+                times["total"].append((time.perf_counter() - start) * 1e3)
+                times["detect"].append(detect * 1e3)
+                for s in STAGES[1:]:
+                    times[s].append(rt.stage_times.get(s, 0.0) * 1e3)
+                people += len(poses)
+                if out is not None:
+                    out.write(draw_poses(frame, poses, keypoints=rt.spec.keypoints,
+                                         label=f"{rt.backend} {times['total'][-1]:.1f} ms"))
+                if jf is not None:
+                    jf.write(json.dumps({"frame": i, "people": poses.to_coco_results(i)}) + "\n")
+                if progress is not None:
+                    progress.update()
+        except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: stop here, keep what was done
+            stopped = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
         ok = True
         wall = time.perf_counter() - loop_start
     finally:
@@ -139,7 +167,9 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
             else:
                 partial.unlink(missing_ok=True)
     n = len(times["total"])
+    if n == 0 and stopped:
+        raise Terminated() if stopped == "SIGTERM" else KeyboardInterrupt()
     if n == 0:
         raise InputError("the source gave no frames; expected a video with at least one readable frame")
     med = {s: float(np.median(v)) for s, v in times.items()}
-    return {"frames": n, "people": people, "ms": med, "fps": n / wall}
+    return {"frames": n, "people": people, "ms": med, "fps": n / wall, "stopped": stopped}

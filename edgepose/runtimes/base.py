@@ -21,6 +21,18 @@ from edgepose.runtimes.poses import Poses
 from edgepose.runtimes.spec import ModelSpec
 
 
+def _check_threshold(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        thr = float(value)
+    except (TypeError, ValueError):
+        thr = float("nan")
+    if not np.isfinite(thr):
+        raise InputError(f"score_threshold must be a finite number (a person score, 0..1), got {value!r}")
+    return thr
+
+
 class Runtime:
     backend = "base"
 
@@ -70,6 +82,9 @@ class Runtime:
         if tensor.ndim != len(shape) or any(s not in (-1, t) for s, t in zip(shape[1:], tensor.shape[1:])):
             raise InputError(f"input {name!r} has shape {tensor.shape}, expected {tuple(shape)} (-1 = any)")
         fixed = shape[0]
+        if tensor.shape[0] == 0 and fixed != -1:  # a fixed-batch graph cannot run 0 inputs: shape the answer
+            pad = np.zeros((fixed, *tensor.shape[1:]), tensor.dtype)
+            return [np.asarray(o)[:0] for o in self.infer_impl(pad)]
         if fixed in (-1, tensor.shape[0]):
             return [np.asarray(o) for o in self.infer_impl(tensor)]
         chunks = [self.infer_impl(tensor[i:i + fixed]) for i in range(0, tensor.shape[0], fixed)]
@@ -79,27 +94,32 @@ class Runtime:
     def __call__(self, image: np.ndarray, boxes=None, *, flip_test: bool = False,
                  score_threshold: float | None = None) -> Poses:
         """Poses in ``image`` (BGR uint8, H x W x 3). Top-down models take person ``boxes`` (N, 4) xyxy, or
-        (N, 5) with a detector score (default: the whole image); bottom-up models find the people themselves,
-        keeping those scoring >= ``score_threshold`` (default: the manifest's)."""
+        (N, 5) with a detector score (default: the whole image; an empty list: no people); bottom-up models find
+        the people themselves. Only people scoring >= ``score_threshold`` are kept (bottom-up default: the
+        manifest's; top-down default: all, the person score being the mean keypoint score × the box score)."""
         self._require_loaded("__call__")
         if self.stage_times is not None:
             self._mark = time.perf_counter()
         image = check_image(image)
+        thr = _check_threshold(score_threshold)
         if self.spec.kind == "centernet":
             if flip_test:
                 raise InputError(f"flip_test needs a top-down (heatmap) model; this one is {self.spec.kind!r}")
-            thr = self.spec.score_threshold if score_threshold is None else float(score_threshold)
-            return self._bottomup(image, thr)
+            if boxes is not None:
+                raise InputError("boxes given to a bottom-up (centernet) model, which finds the people itself; "
+                                 "expected boxes=None")
+            return self._bottomup(image, self.spec.score_threshold if thr is None else thr)
         h, w = image.shape[:2]
-        box_scores = None
         if boxes is None:
             boxes = np.array([[0, 0, w, h]], np.float32)
-        elif isinstance(boxes, np.ndarray) and boxes.ndim == 2 and boxes.shape[1] == 5:
-            boxes, box_scores = boxes[:, :4], boxes[:, 4]
-        boxes = check_boxes(boxes, image.shape)
+        boxes, box_scores = check_boxes(boxes, image.shape)
         if len(boxes) == 0:
             return Poses.empty(self.num_keypoints)
-        return self._topdown(image, boxes, box_scores, flip_test)
+        poses = self._topdown(image, boxes, box_scores, flip_test)
+        if thr is not None:
+            keep = poses.scores >= thr
+            poses = Poses(poses.keypoints[keep], poses.scores[keep], poses.boxes[keep])
+        return poses
 
     @property
     def num_keypoints(self) -> int:

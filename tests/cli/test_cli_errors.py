@@ -91,3 +91,61 @@ def test_exit_code_from_a_real_process(tmp_path):
     out = subprocess.run([sys.executable, "-m", "edgepose", "export", "--model", "nope", "--target", "onnx",
                           "--out", str(tmp_path / "b")], capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.startswith("error: unknown model 'nope'")
+
+
+def test_bad_output_paths_are_one_line(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, match in ((afile, "is a file; expected a directory"), (afile / "sub", "afile is a file; expected a path whose")):
+        code, err = _run(["export", "--model", "simplebaseline-mnv2s-edge", "--target", "onnx", "--out", str(out)],
+                         capsys)
+        assert code != 0 and match in _one_line(err) and "Traceback" not in err
+    assert afile.read_text() == "x"
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--runs", "x"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err and "invalid int value: 'x'" in err
+
+
+def test_sigterm_is_raised_like_ctrl_c():
+    """SIGTERM (docker stop, systemd) unwinds through the same cleanup as Ctrl-C, and the handler is restored."""
+    import os
+    import signal
+
+    from edgepose.cli import _sigterm_as_interrupt
+    from edgepose.errors import Terminated
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), _sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.sigtimedwait([], 1.0) if hasattr(signal, "sigtimedwait") else None
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_mid_export_leaves_nothing(tmp_path):
+    """A real SIGTERM during an export: exit 143, no bundle, no partial folder beside --out, no temporary files."""
+    import os
+    import signal
+    import time
+
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "edgepose", "export", "--model", "simplebaseline-mnv2s-edge",
+                             "--target", "openvino", "--out", str(out / "b")], stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TMPDIR=str(tmp)))
+    deadline = time.time() + 120
+    def started():  # the ONNX written to a temporary folder: the export is under way, the bundle not yet
+        return any(p.name.startswith("edgepose-") for p in tmp.iterdir())
+
+    while time.time() < deadline and not started():
+        time.sleep(0.02)
+    assert started(), "the export never started writing"
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 143, err
+    left = [p.name for p in tmp.iterdir() if p.name != ".ses"]  # .ses: OpenVINO's telemetry id, not ours
+    assert "terminated" in err and list(out.iterdir()) == [] and left == []

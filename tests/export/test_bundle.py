@@ -68,6 +68,16 @@ def test_corrupt_model_with_matching_hash_gives_a_load_error(onnx_bundle, tmp_pa
 @pytest.mark.parametrize("edit, match", [
     (lambda m: m.update(schema_version=SCHEMA_VERSION + 1), "upgrade edgepose"),
     (lambda m: m.pop("spec"), "lacks required keys"),
+    (lambda m: m.update(schema_version="1"), "expected an integer from 1"),
+    (lambda m: m["files"]["model.onnx"].pop("sha256"), "expected \\{'sha256'"),
+    (lambda m: m.update(files="x"), "'files' is str"),
+    (lambda m: m.update(model_file="../b/model.onnx"), "is not listed under 'files'"),
+    (lambda m: m.update(files={"../b/model.onnx": m["files"]["model.onnx"]}), "outside the bundle"),
+    (lambda m: m.update(spec=None), "malformed 'spec'"),
+    (lambda m: m["spec"]["input"].update(size="big"), "bad 'spec': input size"),
+    (lambda m: m["spec"]["input"].update(std=[0, 0, 0]), "bad 'spec': input std"),
+    (lambda m: m["spec"]["input"].update(mean=[float("nan"), 1, 1]), "bad 'spec': input mean"),
+    (lambda m: m["spec"]["codec"].update(kind="nope"), "bad 'spec'"),
 ])
 def test_bad_manifests(onnx_bundle, tmp_path, edit, match):
     b = _copy(onnx_bundle, tmp_path / "t")
@@ -87,6 +97,16 @@ def test_missing_and_unparseable(tmp_path):
     (tmp_path / "empty" / MANIFEST).write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):
         read_bundle(tmp_path / "empty")
+
+
+def test_bundle_permissions_follow_the_umask(onnx_bundle):
+    """mkdtemp's 0700 must not survive the rename: a deploy user or service reads the bundle."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert onnx_bundle.stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (onnx_bundle / "model.onnx").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_interrupted_export_leaves_nothing(tmp_path, monkeypatch):

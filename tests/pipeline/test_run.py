@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import numpy as np
 import pytest
 
 from edgepose.cli import main
@@ -65,3 +66,65 @@ def test_bad_input(bundles, video, tmp_path, capsys):
     assert "--max-frames 0" in _error(["run", cn, "--source", str(video), "--max-frames", "0"], capsys)
     assert "csi://N" in _error(["run", cn, "--source", "csi://x"], capsys)
     assert not out.exists()
+
+
+class _StoppedCamera:
+    """A capture that delivers ``n`` frames of the video, then Ctrl-C (or SIGTERM) arrives."""
+
+    def __init__(self, video, n, exc):
+        self.cap, self.n, self.exc = cv2.VideoCapture(str(video)), n, exc
+
+    def read(self):
+        if self.n == 0:
+            raise self.exc
+        self.n -= 1
+        return self.cap.read()
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.parametrize("exc, name", [(KeyboardInterrupt(), "SIGINT"), (None, "SIGTERM")])
+def test_ctrl_c_keeps_the_frames_done(bundles, video, tmp_path, exc, name):
+    """A camera is stopped with Ctrl-C / SIGTERM: the JSON lines and the video of the frames done stay."""
+    import edgepose
+    from edgepose.errors import Terminated
+    from edgepose.pipeline.video import VideoOutput, run_stream
+
+    js, out = tmp_path / "p.jsonl", tmp_path / "o.mp4"
+    cam = _StoppedCamera(video, 3, exc or Terminated())
+    with edgepose.load(bundles["centernet-mnv2s"]) as rt:
+        writer = VideoOutput(out, 30.0, (1280, 720))
+        stats = run_stream(rt, cam, out=writer, json_path=str(js))
+        writer.close(keep=True)
+    assert stats["stopped"] == name and stats["frames"] == 3
+    assert [json.loads(ln)["frame"] for ln in js.read_text().splitlines()] == [0, 1, 2]
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "p.jsonl"]
+
+
+@pytest.mark.onnxruntime
+def test_output_paths_are_checked_before_the_first_frame(bundles, video, tmp_path, capsys):
+    cn = str(bundles["centernet-mnv2s"])
+    (tmp_path / "adir").mkdir()
+    assert "does not exist" in _error(["run", cn, "--source", str(video), "--json", str(tmp_path / "no" / "x.jsonl")],
+                                      capsys)
+    assert "is a directory" in _error(["run", cn, "--source", str(video), "--json", str(tmp_path / "adir")], capsys)
+    assert "unsupported extension '.txt'" in _error(["run", cn, "--source", str(video), "--out",
+                                                     str(tmp_path / "x.txt")], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+
+
+def test_detector_boxes_use_min_score_and_drop_unusable_boxes():
+    """--min-score replaces the detector's threshold; a box with no area or off the frame is dropped, not fatal."""
+    from edgepose.pipeline.video import person_boxes
+    from edgepose.runtimes.poses import Poses
+
+    class Detector:
+        def __call__(self, frame, score_threshold=None):
+            self.threshold = score_threshold
+            boxes = np.array([[10, 10, 50, 90], [30, 30, 30, 60], [700, 10, 800, 90], [-5, 0, 20, 40]], np.float32)
+            return Poses(np.zeros((4, 17, 3), np.float32), np.array([0.9, 0.8, 0.7, 0.05], np.float32), boxes)
+
+    det = Detector()
+    got = person_boxes(det, np.zeros((100, 640, 3), np.uint8), 0.01)
+    assert det.threshold == 0.01
+    np.testing.assert_allclose(got, [[10, 10, 50, 90, 0.9], [-5, 0, 20, 40, 0.05]], rtol=1e-6)

@@ -39,6 +39,9 @@ def test_bad_images(bundle, image, match):
     ([[10, 10, 5, 20]], "no area"),
     ([[0, 0, 10]], "must be \\(N, 4\\)"),
     ([[0, 0, np.nan, 10]], "NaN"),
+    ("abc", "must be numbers"),
+    ([[0, 0, 1e30, 1e30]], "over 100x the 48x64 image"),
+    ([[0, 0, 10, 10, np.inf]], "NaN or infinite"),
 ])
 def test_bad_boxes(bundle, boxes, match):
     with edgepose.load(bundle) as rt, pytest.raises(InputError, match=match):
@@ -51,6 +54,35 @@ def test_partly_outside_box_is_fine_and_maps_back(bundle):
         scored = rt(np.full((64, 48, 3), 90, np.uint8), boxes=np.array([[-10, -10, 30, 40, 0.5]], np.float32))
     assert poses.keypoints.shape == (1, 17, 3) and np.isfinite(poses.keypoints).all()
     np.testing.assert_allclose(scored.scores, poses.scores * 0.5, rtol=1e-6)
+
+
+@pytest.mark.parametrize("boxes", [[], np.zeros((0,)), np.zeros((0, 4)), np.zeros((0, 5))])
+def test_no_boxes_is_no_people(bundle, boxes):
+    """A detector that found nobody hands over an empty list: no people, not an error."""
+    with edgepose.load(bundle) as rt:
+        poses = rt(np.zeros((64, 48, 3), np.uint8), boxes=boxes)
+    assert len(poses) == 0 and poses.keypoints.shape == (0, 17, 3)
+
+
+def test_box_scores_as_lists_and_score_threshold(bundle):
+    image = np.full((64, 48, 3), 90, np.uint8)
+    with edgepose.load(bundle) as rt:
+        as_array = rt(image, boxes=np.array([[-10, -10, 30, 40, 0.5], [0, 0, 48, 64, 1.0]], np.float32))
+        as_list = rt(image, boxes=[[-10, -10, 30, 40, 0.5], [0, 0, 48, 64, 1.0]])
+        cut = float(as_array.scores.mean())
+        kept = rt(image, boxes=[[-10, -10, 30, 40, 0.5], [0, 0, 48, 64, 1.0]], score_threshold=cut)
+        with pytest.raises(InputError, match="finite number"):
+            rt(image, score_threshold=float("nan"))
+    np.testing.assert_array_equal(as_list.keypoints, as_array.keypoints)
+    np.testing.assert_array_equal(kept.scores, as_array.scores[as_array.scores >= cut])
+    assert len(kept) == 1  # the two people score differently (box scores 0.5 and 1.0)
+
+
+def test_empty_batch_on_a_fixed_batch_graph(bundle):
+    with edgepose.load(bundle) as rt:
+        (out,) = rt.infer(np.zeros((0, 3, 128, 96), np.float32))
+        (one,) = rt.infer(np.zeros((1, 3, 128, 96), np.float32))
+    assert out.shape == (0, *one.shape[1:])
 
 
 def test_infer_checks_shape_and_dtype(bundle):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import BundleError
+from edgepose.utils.fs import make_public
 
 ENGINE_DIR = "engines"
 ENGINE_SUFFIX = ".engine"
@@ -105,6 +106,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        make_public(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
