@@ -96,7 +96,8 @@ def test_exit_code_from_a_real_process(tmp_path):
 def test_bad_output_paths_are_one_line(capsys, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    for out, match in ((afile, "is a file; expected a directory"), (afile / "sub", "afile is a file; expected a path whose")):
+    cases = ((afile, "is a file; expected a directory"), (afile / "sub", "afile is a file; expected a path whose"))
+    for out, match in cases:
         code, err = _run(["export", "--model", "simplebaseline-mnv2s-edge", "--target", "onnx", "--out", str(out)],
                          capsys)
         assert code != 0 and match in _one_line(err) and "Traceback" not in err
