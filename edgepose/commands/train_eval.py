@@ -60,8 +60,10 @@ def run_train(args) -> int:
 
 
 def _eval_args(p) -> None:
-    p.add_argument("model", metavar="MODEL_OR_CKPT",
-                   help="a registered model name (uses its default weights) or an edgepose checkpoint file")
+    p.add_argument("model", metavar="MODEL_OR_BUNDLE",
+                   help="a registered model name (uses its default weights), an edgepose checkpoint file, or a "
+                        "bundle folder (from `edgepose export` / `edgepose import`: scores the deployed model, "
+                        "INT8 included, on this machine's backend)")
     p.add_argument("--data", default="synthetic-val", help=DATA_HELP)
     p.add_argument("--weights", default=None, help="'default', or a state_dict checkpoint for a model name")
     p.add_argument("--flip-test", action="store_true",
@@ -69,6 +71,7 @@ def _eval_args(p) -> None:
                         "alike in a mirror — not true of the synthetic-trained defaults, which read the left side "
                         "from shading: there it lowers AP)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
+    p.add_argument("--threads", type=int, default=None, help="a bundle's inference threads (default: the backend's)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -90,22 +93,43 @@ def load_model_arg(name_or_path: str, weights: str | None):
     return create(name_or_path, weights=weights).eval()
 
 
-@command("eval", "evaluate a model or checkpoint: COCO OKS AP/AR (pycocotools)")(_eval_args)
+@command("eval", "evaluate a model, checkpoint or bundle: COCO OKS AP/AR (pycocotools)")(_eval_args)
 def run_eval(args) -> int:
     from edgepose.data.sources import resolve_dataset
     from edgepose.eval.evaluate import evaluate
-    from edgepose.runtimes.torch import TorchRuntime
 
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images must be >= 1, got {args.max_images}")
-    model = load_model_arg(args.model, args.weights)
-    coco = resolve_dataset(args.data, model.edgepose_meta.kind, split="val", progress=not args.no_progress)
-    with TorchRuntime(model) as rt:
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: expected at least 1")
+    rt, name = _eval_runtime(args)
+    with rt:
+        coco = resolve_dataset(args.data, rt.spec.kind, split="val", progress=not args.no_progress)
         stats = evaluate(rt, coco, flip_test=args.flip_test, max_images=args.max_images,
                          progress=not args.no_progress)
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
-        print(f"{model.edgepose_meta.name} on {args.data} ({stats['num_images']} images): "
+        print(f"{name} on {args.data} ({stats['num_images']} images): "
               f"AP {stats['AP']:.3f}  AP50 {stats['AP50']:.3f}  AP75 {stats['AP75']:.3f}  AR {stats['AR']:.3f}")
     return 0
+
+
+def _eval_runtime(args):
+    """(an unloaded-or-loaded Runtime, a label): a bundle folder runs on its backend, anything else in PyTorch."""
+    if Path(args.model).is_dir():
+        import edgepose
+        from edgepose.bundle import read_bundle
+
+        if args.weights is not None:
+            raise ConfigError(f"--weights {args.weights} given with the bundle {args.model}, whose weights are "
+                              "fixed; expected --weights only with a model name")
+        manifest = read_bundle(args.model, verify=False).manifest
+        rt = edgepose.load(args.model, **({"threads": args.threads} if args.threads else {}))
+        label = f"{(manifest.get('model') or {}).get('name', Path(args.model).name)} · {manifest['target']} · " \
+                f"{manifest['precision']}"
+        return rt, label
+    from edgepose.runtimes.torch import TorchRuntime
+
+    model = load_model_arg(args.model, args.weights)
+    return TorchRuntime(model), model.edgepose_meta.name

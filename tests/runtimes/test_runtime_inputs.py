@@ -125,3 +125,19 @@ def test_export_all_makes_one_bundle_per_target(tmp_path, capsys):
         with edgepose.load(tmp_path / "all" / name) as rt:
             assert rt.backend == read_bundle(tmp_path / "all" / name).backend
             assert len(rt(np.full((120, 80, 3), 60, np.uint8))) == 1
+
+
+def test_eval_scores_a_bundle_like_its_source_model(bundle, capsys):
+    """`edgepose eval BUNDLE` (DESIGN: MODEL_OR_BUNDLE) runs the deployed model; an fp32 ONNX bundle scores as
+    its PyTorch source does."""
+    import json
+
+    argv = ["--data", "synthetic-val:6", "--json", "--no-progress"]
+    assert main(["eval", str(bundle), "--threads", "1", *argv]) == 0
+    deployed = json.loads(capsys.readouterr().out)
+    assert main(["eval", "simplebaseline-mnv2s-edge", *argv]) == 0
+    source = json.loads(capsys.readouterr().out)
+    assert deployed["num_images"] == 6 and deployed["AP"] > 0.1
+    assert abs(deployed["AP"] - source["AP"]) < 1e-3
+    assert main(["eval", str(bundle), "--weights", "default", *argv]) != 0
+    assert "whose weights are fixed" in capsys.readouterr().err
