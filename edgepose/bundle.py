@@ -22,6 +22,7 @@ from pathlib import Path
 from edgepose import __version__
 from edgepose.errors import BundleError, EdgeposeError
 from edgepose.utils.fs import make_public
+from edgepose.utils.signals import remove_on_terminate
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -162,7 +163,8 @@ def bundle_writer(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         make_public(tmp)  # mkdtemp's 0700 would make the bundle unreadable to a deploy user or service
-        yield tmp
+        with remove_on_terminate(tmp):
+            yield tmp
         if not (tmp / MANIFEST).is_file():
             raise BundleError("internal error: bundle written without a manifest")
         _swap_into_place(tmp, out)

@@ -4,13 +4,11 @@ command runs, so ``edgepose --help`` works with no backend (or torch) installed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 from collections.abc import Callable
 
 from edgepose import __version__
-from edgepose.errors import EdgeposeError, Terminated
+from edgepose.errors import EdgeposeError
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
 
@@ -33,22 +31,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    def raise_terminated(signum, frame):
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _os_error_line(exc: OSError) -> str:
@@ -84,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with _sigterm_as_interrupt():
+        from edgepose.utils.signals import sigterm_cleans_up
+
+        with sigterm_cleans_up():
             return int(args._run(args) or 0)
     except EdgeposeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -92,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a path the user gave that cannot be read or written
         print(f"error: {_os_error_line(exc)}", file=sys.stderr)
         return 1
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -55,11 +55,6 @@ class InputError(EdgeposeError, ValueError):
     """A runtime input (image, boxes, tensor) does not match what the model expects."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (docker stop, systemd, a CI timeout) raised like Ctrl-C by the CLI, so that every writer's cleanup
-    runs; not an :class:`EdgeposeError`."""
-
-
 def suggest(name: str, choices: Iterable[str], what: str) -> UnknownNameError:
     """Build an ``UnknownNameError`` for ``name`` with close-match suggestions from ``choices``."""
     choices = sorted(choices)

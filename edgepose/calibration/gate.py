@@ -78,14 +78,11 @@ class _Recorder:
 
 def resolve_val(val, calib, kind: str, workspace: Path, size: int = DEFAULT_VAL):
     """(CocoKeypoints, description) of the held-out data (see the module docstring)."""
-    from edgepose.data.coco import CocoKeypoints
     from edgepose.data.sources import resolve_dataset
 
     if val is not None:
         text = str(val)
-        if text.endswith(".json") and not text.startswith("coco:"):
-            return CocoKeypoints(text), text
-        return resolve_dataset(text, kind, split="val", progress=False), text
+        return resolve_dataset(text, kind, split="val", progress=False, flag="--val"), text
     held = _held_out(calib, workspace)
     if held is not None:
         return held

@@ -76,11 +76,22 @@ def _load_user_model(spec: str, args):
     if not Path(path).is_file():
         raise ConfigError(f"--model {spec!r}: {path} does not exist; expected path/to/file.py:factory")
     mod_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    if mod_spec is None or not factory:
+        raise ConfigError(f"--model {spec!r}: expected path/to/file.py:factory (a Python file and a function in it)")
     module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
+    try:
+        mod_spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 — the user's file: report it in one line
+        where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
+        raise ConfigError(f"--model {spec!r}: importing {path} failed{where}: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if not hasattr(module, factory):
         raise ConfigError(f"--model {spec!r}: {path} has no attribute {factory!r}")
     model = getattr(module, factory)()
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"--model {spec!r}: {factory}() returned {type(model).__name__}; expected a torch.nn.Module")
     if args.weights:
         from edgepose.models.checkpoint import load_state_dict_file
 
@@ -127,9 +138,20 @@ def run_export(args) -> int:
                           f"synthetic[:N]){hint}; nothing was written")
     if args.calib_size is not None and args.calib_size < 1:
         raise ConfigError(f"--calib-size must be >= 1, got {args.calib_size}")
+    if not args.max_ap_drop >= 0:
+        raise ConfigError(f"--max-ap-drop {args.max_ap_drop}: expected AP points >= 0")
+    if args.val is not None:
+        from edgepose.data.sources import parse_data_spec
+
+        parse_data_spec(args.val, "--val")  # before any export work
     if ".py:" in args.model:
         model = _load_user_model(args.model, args)
     else:
+        own = [f for f, v in (("--head", args.head), ("--keypoints", args.keypoints),
+                              ("--input-size", args.input_size)) if v is not None]
+        if own:
+            raise ConfigError(f"{', '.join(own)} given with --model {args.model}, which carries its own; expected "
+                              "them only with path/to/file.py:factory (your own nn.Module)")
         model = load_model_arg(args.model, args.weights)
     result = export(model, target=args.target, out=args.out, precision=args.precision, decode=args.decode,
                     opset=args.opset, dynamic_batch=args.dynamic_batch, samples=args.samples,

@@ -8,7 +8,7 @@ from pathlib import Path
 from edgepose.cli import command
 from edgepose.errors import ConfigError
 
-DATA_HELP = ("synthetic[:N] | synthetic-val[:N] | coco:ANN.json[:IMG_DIR] "
+DATA_HELP = ("synthetic[:N] | synthetic-val[:N] | coco:ANN.json[:IMG_DIR] | ANN.json "
              "(synthetic data is generated from a fixed seed and cached in $EDGEPOSE_CACHE)")
 
 
@@ -38,6 +38,10 @@ def run_train(args) -> int:
     from edgepose.train.datasets import BottomUpDataset, TopDownDataset
     from edgepose.train.loop import TrainConfig, train
 
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      threads=args.threads, workers=args.workers, progress=not args.no_progress)
+    cfg.validate()  # before any data is generated
+    _check_checkpoint_path(args.out)
     model = create(args.model, weights=args.weights)
     if args.init_backbone:
         from edgepose.models.checkpoint import load_backbone_from
@@ -51,12 +55,19 @@ def run_train(args) -> int:
     if not 0.0 <= flip <= 1.0:
         raise ConfigError(f"--flip-prob must be in [0, 1], got {flip}")
     dataset = ds_cls(coco, meta, train=True, seed=args.seed, flip_prob=flip)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      threads=args.threads, workers=args.workers, progress=not args.no_progress)
     hist = train(model, dataset, cfg, out=args.out)
     print(f"trained {meta.name} on {len(dataset)} samples for {cfg.epochs} epochs in {hist['seconds']:.0f} s; "
           f"final loss {hist['loss'][-1]:.4g}; checkpoint: {args.out}")
     return 0
+
+
+def _check_checkpoint_path(out: str) -> None:
+    p = Path(out)
+    if p.is_dir():
+        raise ConfigError(f"--out {out} is a directory; expected a checkpoint file path (e.g. {p / 'model.pt'})")
+    above = next(a for a in p.absolute().parents if a.exists())
+    if not above.is_dir():
+        raise ConfigError(f"--out {out}: {above} is a file; expected a path whose existing parents are folders")
 
 
 def _eval_args(p) -> None:
@@ -104,7 +115,8 @@ def run_eval(args) -> int:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     rt, name = _eval_runtime(args)
     with rt:
-        coco = resolve_dataset(args.data, rt.spec.kind, split="val", progress=not args.no_progress)
+        coco = resolve_dataset(args.data, rt.spec.kind, split="val", progress=not args.no_progress,
+                               limit=args.max_images)
         stats = evaluate(rt, coco, flip_test=args.flip_test, max_images=args.max_images,
                          progress=not args.no_progress)
     if args.json:

@@ -37,21 +37,41 @@ def synthetic_dataset(kind: str, split: str = "train", num_images: int | None = 
     return CocoKeypoints(ann, Path(ann).parent)
 
 
-def resolve_dataset(spec: str, kind: str, *, split: str = "train", progress: bool = True) -> CocoKeypoints:
-    """Turn a ``--data`` string into a :class:`CocoKeypoints`."""
-    name, _, rest = spec.partition(":")
+def parse_data_spec(spec: str, flag: str = "--data") -> tuple[str, int | None, str | None, str | None]:
+    """Check a data string without generating or reading anything → (name, N or None, ann json, image dir).
+
+    Also takes a bare ``ANN.json`` (same as ``coco:ANN.json``). One-line ConfigErrors name ``flag``."""
+    expected = "'synthetic[:N]', 'synthetic-val[:N]', 'coco:ANN.json[:IMG_DIR]' or a COCO .json file"
+    name, _, rest = str(spec).partition(":")
     if name in ("synthetic", "synthetic-val"):
-        n = None
-        if rest:
-            try:
-                n = int(rest)
-            except ValueError:
-                raise ConfigError(f"--data {spec!r}: expected synthetic[:NUM_IMAGES], got {rest!r} "
-                                  "for the image count") from None
-        return synthetic_dataset(kind, "val" if name == "synthetic-val" else split, n, progress)
-    if name == "coco":
-        ann, _, img_dir = rest.partition(":")
+        if not rest:
+            return name, None, None, None
+        try:
+            n = int(rest)
+        except ValueError:
+            raise ConfigError(f"{flag} {spec!r}: expected {name}[:NUM_IMAGES], got {rest!r} for the image count") \
+                from None
+        if n < 1:
+            raise ConfigError(f"{flag} {spec!r}: expected at least 1 image, got {n}")
+        return name, n, None, None
+    if name == "coco" or str(spec).endswith(".json"):
+        ann, _, img_dir = rest.partition(":") if name == "coco" else (str(spec), "", "")
         if not ann:
-            raise ConfigError(f"--data {spec!r}: expected coco:ANN.json[:IMG_DIR]")
-        return CocoKeypoints(ann, img_dir or None)
-    raise ConfigError(f"--data {spec!r}: expected 'synthetic[:N]', 'synthetic-val[:N]' or 'coco:ANN.json[:IMG_DIR]'")
+            raise ConfigError(f"{flag} {spec!r}: expected coco:ANN.json[:IMG_DIR]")
+        if not Path(ann).is_file():
+            raise ConfigError(f"{flag} {spec!r}: annotation file {ann} not found; expected {expected}")
+        return "coco", None, ann, img_dir or None
+    raise ConfigError(f"{flag} {spec!r}: expected {expected}")
+
+
+def resolve_dataset(spec: str, kind: str, *, split: str = "train", progress: bool = True, limit: int | None = None,
+                    flag: str = "--data") -> CocoKeypoints:
+    """Turn a data string (see :func:`parse_data_spec`) into a :class:`CocoKeypoints`. ``limit``: only that many
+    images will be used; a synthetic set is then generated that small (image i does not depend on the set's size)."""
+    name, n, ann, img_dir = parse_data_spec(spec, flag)
+    if name == "coco":
+        return CocoKeypoints(ann, img_dir)
+    s = "val" if name == "synthetic-val" else split
+    if limit is not None:
+        n = min(n or DEFAULT_COUNTS[(kind if kind == "centernet" else "heatmap", s)], limit)
+    return synthetic_dataset(kind, s, n, progress)

@@ -40,6 +40,7 @@ from edgepose.data.synthetic_render import PersonRender, render_person
 from edgepose.errors import ConfigError, DataError, suggest
 from edgepose.keypoints import COCO17
 from edgepose.utils.fs import make_public
+from edgepose.utils.signals import remove_on_terminate
 
 MODES = ("single", "multi")
 DEFAULT_IMAGE_SIZE = {"single": (192, 256), "multi": (256, 256)}
@@ -349,7 +350,8 @@ def generate_dataset(out_dir: str | Path, *, num_images: int, mode: str = "singl
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         make_public(tmp)  # mkdtemp makes it private; the dataset is an ordinary folder
-        data = _write_images(tmp, params, progress)
+        with remove_on_terminate(tmp):  # a killed generation would leave up to GBs of images behind
+            data = _write_images(tmp, params, progress)
         (tmp / "annotations.json").write_text(json.dumps(data))
         if out.is_dir() and not any(out.iterdir()):
             out.rmdir()

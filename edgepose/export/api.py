@@ -133,10 +133,12 @@ def _export_one(model, tgt, *, out: Path, precision, decode, opset, dynamic_batc
     from edgepose.bundle import Bundle, bundle_writer, write_manifest
     from edgepose.export.onnx import export_onnx
     from edgepose.export.targets.base import ExportContext
+    from edgepose.utils.signals import remove_on_terminate
 
     model.eval()
     spec = _spec_for(model, tgt, decode, precision)
-    with tempfile.TemporaryDirectory(prefix="edgepose-export-") as ws, bundle_writer(out) as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgepose-export-") as ws, remove_on_terminate(ws), \
+            bundle_writer(out) as tmp:
         ws = Path(ws)
         with step(f"{tgt.name}: torch → ONNX (opset {opset}, decode={spec.decode})", log):
             onnx_exp = export_onnx(model, ws / "model.onnx", decode=spec.decode, opset=opset,

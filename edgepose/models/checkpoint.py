@@ -65,7 +65,7 @@ def read_checkpoint(path: str | Path) -> Any:
             f"{_last_line(exc)}); it probably holds a pickled nn.Module. Re-save it where it was "
             "made with torch.save(model.state_dict(), 'weights.pth') and pass that file"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 — torch.load of a non-checkpoint raises KeyError, RuntimeError, ...
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgepose.errors import ConfigError, InputError, Terminated
+from edgepose.errors import ConfigError, InputError
 from edgepose.pipeline.draw import draw_poses
+from edgepose.utils.signals import stop_requests
 
 STAGES = ("detect", "preprocess", "inference", "decode")
 
@@ -123,8 +124,9 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
     video and one JSON line per frame (frame index, COCO-style people) when asked. "total" is the per-frame call
     (detect + pose); "fps" counts the whole loop: reading, drawing and writing frames too.
 
-    Ctrl-C or SIGTERM (the only way to stop a camera or a stream) ends the loop like the end of a video: the frames
-    done so far are kept and ``stopped`` names the signal ("SIGINT" / "SIGTERM"; None at the end of the source)."""
+    Ctrl-C or SIGTERM (the only way to stop a camera or a stream) ends the loop after the current frame, like the
+    end of a video: the frames done so far are kept and ``stopped`` names the signal ("SIGINT" / "SIGTERM"; None at
+    the end of the source). A second Ctrl-C interrupts at once (see :mod:`edgepose.utils.signals`)."""
     if detector is not None and rt.spec.kind == "centernet":
         raise ConfigError("a detector was given for a bottom-up (centernet) bundle, which finds people itself; "
                           "expected a detector only for a top-down bundle")
@@ -132,10 +134,10 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
     people = 0
     partial = Path(json_path).with_name(f".{Path(json_path).name}.partial") if json_path else None
     jf = open(partial, "w") if partial else None  # noqa: SIM115 (closed in finally, renamed on success)
-    ok, stopped = False, None
+    ok = False
     loop_start = time.perf_counter()
     try:
-        try:
+        with stop_requests() as stop:
             for i, frame in enumerate(frames(cap, max_frames)):
                 start = time.perf_counter()
                 boxes = person_boxes(detector, frame, min_score)
@@ -154,8 +156,8 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
                     jf.write(json.dumps({"frame": i, "people": poses.to_coco_results(i)}) + "\n")
                 if progress is not None:
                     progress.update()
-        except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: stop here, keep what was done
-            stopped = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+                if stop.signal:  # Ctrl-C / SIGTERM: end here like the end of a video, outputs kept
+                    break
         ok = True
         wall = time.perf_counter() - loop_start
     finally:
@@ -167,9 +169,9 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
             else:
                 partial.unlink(missing_ok=True)
     n = len(times["total"])
-    if n == 0 and stopped:
-        raise Terminated() if stopped == "SIGTERM" else KeyboardInterrupt()
+    if n == 0 and stop.signal:
+        raise KeyboardInterrupt
     if n == 0:
         raise InputError("the source gave no frames; expected a video with at least one readable frame")
     med = {s: float(np.median(v)) for s, v in times.items()}
-    return {"frames": n, "people": people, "ms": med, "fps": n / wall, "stopped": stopped}
+    return {"frames": n, "people": people, "ms": med, "fps": n / wall, "stopped": stop.signal}

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgepose.errors import BackendUnavailable, ConfigError, EdgeposeError, suggest
+from edgepose.utils.signals import remove_on_terminate
 
 BASELINES = ("torch",)
 
@@ -136,7 +137,7 @@ def _signal_name(code: int) -> str:
 def run_job_isolated(job: dict, *, timeout: float = 1800) -> dict:
     """Run one job in ``python -m edgepose.profiling.worker``; its progress bar goes to our stderr, its error
     comes back as a one-line EdgeposeError (an unexpected error's traceback is kept in a log file it names)."""
-    with tempfile.TemporaryDirectory(prefix="edgepose-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="edgepose-bench-") as tmp, remove_on_terminate(tmp):
         job_file, out_file = Path(tmp) / "job.json", Path(tmp) / "result.json"
         err_file = Path(tmp) / "error.txt"
         job_file.write_text(json.dumps(job))

@@ -33,6 +33,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (0 = load in this process), got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1 (or unset for torch's default), got {self.threads}")
 
 
 def _lr_lambda(total: int, warmup: int):

@@ -111,23 +111,24 @@ def test_usage_errors_are_one_line(capsys):
     assert exc.value.code == 2 and "\n" not in err and "invalid int value: 'x'" in err
 
 
-def test_sigterm_is_raised_like_ctrl_c():
-    """SIGTERM (docker stop, systemd) unwinds through the same cleanup as Ctrl-C, and the handler is restored."""
+def test_a_second_ctrl_c_interrupts_at_once():
+    """stop_requests: the first signal only sets the flag; a second Ctrl-C raises; handlers are restored."""
     import os
     import signal
 
-    from edgepose.cli import _sigterm_as_interrupt
-    from edgepose.errors import Terminated
+    from edgepose.utils.signals import stop_requests
 
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Terminated), _sigterm_as_interrupt():
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), stop_requests() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
-        signal.sigtimedwait([], 1.0) if hasattr(signal, "sigtimedwait") else None
-    assert signal.getsignal(signal.SIGTERM) is before
+        assert stop.signal == "SIGTERM"
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_sigterm_mid_export_leaves_nothing(tmp_path):
-    """A real SIGTERM during an export: exit 143, no bundle, no partial folder beside --out, no temporary files."""
+    """A real SIGTERM during an export: exit 143, no bundle, no partial folder beside --out, no temporary files
+    (the handler runs the registered clean-ups and exits: it raises nothing through native code)."""
     import os
     import signal
     import time
@@ -150,3 +151,43 @@ def test_sigterm_mid_export_leaves_nothing(tmp_path):
     assert proc.returncode == 143, err
     left = [p.name for p in tmp.iterdir() if p.name != ".ses"]  # .ses: OpenVINO's telemetry id, not ours
     assert "terminated" in err and list(out.iterdir()) == [] and left == []
+
+
+def test_more_bad_inputs_are_one_line(capsys, tmp_path):
+    """Inputs a user-side review found crashing with a traceback or silently accepted."""
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    (tmp_path / "intmod.py").write_text("def f():\n    return 3\n")
+    (tmp_path / "badmod.py").write_text("def f(:\n")
+    exp = ["export", "--target", "onnx", "--out", str(tmp_path / "b")]
+    cases = [
+        (["eval", str(text)], "is not a readable PyTorch checkpoint"),
+        ([*exp, "--model", "simplebaseline-mnv2s-edge", "--weights", str(text)], "not a readable PyTorch checkpoint"),
+        ([*exp, "--model", f"{tmp_path / 'intmod.py'}:f", "--head", "heatmap", "--input-size", "96", "128"],
+         "f() returned int; expected a torch.nn.Module"),
+        ([*exp, "--model", f"{tmp_path / 'badmod.py'}:f"], "failed (line 1): SyntaxError"),
+        ([*exp, "--model", "simplebaseline-mnv2s-edge", "--keypoints", "mpii"], "--keypoints given with --model"),
+        ([*exp, "--model", "simplebaseline-mnv2s-edge", "--max-ap-drop", "-1"], "expected AP points >= 0"),
+        ([*exp, "--model", "simplebaseline-mnv2s-edge", "--precision", "int8", "--calib", "synthetic:8",
+          "--val", str(tmp_path / "nope")], "--val '"),
+        (["eval", "simplebaseline-mnv2s-edge", "--data", "synthetic-val:0"], "expected at least 1 image"),
+        (["train", "--model", "simplebaseline-mnv2s-edge", "--out", str(tmp_path / "x.pt"), "--workers", "-1"],
+         "workers must be >= 0"),
+        (["train", "--model", "simplebaseline-mnv2s-edge", "--out", str(tmp_path / "x.pt"), "--threads", "0"],
+         "threads must be >= 1"),
+        (["train", "--model", "simplebaseline-mnv2s-edge", "--out", str(tmp_path)], "is a directory"),
+    ]
+    for argv, match in cases:
+        code, err = _run(argv, capsys)
+        assert code != 0 and match in _one_line(err) and "Traceback" not in err, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["badmod.py", "intmod.py", "notes.txt"]
+
+
+def test_max_images_limits_what_is_generated(capsys, tmp_path, monkeypatch):
+    """eval --max-images 3 on synthetic-val:100000 generates 3 images, not 100000 (image i is seeded by i)."""
+    monkeypatch.setenv("EDGEPOSE_CACHE", str(tmp_path))
+    code, _ = _run(["eval", "simplebaseline-mnv2s-edge", "--data", "synthetic-val:100000", "--max-images", "3",
+                    "--no-progress"], capsys)
+    assert code == 0
+    (made,) = (tmp_path / "synthetic").iterdir()
+    assert "-n3-" in made.name

@@ -69,36 +69,41 @@ def test_bad_input(bundles, video, tmp_path, capsys):
 
 
 class _StoppedCamera:
-    """A capture that delivers ``n`` frames of the video, then Ctrl-C (or SIGTERM) arrives."""
+    """A capture whose ``n``-th read brings Ctrl-C (or SIGTERM) along with its frame."""
 
-    def __init__(self, video, n, exc):
-        self.cap, self.n, self.exc = cv2.VideoCapture(str(video)), n, exc
+    def __init__(self, video, n, signum):
+        self.cap, self.n, self.signum = cv2.VideoCapture(str(video)), n, signum
 
     def read(self):
-        if self.n == 0:
-            raise self.exc
+        import os
+
         self.n -= 1
+        if self.n == 0:
+            os.kill(os.getpid(), self.signum)
         return self.cap.read()
 
 
 @pytest.mark.onnxruntime
-@pytest.mark.parametrize("exc, name", [(KeyboardInterrupt(), "SIGINT"), (None, "SIGTERM")])
-def test_ctrl_c_keeps_the_frames_done(bundles, video, tmp_path, exc, name):
-    """A camera is stopped with Ctrl-C / SIGTERM: the JSON lines and the video of the frames done stay."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_keeps_the_frames_done(bundles, video, tmp_path, signame):
+    """A camera is stopped with Ctrl-C / SIGTERM: the loop ends after that frame, the JSON lines and the video of
+    the frames done stay, and the previous signal handlers are back."""
+    import signal
+
     import edgepose
-    from edgepose.errors import Terminated
     from edgepose.pipeline.video import VideoOutput, run_stream
 
     js, out = tmp_path / "p.jsonl", tmp_path / "o.mp4"
-    cam = _StoppedCamera(video, 3, exc or Terminated())
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with edgepose.load(bundles["centernet-mnv2s"]) as rt:
         writer = VideoOutput(out, 30.0, (1280, 720))
-        stats = run_stream(rt, cam, out=writer, json_path=str(js))
+        stats = run_stream(rt, _StoppedCamera(video, 3, getattr(signal, signame)), out=writer, json_path=str(js))
         writer.close(keep=True)
-    assert stats["stopped"] == name and stats["frames"] == 3
+    assert stats["stopped"] == signame and stats["frames"] == 3
     assert [json.loads(ln)["frame"] for ln in js.read_text().splitlines()] == [0, 1, 2]
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "p.jsonl"]
+    assert {s: signal.getsignal(s) for s in before} == before
 
 
 @pytest.mark.onnxruntime
