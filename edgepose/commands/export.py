@@ -180,6 +180,9 @@ def _import_args(p) -> None:
     p.add_argument("--mean", type=float, nargs=3, default=None, help="RGB mean on [0, 1] pixels (float inputs)")
     p.add_argument("--std", type=float, nargs=3, default=None, help="RGB std on [0, 1] pixels (float inputs)")
     p.add_argument("--bgr", action="store_true", help="the model takes BGR input (default RGB)")
+    p.add_argument("--heatmap-method", choices=("argmax", "dark", "udp"), default="argmax",
+                   help="--kind heatmap: decode by argmax + quarter offset, or the DARK / UDP sub-pixel refinement "
+                        "(use what the model was trained and evaluated with)")
     p.add_argument("--out", required=True, help="bundle directory to write")
 
 
@@ -189,7 +192,7 @@ def run_import(args) -> int:
 
     b = import_model(args.model_file, kind=args.kind, keypoints=args.keypoints, out=args.out,
                      input_size=args.input_size, layout=args.layout, dtype=args.dtype, mean=args.mean,
-                     std=args.std, to_rgb=not args.bgr)
+                     std=args.std, to_rgb=not args.bgr, heatmap_method=args.heatmap_method)
     print(json.dumps({"bundle": str(b.path), "target": b.target, "input": b.manifest["spec"]["input"]}, indent=2))
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from edgepose.errors import BundleError, ConfigError, DataError
+from edgepose.errors import BundleError, ConfigError, DataError, EdgeposeError
 from edgepose.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
 FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino"}
@@ -86,6 +86,11 @@ def _io_openvino(path: Path) -> tuple[list[int], str, list[list[int]]]:
 def _input_spec(shape, dtype, input_size, layout, dtype_arg, mean, std, to_rgb) -> InputSpec:
     if len(shape) != 4:
         raise ConfigError(f"model input has shape {shape}; expected a 4-D image batch (NCHW or NHWC)")
+    if layout is not None:
+        channels = shape[3] if layout == "NHWC" else shape[1]
+        if channels not in (3, -1):
+            raise ConfigError(f"--layout {layout}: the model's input {shape} has {channels} channels there; "
+                              f"expected 3 (the input looks {'NCHW' if layout == 'NHWC' else 'NHWC'})")
     layout = layout or ("NHWC" if shape[-1] == 3 else "NCHW")
     h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
     if input_size is not None:
@@ -94,6 +99,8 @@ def _input_spec(shape, dtype, input_size, layout, dtype_arg, mean, std, to_rgb) 
         w, h = int(input_size[0]), int(input_size[1])
     if w < 1 or h < 1:
         raise ConfigError(f"model input {shape} has a dynamic size; pass --input-size W H")
+    if dtype_arg is not None and dtype in ("float32", "uint8") and dtype_arg != dtype:
+        raise ConfigError(f"--dtype {dtype_arg}: the model's input is {dtype}; expected --dtype {dtype} or none")
     dtype = dtype_arg or dtype
     if dtype not in ("float32", "uint8"):
         raise ConfigError(f"model input dtype is {dtype}; supported: float32, uint8")
@@ -101,15 +108,19 @@ def _input_spec(shape, dtype, input_size, layout, dtype_arg, mean, std, to_rgb) 
                      layout=layout, to_rgb=to_rgb, dtype=dtype)
 
 
-def _codec(kind: str, inp: InputSpec, outputs: list[list[int]], num_k: int) -> dict:
+def _codec(kind: str, inp: InputSpec, outputs: list[list[int]], num_k: int, method: str) -> dict:
     w, h = inp.size
     if kind == "regression":
+        o = outputs[0]
+        if o[-1] != 3 or o[-2] not in (num_k, -1) or len(o) not in (3, 4):
+            raise ConfigError(f"regression output has shape {o}; expected (N, 1, {num_k}, 3) or (N, {num_k}, 3): "
+                              "y, x, score (MoveNet)")
         return {}
     if kind == "heatmap":
         o = outputs[0]
         if len(o) != 4 or o[1] != num_k:
             raise ConfigError(f"heatmap output has shape {o}; expected (N, {num_k}, H, W)")
-        return dict(kind="heatmap", input_size=[w, h], heatmap_size=[o[3], o[2]], sigma=2.0, method="argmax")
+        return dict(kind="heatmap", input_size=[w, h], heatmap_size=[o[3], o[2]], sigma=2.0, method=method)
     if len(outputs) != 6:
         raise ConfigError(f"a centernet model has 6 outputs (hm, reg, wh, hps, hm_hp, hp_offset); this one has "
                           f"{len(outputs)}")
@@ -117,8 +128,10 @@ def _codec(kind: str, inp: InputSpec, outputs: list[list[int]], num_k: int) -> d
 
 
 def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoints: str = "coco",
-                 input_size=None, layout=None, dtype=None, mean=None, std=None, to_rgb: bool = True):
-    """Write a bundle around ``model_file``; returns the Bundle."""
+                 input_size=None, layout=None, dtype=None, mean=None, std=None, to_rgb: bool = True,
+                 heatmap_method: str = "argmax"):
+    """Write a bundle around ``model_file``; returns the Bundle. ``heatmap_method``: how heatmaps are decoded
+    (argmax + quarter offset, dark or udp: match what the model was trained / evaluated with)."""
     from edgepose.bundle import Bundle, bundle_writer, sha256_file, write_manifest
     from edgepose.keypoints import get_schema
     from edgepose.runtimes import load as load_bundle
@@ -135,7 +148,7 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
     inp = _input_spec(shape, file_dtype, input_size, layout, dtype, mean, std, to_rgb)
     if kind == "regression":
         inp.padding = 1.0  # single-pose regressors (MoveNet) see the whole frame, letterboxed
-    codec = _codec(kind, inp, outputs, schema.num_keypoints)
+    codec = _codec(kind, inp, outputs, schema.num_keypoints, heatmap_method)
     spec = ModelSpec(kind=kind, input=inp, keypoints=schema.name, codec=codec,
                      decode="host")
     backend = {"onnx": "onnxruntime", "tflite": "tflite", "openvino": "openvino"}[target]
@@ -149,5 +162,32 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
                     "model": {"name": src.stem, "imported_from": str(src.resolve()), "source_sha256": sha256_file(src)},
                     "foreign_io": {"input": shape, "input_dtype": file_dtype, "outputs": outputs}}
         manifest = write_manifest(tmp, manifest)
-        load_bundle(tmp).close()  # a file the backend cannot run never becomes a bundle
+        try:  # a file the backend cannot run never becomes a bundle
+            with load_bundle(tmp) as rt:
+                _check_runs(rt, kind)
+        except EdgeposeError as exc:
+            raise type(exc)(str(exc).replace(str(tmp), str(Path(out)))) from None
     return Bundle(Path(out), manifest)
+
+
+def _check_runs(rt, kind: str) -> None:
+    """One call on a grey image: a regression model must give normalised [0, 1] coordinates."""
+    import numpy as np
+
+    if kind != "regression":
+        return
+    w, h = rt.spec.input.size
+    out = np.asarray(rt.infer(_grey_input(rt, w, h))[0], np.float32)
+    yx = out.reshape(-1, 3)[:, :2]
+    if not np.isfinite(yx).all() or yx.min() < -0.5 or yx.max() > 1.5:
+        raise ConfigError(f"--kind regression: on a grey image the model gave y, x in [{yx.min():.3g}, "
+                          f"{yx.max():.3g}]; expected coordinates normalised to [0, 1] (MoveNet-style (N, 1, K, 3) "
+                          "y, x, score)")
+
+
+def _grey_input(rt, w: int, h: int):
+    import numpy as np
+
+    from edgepose.pipeline.preprocess import to_tensor
+
+    return to_tensor(np.full((1, h, w, 3), 128, np.uint8), rt.spec.input)

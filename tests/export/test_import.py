@@ -59,6 +59,29 @@ def test_onnx_import_round_trip(tmp_path):
         np.testing.assert_allclose(a.infer(x)[0], c.infer(x)[0], rtol=0, atol=1e-6)
 
 
+def test_import_checks_options_against_the_model(tmp_path):
+    """Options that contradict the file, or a pixel-space output declared as MoveNet regression, write nothing;
+    --heatmap-method dark decodes a foreign model as the DARK-trained original does."""
+    from edgepose.models import create
+
+    model = create("simplebaseline-mnv2s-edge", weights="default")
+    host = edgepose.export(model, target="onnx", out=tmp_path / "host", decode="host", log=None).model_path
+    graph = edgepose.export(model, target="onnx", out=tmp_path / "graph", decode="graph", log=None).model_path
+    cases = [(dict(layout="NHWC"), "has 96 channels there"), (dict(dtype="uint8"), "the model's input is float32"),
+             (dict(std=(0, 0, 0)), "std must be"), (dict(mean=(float("nan"), 1, 1)), "mean must be")]
+    for kw, match in cases:
+        with pytest.raises(ConfigError, match=match):
+            import_model(host, kind="heatmap", out=tmp_path / "bad", **kw)
+    with pytest.raises(ConfigError, match="expected coordinates normalised to \\[0, 1\\]"):
+        import_model(graph, kind="regression", out=tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    import_model(host, kind="heatmap", out=tmp_path / "dark", heatmap_method="dark")
+    image = np.full((160, 120, 3), 90, np.uint8)
+    image[40:120, 50:70] = 200
+    with edgepose.load(tmp_path / "host") as a, edgepose.load(tmp_path / "dark") as c:
+        np.testing.assert_allclose(a(image).keypoints, c(image).keypoints, atol=1e-4)
+
+
 def test_import_errors(tmp_path, movenet):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"not a flatbuffer" * 10)
