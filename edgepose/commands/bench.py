@@ -44,14 +44,15 @@ def _bench_args(p) -> None:
 def _threads(args) -> list[int]:
     from edgepose.profiling.runner import parse_threads
 
-    if args.threads is not None:
-        return parse_threads(args.threads)
+    prof = None
     if args.device:
         from edgepose.devices import get_profile
 
-        prof = get_profile(args.device)
-        if prof.threads:
-            return [prof.threads]
+        prof = get_profile(args.device)  # an unknown profile is an error even when --threads is given
+    if args.threads is not None:
+        return parse_threads(args.threads)
+    if prof is not None and prof.threads:
+        return [prof.threads]
     return [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)]
 
 
@@ -69,6 +70,12 @@ def run_bench_cmd(args) -> int:
                          batch=args.batch, image=args.image, baseline=args.baseline,
                          baseline_weights=args.baseline_weights, backend=args.backend)
         doc = run_bench(jobs, isolate=not args.no_isolate, progress=not args.quiet, command=command_line)
+        if not doc["results"]:  # keep an earlier report in --report rather than replace it with nothing
+            failures = doc.get("failures") or []
+            for f in failures[1:]:
+                print(f"also failed: {f['error']}", file=sys.stderr)
+            raise EdgeposeError(f"every bench run failed ({len(failures)}); no report written: "
+                                f"{failures[0]['error'] if failures else 'no jobs'}")
     paths = write_reports(doc, args.report)
     print(summary_table(doc))
     print("reports: " + ", ".join(str(p) for p in paths.values()))

@@ -99,6 +99,7 @@ def _open_bundle(job: dict):
     model = m.get("model") or {}
     fields = {"bundle": str(b.path), "model": model.get("name", b.path.name), "target": b.target,
               "precision": m.get("precision", "fp32"), "role": "foreign" if "imported_from" in model else "bundle",
+              "decode": (m.get("spec") or {}).get("decode"),
               "accuracy": _accuracy(m),
               "model_size_mb": sum(f.get("bytes", 0) for f in m.get("files", {}).values()) / 2**20}
     rt = edgepose.load(b.path, backend=job.get("backend"), threads=job["threads"])

@@ -136,6 +136,7 @@ def merge(docs: Sequence[dict | str | os.PathLike], *, sources: Sequence[str] | 
     devices: dict[str, dict] = {}
     results: list[dict] = []
     merged_from: list[dict] = []
+    seen: dict[str, str] = {}  # a result (with its device's fingerprint) → the input it came from
     for i, item in enumerate(docs):
         if isinstance(item, dict):
             name = sources[i] if sources is not None else f"<document {i}>"
@@ -147,6 +148,11 @@ def merge(docs: Sequence[dict | str | os.PathLike], *, sources: Sequence[str] | 
         for res in doc["results"]:
             res = copy.deepcopy(res)
             res["device"] = ids[res["device"]]
+            key = json.dumps({**res, "device": devices[res["device"]]}, sort_keys=True, default=str)
+            if key in seen:
+                raise ConfigError(f"merge: {name} repeats the result {res['name']!r} of {seen[key]} (the same run "
+                                  "given twice?); expected reports of different runs")
+            seen[key] = name
             results.append(res)
         merged_from.extend(doc.get("merged_from") or [{"source": name, "command": doc["command"],
                                                         "created": doc["created"],

@@ -195,6 +195,7 @@ def run_bench(jobs: list[dict], *, isolate: bool = True, progress: bool = True, 
         res["device"] = dev
         res["isolated"] = isolate
         results.append(res)
+    distinct_names(results)
     doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "edgepose_version": __version__,
            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
            "devices": {dev: fp}, "results": results}
@@ -203,18 +204,33 @@ def run_bench(jobs: list[dict], *, isolate: bool = True, progress: bool = True, 
     return doc
 
 
+def distinct_names(results: list[dict]) -> None:
+    """Rename results that share a name on the same device, threads and batch (two bundles of one model, target
+    and precision): first by decode placement, then by bundle folder, so that rows and plot labels differ."""
+    for extra in (lambda r: f"decode {r.get('decode') or '?'}", lambda r: Path(str(r["bundle"])).name):
+        groups: dict[tuple, list[dict]] = {}
+        for r in results:
+            groups.setdefault((r["name"], r["device"], r["threads"], r["batch"]), []).append(r)
+        for same in groups.values():
+            if len(same) > 1 and len({extra(r) for r in same}) > 1:
+                for r in same:
+                    r["name"] = f"{r['name']} · {extra(r)}"
+
+
 def summary_table(doc: dict) -> str:
     """The printed summary: one line per result, speed-up over the PyTorch baseline of the same model."""
     base = {(r["model"], r["device"], r["threads"], r["batch"]): r["stages"]["total"]["p50"]
             for r in doc["results"] if r["role"] == "baseline"}
-    lines = [f"{'name':44s} {'thr':>3s} {'p50 ms':>8s} {'p90 ms':>8s} {'pre':>6s} {'infer':>6s} {'dec':>6s} "
+    width = min(max([44] + [len(str(r["name"])) for r in doc["results"]]), 90)
+    lines = [f"{'name':{width}s} {'thr':>3s} {'p50 ms':>8s} {'p90 ms':>8s} {'pre':>6s} {'infer':>6s} {'dec':>6s} "
              f"{'FPS':>7s} {'RSS MB':>7s} {'AP':>6s} {'speed-up':>8s}"]
     for r in doc["results"]:
         st, acc = r["stages"], r.get("accuracy") or {}
         ref = base.get((r["model"], r["device"], r["threads"], r["batch"]))
         speed = f"{ref / st['total']['p50']:7.1f}x" if ref else f"{'':8s}"
         ap = f"{acc['AP']:6.1f}" if acc.get("AP") is not None else f"{'-':>6s}"
-        lines.append(f"{r['name'][:44]:44s} {r['threads']:3d} {st['total']['p50']:8.3f} {st['total']['p90']:8.3f} "
-                     f"{st['preprocess']['p50']:6.3f} {st['inference']['p50']:6.3f} {st['decode']['p50']:6.3f} "
+        lines.append(f"{r['name'][:width]:{width}s} {r['threads']:3d} {st['total']['p50']:8.3f} "
+                     f"{st['total']['p90']:8.3f} {st['preprocess']['p50']:6.3f} {st['inference']['p50']:6.3f} "
+                     f"{st['decode']['p50']:6.3f} "
                      f"{r['fps']:7.1f} {r['peak_rss_mb']:7.1f} {ap} {speed}")
     return "\n".join(lines)

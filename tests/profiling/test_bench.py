@@ -98,11 +98,17 @@ def test_cli_bench_writes_reports(bundles, tmp_path, capsys):
 
     bundle_rows = [ln for ln in out.splitlines() if "· onnx ·" in ln]
     assert len(bundle_rows) == 4 and all(re.search(r"\d+\.\dx\s*$", ln) for ln in bundle_rows)  # speed-up
+    other = json.loads((report / "bench.json").read_text())  # the same run, as if on another device
+    for fp in other["devices"].values():
+        fp.update(label="Raspberry Pi 5 · 4 cores · aarch64", cpu_model="Cortex-A76")
+    (tmp_path / "pi.json").write_text(json.dumps(other))
     merged = tmp_path / "merged"
-    code = main(["bench", "--merge", str(report / "bench.json"), str(report / "bench.json"),
+    code = main(["bench", "--merge", str(report / "bench.json"), str(tmp_path / "pi.json"),
                  "--report", str(merged), "--quiet"])
     assert code == 0
     assert len(json.loads((merged / "bench.json").read_text())["results"]) == 16
+    assert "repeats the result" in _error(["bench", "--merge", str(report / "bench.json"), str(report / "bench.json"),
+                                           "--report", str(tmp_path / "twice")], capsys)
 
 
 @pytest.mark.onnxruntime
@@ -194,3 +200,34 @@ def test_checks_before_any_timing(bundles, tmp_path, capsys):
         plan_jobs([sb, str(bundles["centernet-mnv2s"])], threads=[1], runs=1, warmup=0, batch=2)
     plan_jobs([sb], threads=[64], runs=1, warmup=0, batch=1)
     assert "oversubscription" in capsys.readouterr().err
+
+
+@pytest.mark.onnxruntime
+def test_all_runs_failing_keeps_the_previous_report(bundles, tmp_path, capfd, monkeypatch):
+    from edgepose.profiling import runner
+
+    good = {"kind": "bundle", "bundle": str(bundles["simplebaseline-mnv2s-edge"]), "threads": 1, "runs": 3,
+            "warmup": 1, "batch": 1, "image": None}
+    report = tmp_path / "r"
+    monkeypatch.setattr(runner, "plan_jobs", lambda *a, **k: [good])
+    assert main(["bench", good["bundle"], "--report", str(report), "--quiet"]) == 0
+    before = (report / "bench.json").read_text()
+    monkeypatch.setattr(runner, "plan_jobs", lambda *a, **k: [dict(good, bundle=str(tmp_path / "vanished"))])
+    line = _error(["bench", good["bundle"], "--report", str(report), "--quiet"], capfd)
+    assert "every bench run failed" in line and "no report written" in line
+    assert (report / "bench.json").read_text() == before
+    assert "unknown device" in _error(["bench", good["bundle"], "--device", "nope", "--threads", "1"], capfd)
+
+
+def test_same_model_target_precision_get_distinct_names():
+    from edgepose.profiling.runner import distinct_names
+
+    def res(bundle, decode):
+        return {"name": "m · onnx · fp32", "device": "d", "threads": 2, "batch": 1, "bundle": bundle, "decode": decode}
+
+    rows = [res("/x/graph", "graph"), res("/x/host", "host"), res("/y/a", "graph"), res("/y/b", "graph")]
+    rows.append(dict(res("/x/other", "graph"), threads=1))  # another thread count: its own row already
+    distinct_names(rows)
+    assert [r["name"] for r in rows] == ["m · onnx · fp32 · decode graph · graph", "m · onnx · fp32 · decode host",
+                                         "m · onnx · fp32 · decode graph · a", "m · onnx · fp32 · decode graph · b",
+                                         "m · onnx · fp32"]

@@ -46,6 +46,12 @@ def test_percentiles_match_numpy():
     (lambda d: {**d, "results": [{k: v for k, v in d["results"][0].items() if k != "fps"}]}, "missing key.*fps"),
     (lambda d: {**d, "results": [{**d["results"][0], "device": "pi5"}]}, "device 'pi5' is not in 'devices'"),
     (lambda d: {**d, "results": [{**d["results"][0], "role": "main"}]}, "role 'main'"),
+    (lambda d: {**d, "results": [{**d["results"][0], "threads": "two"}]}, "'threads' received 'two'"),
+    (lambda d: {**d, "results": [{**d["results"][0], "fps": None}]}, "'fps' received None; expected a number"),
+    (lambda d: {**d, "results": [{**d["results"][0], "stages": {**d["results"][0]["stages"],
+                                                                "total": {**d["results"][0]["stages"]["total"],
+                                                                          "p50": "x"}}}]},
+     "stages.total received .*expected numbers"),
 ])
 def test_validate_rejects(bench_doc, mutate, message):
     with pytest.raises(ConfigError, match=message):
@@ -158,7 +164,9 @@ def test_merge_same_device_id(bench_doc, make_doc):
     merged = merge([bench_doc, make_doc(seed=5), other], sources=["a.json", "b.json", "c.json"])
     assert list(merged["devices"]) == ["amd-epyc-7b13-2c", "amd-epyc-7b13-2c-2"]  # same fingerprint shares the id
     assert [r["device"] for r in merged["results"]] == ["amd-epyc-7b13-2c"] * 8 + ["amd-epyc-7b13-2c-2"] * 4
-    assert len(merge([merged, bench_doc])["merged_from"]) == 4  # a merged input carries its sources over
+    assert len(merge([merged, make_doc(seed=7)])["merged_from"]) == 4  # a merged input carries its sources over
+    with pytest.raises(ConfigError, match="repeats the result"):
+        merge([merged, bench_doc], sources=["m.json", "a.json"])  # bench_doc is already in it
 
 
 def test_merge_rejects_another_schema_version(bench_doc, tmp_path):
