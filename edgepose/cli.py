@@ -42,6 +42,16 @@ def _os_error_line(exc: OSError) -> str:
     return f"{what}{where} (expected a path that exists, of the right kind, that this user may read / write)"
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where the help does not already say what the default is, and never "None"."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgepose import commands  # noqa: F401  (registers the subcommands; imports nothing heavy)
 
@@ -53,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_args, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_Help)
         add_args(p)
         p.set_defaults(_run=run)
     return parser

@@ -33,10 +33,26 @@ def run_doctor(args) -> int:
             version = importlib.metadata.version(pkg)
             state = f"{version}"
         except importlib.metadata.PackageNotFoundError:
-            state = f"not installed (pip install 'edgepose[{extra}]')" if extra != "core" else "MISSING"
+            state = _missing_hint(pkg, extra)
         print(f"  {pkg:24s} {state}")
     _print_device()
     return 0
+
+
+def _missing_hint(pkg: str, extra: str) -> str:
+    if extra == "core":
+        return "MISSING"
+    if pkg == "tflite-runtime":  # the fallback interpreter for devices where ai-edge-litert has no wheel
+        try:
+            importlib.metadata.version("ai-edge-litert")
+            return "not installed (not needed: ai-edge-litert runs TFLite)"
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    if pkg == "tensorrt":
+        from edgepose.runtimes.tensorrt import TRT_MISSING
+
+        return "not installed" + TRT_MISSING.removeprefix("tensorrt is not installed")
+    return f"not installed (pip install 'edgepose[{extra}]')"
 
 
 def _print_device() -> None:

@@ -138,6 +138,9 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
     from edgepose.runtimes.spec import ModelSpec
 
     src = Path(model_file)
+    if src.is_dir():
+        hint = " (a bundle: it can be run and benched as it is)" if (src / "manifest.json").is_file() else ""
+        raise DataError(f"{src} is a directory{hint}; expected a model file ({', '.join(FORMATS)})")
     if not src.is_file():
         raise DataError(f"model file not found: {src}")
     target = FORMATS.get(src.suffix.lower())

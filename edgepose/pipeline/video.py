@@ -43,6 +43,9 @@ def open_source(source: str) -> cv2.VideoCapture:
     elif "://" in source:
         cap = cv2.VideoCapture(source)
     else:
+        if Path(source).is_dir():
+            raise InputError(f"--source {source} is a directory; expected a video file, a camera index, rtsp://... "
+                             "or csi://N")
         if not Path(source).is_file():
             raise InputError(f"--source {source}: no such file; expected a video file, a camera index, "
                              "rtsp://... or csi://N")
