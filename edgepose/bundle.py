@@ -22,7 +22,7 @@ from pathlib import Path
 from edgepose import __version__
 from edgepose.errors import BundleError, EdgeposeError
 from edgepose.utils.fs import make_public
-from edgepose.utils.signals import remove_on_terminate
+from edgepose.utils.signals import remove_on_terminate, signals_deferred
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -165,9 +165,9 @@ def bundle_writer(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
         make_public(tmp)  # mkdtemp's 0700 would make the bundle unreadable to a deploy user or service
         with remove_on_terminate(tmp):
             yield tmp
-        if not (tmp / MANIFEST).is_file():
-            raise BundleError("internal error: bundle written without a manifest")
-        _swap_into_place(tmp, out)
+            if not (tmp / MANIFEST).is_file():
+                raise BundleError("internal error: bundle written without a manifest")
+            _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -175,12 +175,14 @@ def bundle_writer(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
 
 def _swap_into_place(tmp: Path, out: Path) -> None:
     old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
+    with signals_deferred():  # Ctrl-C / SIGTERM between the two renames would leave no bundle at ``out``
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        with remove_on_terminate(old):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_manifest(bundle_dir: Path, manifest: dict) -> dict:

@@ -78,6 +78,10 @@ def _check_bundle(b, backend: str | None, batch: int) -> None:
     name = backend or b.backend
     if name not in BACKENDS:
         raise suggest(name, BACKENDS, "backend")
+    targets = BACKENDS[name][3]
+    if b.target not in targets:
+        raise ConfigError(f"--backend {name} cannot run {b.path}, a {b.target!r} bundle; it runs "
+                          f"{', '.join(targets)} bundles")
     if not is_available(name):
         raise BackendUnavailable(f"cannot bench {b.path}: backend {name!r} is not available here "
                                  f"({unavailable_reason(name)}); a TensorRT bundle's ONNX also runs with "
@@ -102,6 +106,9 @@ def plan_jobs(bundles: list[str], *, threads: list[int], runs: int, warmup: int,
     check_image_arg(image)
     if baseline is not None and baseline not in BASELINES:
         raise ConfigError(f"--baseline {baseline!r}: expected one of {', '.join(BASELINES)}")
+    if baseline_weights is not None and not Path(baseline_weights).is_file():
+        raise ConfigError(f"--baseline-weights {baseline_weights}: no such file; expected a checkpoint of the "
+                          "model the bundles were exported from")
     if not bundles:
         raise ConfigError("no bundle given; expected one or more bundle directories")
     cores = _usable_cores()

@@ -38,6 +38,21 @@ def remove_on_terminate(path: str | Path):
     return on_terminate(lambda: shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True))
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT / SIGTERM back for a few renames that must happen together (a bundle replacing the previous
+    one); a signal that came meanwhile is delivered when the block ends."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        yield
+        return
+    old = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, old)
+
+
 def _terminate(signum, frame) -> None:
     for cleanup in reversed(list(_CLEANUPS)):
         with contextlib.suppress(Exception):

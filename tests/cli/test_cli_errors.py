@@ -191,3 +191,22 @@ def test_max_images_limits_what_is_generated(capsys, tmp_path, monkeypatch):
     assert code == 0
     (made,) = (tmp_path / "synthetic").iterdir()
     assert "-n3-" in made.name
+
+
+def test_signals_wait_for_the_bundle_swap():
+    """Ctrl-C / SIGTERM between the two renames of a bundle swap would leave no bundle: they wait for it."""
+    import os
+    import signal
+
+    from edgepose.utils.signals import signals_deferred
+
+    got = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append("handled"))
+    try:
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            got.append("inside")
+        got.append("after")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert got == ["inside", "handled", "after"]

@@ -200,6 +200,14 @@ def test_checks_before_any_timing(bundles, tmp_path, capsys):
         plan_jobs([sb, str(bundles["centernet-mnv2s"])], threads=[1], runs=1, warmup=0, batch=2)
     plan_jobs([sb], threads=[64], runs=1, warmup=0, batch=1)
     assert "oversubscription" in capsys.readouterr().err
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(Exception, match="not a readable image"):
+        plan_jobs([sb], threads=[1], runs=1, warmup=0, batch=1, image=str(tmp_path / "notes.jpg"))
+    with pytest.raises(Exception, match="--backend tflite cannot run"):
+        plan_jobs([sb], threads=[1], runs=1, warmup=0, batch=1, backend="tflite")
+    with pytest.raises(Exception, match="--baseline-weights .*no such file"):
+        plan_jobs([sb], threads=[1], runs=1, warmup=0, batch=1, baseline="torch",
+                  baseline_weights=str(tmp_path / "nope.pt"))
 
 
 @pytest.mark.onnxruntime
