@@ -250,7 +250,7 @@ def test_ensure_engine_builds_once_then_reuses(tmp_path, monkeypatch):
     kw = {"trt_version": "10.3.0", "device": ORIN, "build_fn": _fake_builder(calls), "log": None}
     first = ensure_engine(bundle, onnx_path, "a" * 64, settings, **kw)
     assert first.parent == bundle / "engines" and first.read_bytes() == b"engine-1" and len(calls) == 1
-    assert calls[0][2].name == "trt10.3.0-sm_87.cache"
+    assert calls[0][2].name == "trt10.3.0-sm_87-orin.cache"
     assert sorted(p.name for p in first.parent.iterdir()) == sorted([first.name, first.with_suffix(".json").name])
     sidecar = read_sidecar(first.with_suffix(".json"))
     assert (sidecar["tensorrt_version"], sidecar["compute_capability"], sidecar["gpu"]) == ("10.3.0", "8.7", "Orin")
@@ -354,22 +354,48 @@ def test_decoder_layers_pinned_to_fp32_in_reduced_precision_engines(tmp_path):
     class Layer:
         def __init__(self, name):
             self.name, self.precision, self.num_outputs, self.types = name, None, 1, {}
+            self.type = "constant" if "Constant" in name else "other"
+            self.out = "int64" if "ArgMax" in name else "float16"  # index arithmetic is not float data
 
         def get_output(self, j):
-            return Tensor(dtype="float16")
+            return Tensor(dtype=self.out)
 
         def set_output_type(self, j, t):
             self.types[j] = t
 
     layers = [Layer(n) for n in names]
     flags_ns = SimpleNamespace(OBEY_PRECISION_CONSTRAINTS="obey")
-    trt = SimpleNamespace(float32="float32", float16="float16", BuilderFlag=flags_ns)
+    trt = SimpleNamespace(float32="float32", float16="float16", BuilderFlag=flags_ns,
+                          LayerType=SimpleNamespace(CONSTANT="constant"))
     network = SimpleNamespace(num_layers=len(layers), get_layer=lambda i: layers[i])
     flags = []
     config = SimpleNamespace(set_flag=flags.append)
-    assert pin_decoder_fp32(trt, network, config) == len(decoder)
+    pinned = [ly for ly in layers if ly.name.startswith(DECODER_PREFIX) and ly.type != "constant" and ly.out != "int64"]
+    assert any(ly.out == "int64" for ly in layers if ly.name.startswith(DECODER_PREFIX))
+    assert pin_decoder_fp32(trt, network, config) == len(pinned) > 0
     assert flags == ["obey"]
-    assert all((ly.precision == "float32") == ly.name.startswith(DECODER_PREFIX) for ly in layers)
+    assert all((ly.precision == "float32") == (ly in pinned) for ly in layers)
+    assert all(ly.types == {0: "float32"} for ly in pinned)
+
+
+def test_tensorrt_versions_other_than_10_are_refused_with_the_reason():
+    from edgepose.runtimes.tensorrt import version_problem
+
+    assert version_problem("10.3.0") == ""
+    assert "Jetson Nano" in version_problem("8.2.1") and "needs TensorRT 10" in version_problem("8.6.1")
+    assert "removed the FP16 / INT8 builder flags" in version_problem("11.0.0")
+
+
+def test_build_settings_refuse_unknown_flags_and_fp32_on_dla():
+    from edgepose.errors import ConfigError
+    from edgepose.runtimes.tensorrt.settings import BuildSettings
+
+    profile = {"input": {"min": [1, 3, 128, 96], "opt": [1, 3, 128, 96], "max": [1, 3, 128, 96]}}
+    with pytest.raises(ConfigError, match="STRICT_TYPES"):
+        BuildSettings(precision="fp16", profile=profile, flags=["FP16", "STRICT_TYPES"])
+    with pytest.raises(ConfigError, match="DLA core runs FP16 / INT8 only"):
+        BuildSettings(precision="fp32", profile=profile, dla_core=0)
+    assert BuildSettings(precision="int8", profile=profile, dla_core=1).flags == ["INT8", "FP16"]
 
 
 def test_runtime_takes_the_common_threads_option(tmp_path):

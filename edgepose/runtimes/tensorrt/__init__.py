@@ -21,14 +21,39 @@ from edgepose.runtimes.spec import ModelSpec
 from edgepose.runtimes.tensorrt.settings import BUILD_FILE, BuildSettings
 from edgepose.utils.lazy import is_importable
 
-TRT_MISSING = ("tensorrt is not installed (it comes with JetPack on Jetson, or NVIDIA's pip index on x86: "
-               "pip install tensorrt-cu12)")
+TRT_MISSING = ("tensorrt is not installed (it comes with JetPack 6 on Jetson: make the venv with "
+               "--system-site-packages; on x86 from NVIDIA's pip index: pip install 'tensorrt-cu12>=10,<11')")
+TRT_MAJOR = 10  # written against the TensorRT 10 API: 8.x lacks it, 11 drops weak typing and FP16 / INT8 flags
+
+
+def version_problem(version: str) -> str:
+    """'' for a TensorRT 10.x version string, else why edgepose cannot use it."""
+    try:
+        major = int(str(version).split(".")[0])
+    except ValueError:
+        return f"TensorRT version {version!r} is not a version number"
+    if major < TRT_MAJOR:
+        return (f"TensorRT {version} found; edgepose needs TensorRT {TRT_MAJOR} (JetPack 6, Jetson Orin). Jetson "
+                "Nano / TX2 / Xavier (JetPack 4 / 5, TensorRT 8) are not supported: use --target onnx or tflite there")
+    if major > TRT_MAJOR:
+        return (f"TensorRT {version} found; edgepose is written for TensorRT {TRT_MAJOR} (TensorRT 11 removed the "
+                f"FP16 / INT8 builder flags it uses): pip install 'tensorrt-cu12>={TRT_MAJOR},<{TRT_MAJOR + 1}'")
+    return ""
 
 
 def unavailable_reason() -> str:
     """One line saying why the backend cannot run here ('' when it can)."""
     if not is_importable("tensorrt"):
         return TRT_MISSING
+    import importlib
+
+    try:
+        trt = importlib.import_module("tensorrt")
+    except Exception as exc:  # noqa: BLE001 — installed but broken (libnvinfer missing, wrong CUDA)
+        return f"tensorrt is installed but does not import ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+    problem = version_problem(getattr(trt, "__version__", "?"))
+    if problem:
+        return problem
     from edgepose.runtimes.tensorrt.engine import cuda_device_count
 
     try:
@@ -106,7 +131,8 @@ class TensorRTRuntime(Runtime):
         self._mem = gpu_memory(self.buffers, self.device)
         try:
             self.engine_path = self._resolve_engine(self._mem.device_info())
-            self._trt, self._engine = deserialize(self.engine_path.read_bytes(), self.engine_path)
+            self._trt, self._engine = deserialize(self.engine_path.read_bytes(), self.engine_path,
+                                                  dla_core=self.settings.dla_core)
             self._context = self._engine.create_execution_context()
             if self._context is None:
                 raise EdgeposeError(f"TensorRT could not create an execution context for {self.engine_path}")

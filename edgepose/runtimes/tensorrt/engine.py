@@ -38,6 +38,17 @@ def trt_module():
     return require("tensorrt", "the tensorrt backend")
 
 
+_LOGGER = None
+
+
+def trt_logger(trt):
+    """One logger for every builder and runtime (TensorRT keeps the first and warns about others)."""
+    global _LOGGER
+    if _LOGGER is None:
+        _LOGGER = trt.Logger(trt.Logger.WARNING)
+    return _LOGGER
+
+
 # ---- build ------------------------------------------------------------------------------------
 def _parse_onnx(trt, builder, logger, onnx_path: Path):
     network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
@@ -60,13 +71,18 @@ def pin_decoder_fp32(trt, network, config) -> int:
     integer argmax. Returns the number of layers pinned.
     """
     pinned = 0
+    floats = (trt.float16, trt.float32)
     for i in range(network.num_layers):
         layer = network.get_layer(i)
-        if not layer.name.startswith(DECODER_PREFIX):
+        if not layer.name.startswith(DECODER_PREFIX) or layer.type == trt.LayerType.CONSTANT:
+            continue
+        outs = [layer.get_output(j) for j in range(layer.num_outputs)]
+        # as Polygraphy's precision marking: only layers computing float data, not index / shape arithmetic
+        if not any(t.dtype in floats and not getattr(t, "is_shape_tensor", False) for t in outs):
             continue
         layer.precision = trt.float32
-        for j in range(layer.num_outputs):
-            if layer.get_output(j).dtype in (trt.float16, trt.float32):
+        for j, t in enumerate(outs):
+            if t.dtype in floats:
                 layer.set_output_type(j, trt.float32)
         pinned += 1
     if pinned:
@@ -81,11 +97,17 @@ def _configure(trt, builder, settings: BuildSettings, inputs: list[str]):
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mib << 20)
     for flag in settings.flags:
+        if not hasattr(trt.BuilderFlag, flag):
+            raise BundleError(f"build.json asks for builder flag {flag!r}, which TensorRT {trt.__version__} does "
+                              "not have; re-export the bundle with this edgepose")
         config.set_flag(getattr(trt.BuilderFlag, flag))
     if not settings.tf32:
         config.clear_flag(trt.BuilderFlag.TF32)
     config.builder_optimization_level = settings.builder_optimization_level
     if settings.dla_core is not None:
+        if settings.dla_core >= builder.num_DLA_cores:
+            raise ConfigError(f"dla_core {settings.dla_core}: this device has {builder.num_DLA_cores} DLA core(s) "
+                              "(Xavier / Orin NX / AGX have 2, Orin Nano and x86 GPUs none)")
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = settings.dla_core
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
@@ -100,28 +122,35 @@ def build_serialized(onnx_path: str | Path, settings: BuildSettings, *, timing_c
                      log: Callable[[str], None] | None = print) -> bytes:
     """Parse the ONNX and build a serialized engine with ``settings``; ``timing_cache`` is read and updated."""
     trt = trt_module()
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = trt_logger(trt)
     builder = trt.Builder(logger)
     network, _parser, inputs = _parse_onnx(trt, builder, logger, Path(onnx_path))
     config = _configure(trt, builder, settings, inputs)
     if settings.precision != "fp32":
         pin_decoder_fp32(trt, network, config)
-    if settings.timing_cache and timing_cache is not None:
+    use_cache = bool(settings.timing_cache and timing_cache is not None)
+    if use_cache:
         previous = timing_cache.read_bytes() if timing_cache.is_file() else b""
-        config.set_timing_cache(config.create_timing_cache(previous), ignore_mismatch=False)
+        cache = config.create_timing_cache(previous)
+        if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+            if log:
+                log(f"tensorrt: timing cache {timing_cache} does not fit this device; building without it")
+            use_cache = False
     if log:
         log(f"tensorrt: building a {settings.precision} engine from {Path(onnx_path).name} (this takes a while)")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BundleError(f"TensorRT could not build an engine from {onnx_path} ({settings.precision}, "
                           f"workspace {settings.workspace_mib} MiB); see the TensorRT log above")
-    if settings.timing_cache and timing_cache is not None:
-        atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
+    updated = config.get_timing_cache() if use_cache else None
+    if updated is not None:
+        atomic_write(timing_cache, bytes(updated.serialize()))
     return bytes(serialized)
 
 
 def timing_cache_path(trt_version: str, device: DeviceInfo, cache_root: str | Path | None = None) -> Path:
-    return Path(cache_root or user_cache_dir()) / "timing" / f"trt{trt_version}-{device.sm}.cache"
+    gpu = "".join(c if c.isalnum() else "-" for c in device.name).strip("-").lower() or "gpu"
+    return Path(cache_root or user_cache_dir()) / "timing" / f"trt{trt_version}-{device.sm}-{gpu}.cache"
 
 
 # ---- find or build ------------------------------------------------------------------------------
@@ -167,10 +196,13 @@ class TensorInfo:
     dtype: np.dtype
 
 
-def deserialize(data: bytes, source: str | Path = "engine"):
-    """→ (trt.Runtime, trt.ICudaEngine); the runtime must outlive the engine."""
+def deserialize(data: bytes, source: str | Path = "engine", dla_core: int | None = None):
+    """→ (trt.Runtime, trt.ICudaEngine); the runtime must outlive the engine. An engine built for a DLA core
+    needs the runtime on that core (the runtime's default is -1, none)."""
     trt = trt_module()
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    runtime = trt.Runtime(trt_logger(trt))
+    if dla_core is not None:
+        runtime.DLA_core = dla_core
     engine = runtime.deserialize_cuda_engine(data)
     if engine is None:
         raise BundleError(f"TensorRT could not deserialize {source} (corrupt, or built by another TensorRT / GPU); "
@@ -255,6 +287,7 @@ class TorchMemory:
 
     def __init__(self, torch, device: int = 0):
         self.torch, self.device = torch, torch.device("cuda", device)
+        torch.cuda.set_device(self.device)  # TensorRT runs on the current device: the buffers' one
         self._stream = torch.cuda.Stream(device=self.device)
         self._tensors: dict[int, object] = {}
 
@@ -308,7 +341,10 @@ def cuda_device_count() -> int | None:
     cudart = _cudart()
     if cudart is not None:
         err, count = cudart.cudaGetDeviceCount()
-        return int(count) if int(getattr(err, "value", err)) == 0 else 0
+        if int(getattr(err, "value", err)) != 0:
+            raise RuntimeError(f"cudaGetDeviceCount returned {err} (a CUDA runtime newer than the driver? "
+                               "cuda-python 13 needs a CUDA 13 driver; JetPack 6 has CUDA 12: cuda-python<13)")
+        return int(count)
     if is_importable("torch"):
         return int(importlib.import_module("torch").cuda.device_count())
     return None

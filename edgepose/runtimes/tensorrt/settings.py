@@ -20,6 +20,9 @@ from edgepose.errors import BundleError, ConfigError
 
 BUILD_FILE = "build.json"
 PRECISION_FLAGS = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8", "FP16")}
+# trt.BuilderFlag members a build.json may name (TensorRT 10; STRICT_TYPES and the like are gone)
+KNOWN_FLAGS = ("FP16", "INT8", "BF16", "FP8", "SPARSE_WEIGHTS", "OBEY_PRECISION_CONSTRAINTS",
+               "PREFER_PRECISION_CONSTRAINTS", "DIRECT_IO", "REFIT", "GPU_FALLBACK")
 
 
 @dataclass
@@ -48,6 +51,12 @@ class BuildSettings:
             raise ConfigError(f"builder_optimization_level must be 0..5, got {self.builder_optimization_level!r}")
         if self.dla_core is not None and (not isinstance(self.dla_core, int) or self.dla_core < 0):
             raise ConfigError(f"dla_core must be None or an integer >= 0, got {self.dla_core!r}")
+        if self.dla_core is not None and self.precision == "fp32":
+            raise ConfigError("a DLA core runs FP16 / INT8 only; expected precision fp16 or int8 with dla_core")
+        unknown = [f for f in self.flags if f not in KNOWN_FLAGS]
+        if unknown:
+            raise ConfigError(f"builder flag(s) {unknown} are not TensorRT 10 flags edgepose sets; expected some of "
+                              f"{', '.join(KNOWN_FLAGS)}")
         check_profile(self.profile)
 
     @property
