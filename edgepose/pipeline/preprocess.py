@@ -7,6 +7,7 @@ evaluation, every runtime and calibration, so preprocessing never drifts between
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,14 +41,14 @@ class InputSpec:
 
     def __post_init__(self) -> None:
         size = tuple(self.size)
-        if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+        if len(size) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
                                       for v in size):
             raise ConfigError(f"input size must be (width, height) positive integers, got {self.size!r}")
         self.size = (int(size[0]), int(size[1]))
         for name in ("mean", "std"):
             v = getattr(self, name)
-            ok = isinstance(v, (tuple, list)) and len(v) in (1, 3) and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)
+            ok = isinstance(v, (tuple, list, np.ndarray)) and len(v) in (1, 3) and all(
+                isinstance(x, numbers.Real) and not isinstance(x, bool) and np.isfinite(x) for x in v)
             if not ok or (name == "std" and min(v) <= 0):
                 raise ConfigError(f"input {name} must be 1 or 3 finite numbers{' > 0' if name == 'std' else ''} "
                                   f"(RGB, 0..1 scale), got {v!r}")
@@ -55,7 +56,7 @@ class InputSpec:
             raise ConfigError(f"input layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
         if self.dtype not in ("float32", "uint8"):
             raise ConfigError(f"input dtype must be 'float32' or 'uint8', got {self.dtype!r}")
-        if not isinstance(self.padding, (int, float)) or not np.isfinite(self.padding) or self.padding <= 0:
+        if not isinstance(self.padding, numbers.Real) or not np.isfinite(self.padding) or self.padding <= 0:
             raise ConfigError(f"input padding (box scale) must be a finite number > 0, got {self.padding!r}")
 
 

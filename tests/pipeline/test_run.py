@@ -133,3 +133,15 @@ def test_detector_boxes_use_min_score_and_drop_unusable_boxes():
     got = person_boxes(det, np.zeros((100, 640, 3), np.uint8), 0.01)
     assert det.threshold == 0.01
     np.testing.assert_allclose(got, [[10, 10, 50, 90, 0.9], [-5, 0, 20, 40, 0.05]], rtol=1e-6)
+
+
+def test_input_spec_takes_numpy_numbers_and_refuses_nonsense():
+    from edgepose.errors import ConfigError
+    from edgepose.pipeline.preprocess import InputSpec
+
+    spec = InputSpec(size=(np.int64(96), 128), mean=tuple(np.float32([0.4, 0.4, 0.4])), padding=np.float32(1.25))
+    assert spec.size == (96, 128) and isinstance(spec.size[0], int)
+    for kw, match in ((dict(size=(96,)), "size"), (dict(size=(0, 128)), "size"), (dict(std=(0.2, 0, 0.2)), "std"),
+                      (dict(layout="CHW"), "layout"), (dict(dtype="float16"), "dtype"), (dict(padding=0), "padding")):
+        with pytest.raises(ConfigError, match=match):
+            InputSpec(**{"size": (96, 128), **kw})
