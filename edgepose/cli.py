@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 
 from edgepose import __version__
@@ -31,6 +32,11 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings on the command line: one 'warning: ...' line, without the source line they came from."""
+    print(f"warning: {message}", file=file or sys.stderr)
 
 
 def _os_error_line(exc: OSError) -> str:
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    warnings.showwarning = _warning_line
     try:
         from edgepose.utils.signals import sigterm_cleans_up
 

@@ -68,6 +68,10 @@ class CalibrationSet:
         else:
             reader = _reader_for(Path(source), spec, int(stride))
             size = int(size or DEFAULT_SIZE)
+            if spec.kind == "heatmap" and not text.endswith(".json"):
+                warnings.warn(f"calibration: a top-down model calibrated on whole frames of {source} (no person "
+                              "boxes there); a COCO json with person boxes, or synthetic, gives ranges closer to "
+                              "the person crops it will see", stacklevel=2)
         return _collect(cls, reader, text, int(size), seed, progress)
 
     # ---- access ------------------------------------------------------------------------------
@@ -135,7 +139,25 @@ def _collect(cls, reader, source: str, size: int, seed: int, progress: bool) -> 
     if len(out) < MIN_RECOMMENDED:
         warnings.warn(f"calibration set has only {len(out)} samples (from {source}); at least {MIN_RECOMMENDED} "
                       "are recommended for stable INT8 ranges", stacklevel=3)
+    elif len(out) < size:
+        warnings.warn(f"calibration: asked for {size} samples, {source} gave {len(out)}", stacklevel=3)
+    degenerate = _degenerate(out.samples)
+    if degenerate:
+        warnings.warn(f"calibration data from {source} looks degenerate: {degenerate}; INT8 ranges from it will "
+                      "not fit real inputs (the accuracy gate will tell)", stacklevel=3)
     return out
+
+
+def _degenerate(samples: list[np.ndarray]) -> str:
+    """'' for usable calibration samples, else what is wrong with them (constant or identical images)."""
+    flat = [s.reshape(-1) for s in samples]
+    # constant per channel (a black frame is not constant across the normalised channels)
+    flat_count = sum(float(s.reshape(s.shape[1], -1).std(axis=1).max()) < 1e-3 for s in samples)
+    if flat_count * 2 > len(flat):
+        return f"{flat_count} of {len(flat)} samples are constant images"
+    if len(flat) > 1 and all(np.abs(f - flat[0]).max() < 1e-3 for f in flat[1:]):
+        return f"all {len(flat)} samples are the same image"
+    return ""
 
 
 def _reasons(skipped: Counter) -> str:

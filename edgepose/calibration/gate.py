@@ -14,6 +14,7 @@ synthetic validation set.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from edgepose.errors import DataError
 SCORE_FLOOR = 0.2  # joints the reference scores below this are not compared (ties on unseen joints)
 PERSON_FLOOR = 0.3  # bottom-up: reference people compared
 DEFAULT_VAL = 100  # synthetic validation images
+MIN_VAL_IMAGES = 20  # below this many images or people a gate verdict is mostly noise
+WEAK_REFERENCE_AP = 5.0  # AP points: a reference this weak cannot tell good quantization from bad
 
 
 @dataclass
@@ -87,7 +90,46 @@ def resolve_val(val, calib, kind: str, workspace: Path, size: int = DEFAULT_VAL)
     if held is not None:
         return held
     text = f"synthetic-val:{size}"
+    if calib is not None and not str(calib.source).startswith("synthetic"):
+        warnings.warn(f"accuracy gate: {calib.source} leaves no held-out images with ground truth, so the gate "
+                      f"runs on {text}, not on your kind of data; pass --val DATA to gate on your own", stacklevel=2)
     return resolve_dataset(text, kind, split="val", progress=False), text
+
+
+def validation_notes(coco, calib, reference_ap: float, num_images: int) -> list[str]:
+    """Why a gate verdict on this validation set may mean less than it says (each note is also warned)."""
+    notes = []
+    people = sum(1 for a in coco.to_coco_dict()["annotations"] if a.get("num_keypoints", 1) > 0)
+    if num_images < MIN_VAL_IMAGES or people < MIN_VAL_IMAGES:
+        notes.append(f"only {num_images} images / {people} people to gate on: the AP drop is noisy at this size "
+                     f"(>= {MIN_VAL_IMAGES} of each recommended)")
+    if reference_ap < WEAK_REFERENCE_AP:
+        notes.append(f"the fp32 reference scores AP {reference_ap:.1f} here: the model finds little in this data, "
+                     "so the gate cannot tell a good INT8 model from a bad one")
+    overlap = _overlap(coco, calib)
+    if overlap:
+        notes.append(f"{overlap} validation image(s) were also calibration images: the gate is not held out")
+    for note in notes:
+        warnings.warn(f"accuracy gate: {note}", stacklevel=2)
+    return notes
+
+
+def _overlap(coco, calib) -> int:
+    """Validation images that calibration also read (same file), for COCO and image-folder calibration."""
+    if calib is None or str(calib.source).startswith("synthetic"):
+        return 0
+    val_files = {Path(coco.image_path(i)).resolve() for i in coco.image_ids}
+    src = Path(str(calib.source))
+    if src.is_dir():
+        used = {p.resolve() for p in src.rglob("*") if p.is_file()}
+    elif src.suffix == ".json" and src.is_file():
+        from edgepose.data.coco import CocoKeypoints
+
+        cal = CocoKeypoints(src)
+        used = {Path(cal.image_path(i)).resolve() for i in calib.image_ids}
+    else:
+        return 0
+    return len(val_files & used)
 
 
 def _held_out(calib, workspace: Path):

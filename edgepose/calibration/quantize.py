@@ -47,6 +47,9 @@ def candidate_runtime(tgt, bundle):
     TensorRT bundle where TensorRT is missing. (None, reason) when nothing can run it here."""
     rt = tgt.parity_runtime(bundle)
     if rt is not None:
+        asked, got = getattr(rt, "inference_precision", None), getattr(rt, "effective_precision", None)
+        if asked not in (None, "auto") and got not in (None, asked):  # e.g. OpenVINO f16 run as bf16 on this CPU
+            return rt, f"{tgt.backend} (asked {asked}, computes in {got} on this machine)"
         return rt, tgt.backend
     if bundle.target == "tensorrt" and bundle.manifest.get("precision") == "int8":
         from edgepose.runtimes.onnxruntime import OnnxRuntime, is_available
@@ -83,12 +86,13 @@ def _latency_batch(spec):
 
 
 def _gate_for(model, ctx, quant, log):
-    from edgepose.calibration.gate import AccuracyGate, resolve_val
+    from edgepose.calibration.gate import AccuracyGate, resolve_val, validation_notes
 
     coco, val_name = resolve_val(quant.val, ctx.calib, ctx.spec.kind, ctx.workspace)
     with step("accuracy gate: fp32 reference", log):
         ref, about = reference_runtime(model, ctx, log)
         gate = AccuracyGate(ref, coco, max_ap_drop=quant.max_ap_drop, val_name=val_name, log=log)
+    gate.notes = validation_notes(coco, ctx.calib, 100 * gate.reference_stats["AP"], gate.num_images)
     gate.reference_about = about
     gate.reference = ref
     return gate
@@ -121,7 +125,8 @@ def quantized_build(model, tgt, ctx, quant, manifest_for) -> dict:
         raise AccuracyGateFailed(_failure(tgt, ctx, report, quant))
     if not report.passed:
         log(f"{tgt.name}: WARNING accuracy gate failed, bundle written anyway (allow_accuracy_drop)")
-    extra = dict(extra, accuracy=dict(report.to_dict(), reference=gate.reference_about))
+    extra = dict(extra, accuracy=dict(report.to_dict(), reference=gate.reference_about, notes=gate.notes,
+                                      overridden=not report.passed))
     if mixed is not None and isinstance(extra.get("quantization"), dict):
         extra["quantization"] = dict(extra["quantization"], kept_float=list(mixed.exclude),
                                      mixed_precision=mixed.to_dict())

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from edgepose.cli import command
-from edgepose.devices.profiles import apply_profile, get_profile, list_profiles
+from edgepose.devices.profiles import apply_profile, list_profiles
 from edgepose.errors import ConfigError
 
 TARGET_NAMES = ("onnx", "openvino", "tflite", "tensorrt", "all")
@@ -100,16 +100,9 @@ def _load_user_model(spec: str, args):
 
 
 def _device_profile(name: str):
-    """The profile named by --device; ``auto`` = the one detected on this machine."""
-    if name != "auto":
-        return get_profile(name)
-    from edgepose.devices.detect import fingerprint
+    from edgepose.devices import profile_for
 
-    fp = fingerprint()
-    if fp["profile"] is None:
-        raise ConfigError(f"--device auto: no device profile matches this machine ({fp['label']}); name one of: "
-                          f"{', '.join(list_profiles())}")
-    return get_profile(fp["profile"])
+    return profile_for(name)
 
 
 @command("export", "export a model to deployment bundles (ONNX, OpenVINO, TFLite, TensorRT)")(_export_args)
@@ -158,11 +151,14 @@ def run_export(args) -> int:
                     parity=not args.no_parity, head=args.head, keypoints=args.keypoints,
                     input_size=args.input_size, calib=args.calib, calib_size=args.calib_size,
                     calib_method=args.calib_method, val=args.val, max_ap_drop=args.max_ap_drop,
-                    auto_mixed=args.auto_mixed, allow_accuracy_drop=args.allow_accuracy_drop)
+                    auto_mixed=args.auto_mixed, allow_accuracy_drop=args.allow_accuracy_drop,
+                    **({"device_profile": {"name": profile.name, "threads": profile.threads}} if profile else {}))
     bundles = result if isinstance(result, dict) else {args.target: result}
     for target, b in bundles.items():
         acc = b.manifest.get("accuracy") or {}
         gate = f", AP drop {acc['ap_drop']:.2f}" if "ap_drop" in acc else ""
+        if acc.get("passed") is False:
+            gate += " — GATE FAILED, written because of --allow-accuracy-drop"
         print(f"{target:9s} {b.path}  ({b.manifest['precision']}, decode={b.manifest['spec']['decode']}{gate})")
     return 0
 

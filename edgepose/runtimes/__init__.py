@@ -7,6 +7,7 @@ Backends are imported only when used, so a device needs just numpy, OpenCV and i
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 
 from edgepose.errors import BackendUnavailable, ConfigError, suggest
@@ -45,7 +46,14 @@ def load(bundle: str | Path, *, backend: str | None = None, verify: bool = True,
     from edgepose.bundle import read_bundle
 
     b = read_bundle(bundle, verify=verify)
+    acc = b.manifest.get("accuracy")
+    if isinstance(acc, dict) and acc.get("passed") is False:
+        warnings.warn(f"bundle {b.path} failed its accuracy gate (AP drop {acc.get('ap_drop')} > limit "
+                      f"{acc.get('max_ap_drop')}) and was written with --allow-accuracy-drop", stacklevel=2)
     name = backend or b.backend
+    profile_threads = (b.manifest.get("device_profile") or {}).get("threads")
+    if options.get("threads") is None and isinstance(profile_threads, int) and profile_threads > 0:
+        options["threads"] = profile_threads  # export --device recorded the device's thread count
     if name not in BACKENDS:
         raise suggest(name, BACKENDS, "backend")
     module, cls_name, extra, targets = BACKENDS[name]

@@ -125,3 +125,46 @@ def test_bad_arguments():
         _quiet("synthetic:4", size=0)
     with pytest.raises(ConfigError, match="layout"):
         next(_quiet("synthetic:1").batches("NCWH"))
+
+
+def test_degenerate_data_and_whole_frames_warn(tmp_path):
+    """All-black images calibrate INT8 ranges that fit nothing; a top-down model fed whole frames is warned."""
+    import cv2
+
+    from edgepose.calibration.dataset import CalibrationSet, _degenerate
+    from edgepose.models import create
+
+    spec = create("simplebaseline-mnv2s-edge").edgepose_meta
+    from edgepose.runtimes.spec import ModelSpec
+
+    spec = ModelSpec.from_meta(spec)
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"black{i}.png"), np.zeros((64, 48, 3), np.uint8))
+    with pytest.warns(UserWarning) as got:
+        CalibrationSet.from_source(tmp_path, spec, size=4, progress=False)
+    text = " | ".join(str(w.message) for w in got)
+    assert "looks degenerate: 4 of 4 samples are constant images" in text and "whole frames" in text
+    same = [np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)] * 3
+    assert _degenerate(same) == "all 3 samples are the same image"
+    assert _degenerate([np.random.default_rng(i).standard_normal((1, 3, 8, 8)) for i in range(3)]) == ""
+
+
+def test_gate_says_when_its_verdict_means_little(shared_data, tmp_path):
+    """A validation set that is tiny, that the model cannot see people in, or that calibration also read, is named
+    as such; calibrating on frames without ground truth says the gate falls back to synthetic data."""
+    from types import SimpleNamespace
+
+    from edgepose.calibration.gate import resolve_val, validation_notes
+    from edgepose.data.coco import CocoKeypoints
+
+    ann = shared_data / "coco-mini" / "test_coco.json"
+    coco = CocoKeypoints(ann)
+    calib = SimpleNamespace(source=str(ann), image_ids=list(coco.image_ids)[:2])
+    with pytest.warns(UserWarning):
+        notes = validation_notes(coco, calib, reference_ap=3.6, num_images=len(coco.image_ids))
+    assert len(notes) == 3
+    assert "only 4 images" in notes[0] and "AP 3.6" in notes[1] and "2 validation image(s)" in notes[2]
+    frames = SimpleNamespace(source=str(tmp_path), image_ids=[])
+    with pytest.warns(UserWarning, match="no held-out images .* synthetic-val:5"):
+        _, name = resolve_val(None, frames, "heatmap", tmp_path, size=5)
+    assert name == "synthetic-val:5"

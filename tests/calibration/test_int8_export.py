@@ -124,8 +124,11 @@ def test_allow_accuracy_drop_writes_the_failing_bundle(sensitive_model_file, tmp
     code = main(["export", "--model", sensitive_model_file, "--target", "onnx", "--precision", "int8", "--calib",
                  "synthetic:16", "--val", "synthetic-val:20", "--allow-accuracy-drop", "--out", str(tmp_path / "b")])
     assert code == 0
+    assert "GATE FAILED, written because of --allow-accuracy-drop" in capsys.readouterr().out
     acc = json.loads((tmp_path / "b" / "manifest.json").read_text())["accuracy"]
-    assert not acc["passed"] and acc["ap_drop"] > 1.0
+    assert not acc["passed"] and acc["ap_drop"] > 1.0 and acc["overridden"] is True
+    with pytest.warns(UserWarning, match="failed its accuracy gate"):
+        edgepose.load(tmp_path / "b").close()
 
 
 def test_tensorrt_int8_carries_a_symmetric_qdq_onnx(model, tmp_path):
