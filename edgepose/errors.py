@@ -60,4 +60,4 @@ def suggest(name: str, choices: Iterable[str], what: str) -> UnknownNameError:
     choices = sorted(choices)
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return UnknownNameError(f"unknown {what} {name!r}{hint} available: {', '.join(choices)}")
+    return UnknownNameError(f"unknown {what} {name!r}{hint} (available: {', '.join(choices)})")

@@ -29,7 +29,8 @@ def _bench_args(p) -> None:
                    help="run the bundles on this backend instead of the manifest's (e.g. a TensorRT bundle's ONNX on "
                         "onnxruntime)")
     p.add_argument("--device", default=None, metavar="PROFILE",
-                   help="device profile (see `edgepose devices`): its thread count is the default")
+                   help="device profile (see `edgepose devices`) or auto (this machine): its thread count is the "
+                        "default")
     p.add_argument("--report", default="bench-report", metavar="DIR",
                    help="folder for bench.json, bench.md and bench.html")
     p.add_argument("--merge", action="store_true",
@@ -46,9 +47,9 @@ def _threads(args) -> list[int]:
 
     prof = None
     if args.device:
-        from edgepose.devices import get_profile
+        from edgepose.devices import profile_for
 
-        prof = get_profile(args.device)  # an unknown profile is an error even when --threads is given
+        prof = profile_for(args.device)  # an unknown profile is an error even when --threads is given
     if args.threads is not None:
         return parse_threads(args.threads)
     if prof is not None and prof.threads:

@@ -20,6 +20,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 # ISA flags worth reporting: they decide which INT8 / BF16 kernels a backend can use.
@@ -48,7 +49,7 @@ JETSON_RULES = ((("agx", "orin"), "jetson-agx-orin"), (("orin", "nx"), "jetson-o
                 (("nano",), "jetson-nano"))
 
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686", "x86")
-ARM64_MACHINES = ("aarch64", "arm64", "armv8l")
+ARM64_MACHINES = ("aarch64", "arm64")  # armv8l is a 32-bit userland on a 64-bit CPU
 
 
 def _read(path: Path) -> str | None:
@@ -200,6 +201,7 @@ def fingerprint(root: str | Path = "/", *, machine: str | None = None, commands:
         "os": platform.platform(),
         "machine": machine or platform.machine() or None,
         "python": platform.python_version(),
+        "python_bits": 64 if sys.maxsize > 2**32 else 32,  # a 32-bit userland on a 64-bit kernel says aarch64
         "board": board,
         "jetson": _jetson(root, board, commands),
         "raspberry_pi": board if board and board.startswith("Raspberry Pi") else None,
@@ -221,9 +223,11 @@ def detect_profile(fp: dict | None = None) -> str | None:
 
     Jetson board → its jetson-* profile (None for a Jetson without a profile, e.g. TX2); Raspberry Pi 4 / 400 /
     CM4 → rpi4, Pi 5 / 500 / CM5 → rpi5; x86 with AMX-INT8 → x86-amx, with AVX512-VNNI or AVX-VNNI →
-    x86-vnni, other x86 → x86; other 64-bit ARM → arm64.
+    x86-vnni, other x86 → x86; other 64-bit ARM → arm64; a 32-bit Python (32-bit Pi OS) → None.
     """
     fp = fingerprint() if fp is None else fp
+    if fp.get("python_bits", 64) == 32:
+        return None  # no profile's backend ships 32-bit wheels (ai-edge-litert, OpenVINO, ONNX Runtime: 64-bit)
     if fp.get("jetson"):
         return _jetson_profile(fp["jetson"].get("model"))
     m = re.match(r"Raspberry Pi (?:Compute Module )?([45])", fp.get("raspberry_pi") or "")

@@ -2,9 +2,11 @@
 
 A profile is a recommendation, not a rule: :func:`apply_profile` fills in what the user left out and refuses
 only choices the hardware cannot honour (INT8 on a GPU without INT8, TensorRT without an NVIDIA GPU).
-``threads=None`` means "leave it to the backend", which uses all physical cores usable by the process
-(OpenVINO, ONNX Runtime and XNNPACK all default to that); on a Jetson the threads only run pre- and
-post-processing. ``input_size=None`` means "the model's own input size".
+``threads=None`` means every core the process may use (OpenVINO and ONNX Runtime default to their own
+count of them; edgepose gives TFLite the count, whose XNNPACK would otherwise run one thread); on a Jetson the
+threads only run pre- and post-processing. ``export --device`` records the profile (and its threads) in the
+bundle, and ``edgepose.load`` uses those threads unless told otherwise. ``input_size=None`` means "the model's
+own input size".
 """
 
 from __future__ import annotations
@@ -66,21 +68,21 @@ for _p in (
     DeviceProfile(
         "jetson-nano", "NVIDIA Jetson Nano", "tensorrt", "fp16", None, (192, 256), False,
         "Maxwell GPU without INT8: FP16 is the fast path (TensorRT INT8 needs compute capability 6.1, the Nano's "
-        "GPU is 5.3). JetPack 4.6 is its last release (TensorRT 8.2, Python 3.6): if edgepose's TensorRT 10 "
-        "backend cannot run there, build the engine from the bundle's model.onnx with trtexec --fp16. Keep the "
-        "input at 192x256 (w x h) or smaller for real time",
+        "GPU is 5.3). Export only: its last JetPack (4.6.x: TensorRT 8.0-8.2, Python 3.6) cannot run edgepose "
+        "(Python >= 3.10, TensorRT 10), so build and run the engine from the bundle's model.onnx with "
+        "trtexec --fp16 or your own TensorRT code. Keep the input at 192x256 (w x h) or smaller for real time",
         False, _JETSON_TARGETS, "Maxwell GPU (128 CUDA cores)"),
     DeviceProfile(
         "jetson-xavier-nx", "NVIDIA Jetson Xavier NX", "tensorrt", "int8", None, None, True,
         "Volta GPU (384 CUDA cores, INT8 tensor cores) and 2 DLA cores: INT8 is the fast path. " + _DLA_NOTE + ". "
-        "JetPack 5.1 ships TensorRT 8.5, older than the TensorRT 10 API edgepose's backend uses: build the engine "
-        "with trtexec if needed",
+        "Export only: its last JetPack (5.1.x: TensorRT 8.5, Python 3.8) cannot run edgepose (Python >= 3.10, "
+        "TensorRT 10), so build the engine from the bundle's Q/DQ model.onnx with trtexec --int8 --fp16",
         True, _JETSON_TARGETS, "Volta GPU (384 CUDA cores, 48 tensor cores) + 2 DLA"),
     DeviceProfile(
         "jetson-agx-xavier", "NVIDIA Jetson AGX Xavier", "tensorrt", "int8", None, None, True,
         "Volta GPU (512 CUDA cores, INT8 tensor cores) and 2 DLA cores: INT8 is the fast path. " + _DLA_NOTE + ". "
-        "JetPack 5.1 ships TensorRT 8.5, older than the TensorRT 10 API edgepose's backend uses: build the engine "
-        "with trtexec if needed",
+        "Export only: its last JetPack (5.1.x: TensorRT 8.5, Python 3.8) cannot run edgepose (Python >= 3.10, "
+        "TensorRT 10), so build the engine from the bundle's Q/DQ model.onnx with trtexec --int8 --fp16",
         True, _JETSON_TARGETS, "Volta GPU (512 CUDA cores, 64 tensor cores) + 2 DLA"),
     DeviceProfile(
         "jetson-orin-nano", "NVIDIA Jetson Orin Nano", "tensorrt", "int8", None, None, False,
@@ -113,8 +115,8 @@ for _p in (
     DeviceProfile(
         "x86-amx", "x86 CPU with AMX", "openvino", "int8", None, None, False,
         "AMX-INT8 tile units: OpenVINO INT8 (NNCF) is the fast path (Intel Xeon since Sapphire Rapids). "
-        "OpenVINO also runs fp32 models in bf16 on AMX by default, so an fp32 bundle is fast too but not "
-        "bit-exact; threads default to all physical cores",
+        "OpenVINO's own default would run fp32 models in bf16 on AMX; edgepose pins f32 for fp32 and int8 "
+        "bundles (parity), and an fp16 bundle runs in bf16 there; threads default to all physical cores",
         True, _CPU_TARGETS, "x86 CPU with AMX"),
     DeviceProfile(
         "x86-vnni", "x86 CPU with VNNI", "openvino", "int8", None, None, False,
@@ -123,13 +125,14 @@ for _p in (
         "Lake); threads default to all physical cores",
         True, _CPU_TARGETS, "x86 CPU with VNNI"),
     DeviceProfile(
-        "x86", "x86 CPU (AVX2)", "openvino", "int8", None, None, False,
-        "AVX2 without VNNI: OpenVINO INT8 (NNCF) still beats fp32, by less. The gain comes mostly from memory "
-        "traffic; threads default to all physical cores",
+        "x86", "x86 CPU without VNNI", "openvino", "int8", None, None, False,
+        "x86 without VNNI (AVX2 or older, or ISA flags unknown as on macOS / Windows): OpenVINO INT8 (NNCF) still "
+        "beats fp32 where AVX2 is there, by less; the gain comes mostly from memory traffic. Threads default to "
+        "all physical cores",
         True, _CPU_TARGETS, "x86 CPU"),
     DeviceProfile(
         "arm64", "64-bit ARM CPU", "tflite", "int8", None, None, False,
-        "64-bit ARM CPU without a specific profile: TFLite INT8 on XNNPACK. Threads default to all cores. "
+        "64-bit ARM CPU without a specific profile: TFLite INT8 on XNNPACK on every core the process may use. "
         "OpenVINO's ARM CPU plugin (--target openvino) is the alternative: compare both with edgepose bench",
         True, _CPU_TARGETS, "64-bit ARM CPU"),
 ):

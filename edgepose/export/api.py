@@ -176,6 +176,8 @@ def _manifest(model, tgt, ctx, extra: dict) -> dict:
         "quantization": None, **extra,
     }
     manifest["model"]["config"].pop("checkpoint_info", None)
+    if ctx.options.get("device_profile"):  # export --device: what the bundle is for, and its thread count
+        manifest["device_profile"] = dict(ctx.options["device_profile"])
     return manifest
 
 

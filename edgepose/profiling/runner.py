@@ -47,7 +47,9 @@ def check_counts(*, runs: int, warmup: int, batch: int) -> None:
 
 
 def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from edgepose.utils.cores import usable_cores
+
+    return usable_cores()
 
 
 def _check_baseline(b, baseline: str | None, log) -> bool:

@@ -120,6 +120,13 @@ def test_raspberry_pi_models(board, profile):
     assert detect_profile({"jetson": None, "raspberry_pi": board, "machine": "aarch64", "isa": []}) == profile
 
 
+def test_a_32_bit_userland_gets_no_profile():
+    """32-bit Pi OS on a 64-bit kernel reports aarch64; no backend ships 32-bit ARM wheels."""
+    fp = {"jetson": None, "raspberry_pi": "Raspberry Pi 4 Model B Rev 1.5", "machine": "aarch64", "isa": []}
+    assert detect_profile(fp) == "rpi4" and detect_profile(dict(fp, python_bits=32)) is None
+    assert detect_profile({"jetson": None, "raspberry_pi": None, "machine": "armv8l", "isa": []}) is None
+
+
 def test_arm_without_model_name_falls_back_to_model_line(tmp_path):
     root = _tree(tmp_path, {"proc/cpuinfo": _arm_cpuinfo("fp asimd", "0xfff", extra="Model\t: Some Board\n")})
     assert fingerprint(root, machine="aarch64")["cpu_model"] == "Some Board"
@@ -309,3 +316,19 @@ def test_cli_export_target_from_profile(capsys, tmp_path):
     assert "note: x86-vnni: target openvino from the profile" in out
     manifest = json.loads((out_dir / "manifest.json").read_text())
     assert (manifest["target"], manifest["precision"]) == ("openvino", "fp32")
+    assert manifest["device_profile"] == {"name": "x86-vnni", "threads": None}
+
+
+@pytest.mark.tflite
+def test_profile_threads_travel_with_the_bundle(capsys, tmp_path):
+    """export --device rpi5 records its 4 threads; edgepose.load uses them unless told otherwise."""
+    import edgepose
+
+    assert main(["export", "--device", "rpi5", "--precision", "fp32", "--model", "simplebaseline-mnv2s-edge",
+                 "--out", str(tmp_path / "pi")]) == 0
+    assert json.loads((tmp_path / "pi" / "manifest.json").read_text())["device_profile"] == {"name": "rpi5",
+                                                                                            "threads": 4}
+    with edgepose.load(tmp_path / "pi") as rt:
+        assert rt.threads == 4
+    with edgepose.load(tmp_path / "pi", threads=1) as rt:
+        assert rt.threads == 1

@@ -21,7 +21,7 @@ from edgepose.runtimes.spec import ModelSpec
 from edgepose.runtimes.tensorrt.settings import BUILD_FILE, BuildSettings
 from edgepose.utils.lazy import is_importable
 
-TRT_MISSING = ("tensorrt is not installed (it comes with JetPack 6 on Jetson: make the venv with "
+TRT_MISSING = ("tensorrt is not installed (it comes with JetPack 6.1+ on Jetson Orin: make the venv with "
                "--system-site-packages; on x86 from NVIDIA's pip index: pip install 'tensorrt-cu12>=10,<11')")
 TRT_MAJOR = 10  # written against the TensorRT 10 API: 8.x lacks it, 11 drops weak typing and FP16 / INT8 flags
 
@@ -33,8 +33,9 @@ def version_problem(version: str) -> str:
     except ValueError:
         return f"TensorRT version {version!r} is not a version number"
     if major < TRT_MAJOR:
-        return (f"TensorRT {version} found; edgepose needs TensorRT {TRT_MAJOR} (JetPack 6, Jetson Orin). Jetson "
-                "Nano / TX2 / Xavier (JetPack 4 / 5, TensorRT 8) are not supported: use --target onnx or tflite there")
+        return (f"TensorRT {version} found; edgepose needs TensorRT {TRT_MAJOR} (JetPack 6.1+, Jetson Orin). Jetson "
+                "Nano / TX2 / Xavier (JetPack 4 / 5, TensorRT 8) are not supported: build the bundle's model.onnx "
+                "with trtexec there, or use --target onnx / tflite")
     if major > TRT_MAJOR:
         return (f"TensorRT {version} found; edgepose is written for TensorRT {TRT_MAJOR} (TensorRT 11 removed the "
                 f"FP16 / INT8 builder flags it uses): pip install 'tensorrt-cu12>={TRT_MAJOR},<{TRT_MAJOR + 1}'")

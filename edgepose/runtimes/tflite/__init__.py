@@ -23,6 +23,7 @@ import numpy as np
 from edgepose.errors import BackendUnavailable, BundleError, ConfigError
 from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
+from edgepose.utils.cores import usable_cores
 from edgepose.utils.lazy import is_importable
 
 QUANTIZED = ("int8", "uint8")
@@ -70,7 +71,8 @@ def _quant(detail: dict) -> tuple[float, int]:
 
 
 class TFLiteRuntime(Runtime):
-    """Runs a ``.tflite`` model. ``threads``: interpreter CPU threads (None: the interpreter's default)."""
+    """Runs a ``.tflite`` model. ``threads``: interpreter CPU threads (None: every core this process may use;
+    LiteRT's own default would run XNNPACK on one thread)."""
 
     backend = "tflite"
 
@@ -97,7 +99,7 @@ class TFLiteRuntime(Runtime):
         if not self.model_path.is_file():
             raise BundleError(f"TFLite model not found: {self.model_path}")
         try:
-            it = interpreter(model_path=str(self.model_path), num_threads=self.threads)
+            it = interpreter(model_path=str(self.model_path), num_threads=self.threads or usable_cores())
             it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise BundleError(f"the TFLite interpreter cannot load {self.model_path}: {_first_line(exc)}") from None
