@@ -3,6 +3,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# where PyPI's torch==2.13.0 is the CUDA build (x86_64 Linux off this build machine, whose pip finds the CPU
+# wheel locally): make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: setup test demo weights lint clean
 
@@ -23,7 +26,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and exactly: the CPU build of 2.13.0 lies on this machine's disk; a bare `torch`
 	# requirement would pull a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
