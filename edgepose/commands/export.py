@@ -56,6 +56,9 @@ def _export_args(p) -> None:
                         "auto: in the graph (DARK / UDP refinement included), except on TFLite and for DARK / UDP "
                         "at OpenVINO fp16 and TensorRT fp16 / int8, which decode on the host (the graph decode "
                         "adds ~0.03 ms to the default model on ONNX Runtime, the host DARK decode ~0.06 ms)")
+    p.add_argument("--dla-core", type=int, default=None, metavar="N",
+                   help="TensorRT: build the engine for DLA core N (Xavier, Orin NX / AGX; fp16 / int8; layers the "
+                        "DLA cannot run fall back to the GPU)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (ONNX / OpenVINO / TensorRT)")
     p.add_argument("--samples", default=None,
@@ -131,6 +134,9 @@ def run_export(args) -> int:
                           f"synthetic[:N]){hint}; nothing was written")
     if args.calib_size is not None and args.calib_size < 1:
         raise ConfigError(f"--calib-size must be >= 1, got {args.calib_size}")
+    if args.dla_core is not None and (args.target != "tensorrt" or args.precision == "fp32" or args.dla_core < 0):
+        raise ConfigError(f"--dla-core {args.dla_core}: expected a core number >= 0 with --target tensorrt and "
+                          f"--precision fp16 or int8 (got --target {args.target}, --precision {args.precision})")
     if not args.max_ap_drop >= 0:
         raise ConfigError(f"--max-ap-drop {args.max_ap_drop}: expected AP points >= 0")
     if args.val is not None:
@@ -152,7 +158,8 @@ def run_export(args) -> int:
                     input_size=args.input_size, calib=args.calib, calib_size=args.calib_size,
                     calib_method=args.calib_method, val=args.val, max_ap_drop=args.max_ap_drop,
                     auto_mixed=args.auto_mixed, allow_accuracy_drop=args.allow_accuracy_drop,
-                    **({"device_profile": {"name": profile.name, "threads": profile.threads}} if profile else {}))
+                    **({"device_profile": {"name": profile.name, "threads": profile.threads}} if profile else {}),
+                    **({"dla_core": args.dla_core} if args.dla_core is not None else {}))
     bundles = result if isinstance(result, dict) else {args.target: result}
     for target, b in bundles.items():
         acc = b.manifest.get("accuracy") or {}

@@ -422,3 +422,15 @@ def test_reduced_precision_decodes_dark_on_the_host_by_default():
     assert t.resolve_decode("auto", "heatmap", dark, "int8") == "host"
     assert t.resolve_decode("auto", "centernet", {}, "int8") == "graph"
     assert t.resolve_decode("graph", "heatmap", dark, "fp16") == "graph"
+
+
+def test_cli_dla_core_reaches_build_json(tmp_path, capsys):
+    from edgepose.cli import main
+
+    out = tmp_path / "dla"
+    assert main(["export", "--model", "simplebaseline-mnv2s-edge", "--target", "tensorrt", "--precision", "fp16",
+                 "--dla-core", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "build.json").read_text())["dla_core"] == 1
+    assert main(["export", "--model", "simplebaseline-mnv2s-edge", "--target", "tensorrt", "--dla-core", "0",
+                 "--out", str(tmp_path / "fp32")]) != 0
+    assert "--precision fp16 or int8" in capsys.readouterr().err and not (tmp_path / "fp32").exists()
