@@ -213,3 +213,17 @@ def test_signals_wait_for_the_bundle_swap():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert got == ["inside", "handled"]
+
+
+def test_native_log_lines_are_held_unless_the_call_fails(capfd):
+    import os
+
+    from edgepose.utils.native_stderr import native_stderr_held
+
+    with native_stderr_held():
+        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on\n")
+    assert "oneDNN" not in capfd.readouterr().err
+    with pytest.raises(RuntimeError), native_stderr_held():
+        os.write(2, b"E0000 converter.cc:1] the reason it failed\n")
+        raise RuntimeError("conversion failed")
+    assert "the reason it failed" in capfd.readouterr().err

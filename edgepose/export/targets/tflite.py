@@ -65,6 +65,7 @@ from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
 from edgepose.export.targets.base import ExportContext, Target
+from edgepose.utils.native_stderr import native_stderr_held
 
 MODEL_FILE = "model.tflite"
 METHODS = ("minmax",)  # ai-edge-quantizer MIN_MAX_UNIFORM_QUANT
@@ -111,7 +112,8 @@ def nhwc_module(ctx: ExportContext):
     from edgepose.export.onnx import wrap_for_export
     from edgepose.utils.lazy import require
 
-    litert_torch = require("litert_torch", "the tflite target")
+    with native_stderr_held():  # the converter stack's import-time prints (absl, torchao's optional kernels)
+        litert_torch = require("litert_torch", "the tflite target")
     return litert_torch.to_channel_last_io(wrap_for_export(ctx.model, ctx.spec.decode), args=[0]).eval()
 
 
@@ -121,7 +123,7 @@ def convert_fp32(ctx: ExportContext, module, sample, path: Path) -> dict:
 
     litert_torch = require("litert_torch", "the tflite target")
     try:
-        with _quiet_litert():
+        with _quiet_litert(), native_stderr_held():  # TF / MLIR C++ info lines; kept when conversion fails
             edge = litert_torch.convert(module, (sample,))
             edge.export(str(path))
     except Exception as exc:  # litert-torch raises torch.export / MLIR / converter errors of many types

@@ -25,6 +25,7 @@ from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.utils.cores import usable_cores
 from edgepose.utils.lazy import is_importable
+from edgepose.utils.native_stderr import native_stderr_held
 
 QUANTIZED = ("int8", "uint8")
 _OUTPUT_INDEX = re.compile(r"output_(\d+)")
@@ -99,8 +100,9 @@ class TFLiteRuntime(Runtime):
         if not self.model_path.is_file():
             raise BundleError(f"TFLite model not found: {self.model_path}")
         try:
-            it = interpreter(model_path=str(self.model_path), num_threads=self.threads or usable_cores())
-            it.allocate_tensors()
+            with native_stderr_held():  # "INFO: Created TensorFlow Lite XNNPACK delegate" on every load
+                it = interpreter(model_path=str(self.model_path), num_threads=self.threads or usable_cores())
+                it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise BundleError(f"the TFLite interpreter cannot load {self.model_path}: {_first_line(exc)}") from None
         inputs = it.get_input_details()
