@@ -121,6 +121,20 @@ def check_output_path(path: str | None, flag: str, suffixes: tuple[str, ...] | N
         raise ConfigError(f"{flag} {path}: folder {parent} is not writable by this user")
 
 
+def _one_frame(rt, detector, frame, min_score: float, times: dict):
+    """Detect (when a detector is given) and run the pose model on one frame; appends its stage times in ms."""
+    start = time.perf_counter()
+    boxes = person_boxes(detector, frame, min_score)
+    detect = time.perf_counter() - start
+    rt.stage_times = dict.fromkeys(STAGES[1:], 0.0)
+    poses = rt(frame) if boxes is None else rt(frame, boxes)
+    times["total"].append((time.perf_counter() - start) * 1e3)
+    times["detect"].append(detect * 1e3)
+    for s in STAGES[1:]:
+        times[s].append(rt.stage_times.get(s, 0.0) * 1e3)
+    return poses
+
+
 def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=None, min_score=0.3,
                progress=None) -> dict:
     """Run ``rt`` on every frame → {"frames", "people", "ms": {stage: p50}, "fps", "stopped"}; writes the annotated
@@ -129,7 +143,7 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
 
     Ctrl-C or SIGTERM (the only way to stop a camera or a stream) ends the loop after the current frame, like the
     end of a video: the frames done so far are kept and ``stopped`` names the signal ("SIGINT" / "SIGTERM"; None at
-    the end of the source). A second Ctrl-C interrupts at once (see :mod:`edgepose.utils.signals`)."""
+    the end of the source). A second Ctrl-C stops at once, even inside a stalled read, and still keeps them."""
     if detector is not None and rt.spec.kind == "centernet":
         raise ConfigError("a detector was given for a bottom-up (centernet) bundle, which finds people itself; "
                           "expected a detector only for a top-down bundle")
@@ -141,26 +155,22 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
     loop_start = time.perf_counter()
     try:
         with stop_requests() as stop:
-            for i, frame in enumerate(frames(cap, max_frames)):
-                start = time.perf_counter()
-                boxes = person_boxes(detector, frame, min_score)
-                detect = time.perf_counter() - start
-                rt.stage_times = dict.fromkeys(STAGES[1:], 0.0)
-                poses = rt(frame) if boxes is None else rt(frame, boxes)
-                times["total"].append((time.perf_counter() - start) * 1e3)
-                times["detect"].append(detect * 1e3)
-                for s in STAGES[1:]:
-                    times[s].append(rt.stage_times.get(s, 0.0) * 1e3)
-                people += len(poses)
-                if out is not None:
-                    out.write(draw_poses(frame, poses, keypoints=rt.spec.keypoints,
-                                         label=f"{rt.backend} {times['total'][-1]:.1f} ms"))
-                if jf is not None:
-                    jf.write(json.dumps({"frame": i, "people": poses.to_coco_results(i)}) + "\n")
-                if progress is not None:
-                    progress.update()
-                if stop.signal:  # Ctrl-C / SIGTERM: end here like the end of a video, outputs kept
-                    break
+            try:
+                for i, frame in enumerate(frames(cap, max_frames)):
+                    poses = _one_frame(rt, detector, frame, min_score, times)
+                    people += len(poses)
+                    if out is not None:
+                        out.write(draw_poses(frame, poses, keypoints=rt.spec.keypoints,
+                                             label=f"{rt.backend} {times['total'][-1]:.1f} ms"))
+                    if jf is not None:
+                        jf.write(json.dumps({"frame": i, "people": poses.to_coco_results(i)}) + "\n")
+                    if progress is not None:
+                        progress.update()
+                    if stop.signal:  # Ctrl-C / SIGTERM: end here like the end of a video, outputs kept
+                        break
+            except KeyboardInterrupt:  # a second Ctrl-C (a stalled camera or stream): stop now, still keep outputs
+                if not stop.signal:
+                    raise
         ok = True
         wall = time.perf_counter() - loop_start
     finally:

@@ -106,6 +106,35 @@ def test_ctrl_c_keeps_the_frames_done(bundles, video, tmp_path, signame):
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+class _StalledCamera:
+    """The 2nd read stalls: the first Ctrl-C arrives while it blocks, a second one interrupts it."""
+
+    def __init__(self, video):
+        self.cap, self.reads = cv2.VideoCapture(str(video)), 0
+
+    def read(self):
+        import os
+        import signal
+
+        self.reads += 1
+        if self.reads == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # first Ctrl-C: only a request, the read goes on blocking ...
+            raise KeyboardInterrupt  # ... until the second Ctrl-C interrupts it
+        return self.cap.read()
+
+
+@pytest.mark.onnxruntime
+def test_a_second_ctrl_c_in_a_stalled_read_still_keeps_the_outputs(bundles, video, tmp_path):
+    import edgepose
+    from edgepose.pipeline.video import run_stream
+
+    js = tmp_path / "p.jsonl"
+    with edgepose.load(bundles["centernet-mnv2s"]) as rt:
+        stats = run_stream(rt, _StalledCamera(video), json_path=str(js))
+    assert stats["stopped"] == "SIGINT" and stats["frames"] == 1
+    assert len(js.read_text().splitlines()) == 1
+
+
 @pytest.mark.onnxruntime
 def test_output_paths_are_checked_before_the_first_frame(bundles, video, tmp_path, capsys):
     cn = str(bundles["centernet-mnv2s"])
