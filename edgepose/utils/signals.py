@@ -41,16 +41,32 @@ def remove_on_terminate(path: str | Path):
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT / SIGTERM back for a few renames that must happen together (a bundle replacing the previous
-    one); a signal that came meanwhile is delivered when the block ends."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None:
+    one); a signal that came meanwhile is sent again when the block ends, to the handlers in place before it.
+
+    Handlers rather than ``pthread_sigmask``: a mask covers one thread, and a signal sent to the process goes to
+    any thread not blocking it (ONNX Runtime's, OpenVINO's), after which Python runs the handler in the main
+    thread anyway."""
+    pending: list[int] = []
+
+    def hold(signum, frame) -> None:
+        pending.append(signum)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, hold)
+    except ValueError:  # not the main thread: signals are not ours to hold
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         yield
         return
-    old = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
-        mask(signal.SIG_SETMASK, old)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(pending):
+            os.kill(os.getpid(), signum)
 
 
 def _terminate(signum, frame) -> None:
