@@ -18,7 +18,9 @@ def _run_args(p) -> None:
     p.add_argument("--out", default=None, help="annotated video to write (.mp4 or .avi; written when the run ends)")
     p.add_argument("--json", default=None, help="JSON lines file: one line per frame with the people found")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: the bundle's --device profile, else every core the backend "
+                        "may use)")
     p.add_argument("--min-score", type=float, default=0.3,
                    help="with --detector: keep the people it scores at least this (0..1; replaces the detector "
                         "bundle's own threshold)")

@@ -82,7 +82,9 @@ def _eval_args(p) -> None:
                         "alike in a mirror — not true of the synthetic-trained defaults, which read the left side "
                         "from shading: there it lowers AP)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
-    p.add_argument("--threads", type=int, default=None, help="a bundle's inference threads (default: the backend's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="a bundle's inference threads (default: its --device profile's, else every core the "
+                        "backend may use)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

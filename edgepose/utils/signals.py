@@ -51,20 +51,10 @@ def signals_deferred() -> Iterator[None]:
     def hold(signum, frame) -> None:
         pending.append(signum)
 
-    previous = {}
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, hold)
-    except ValueError:  # not the main thread: signals are not ours to hold
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        yield
-        return
-    try:
-        yield
+        with _handlers({signal.SIGINT: hold, signal.SIGTERM: hold}):
+            yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         for signum in dict.fromkeys(pending):
             os.kill(os.getpid(), signum)
 
@@ -87,15 +77,18 @@ def _handlers(handlers: dict[int, Callable]) -> Iterator[bool]:
         for signum, fn in handlers.items():
             previous[signum] = signal.signal(signum, fn)
     except ValueError:  # not the main thread
-        for signum, fn in previous.items():
-            signal.signal(signum, fn)
+        _restore(previous)
         yield False
         return
     try:
         yield True
     finally:
-        for signum, fn in previous.items():
-            signal.signal(signum, fn)
+        _restore(previous)
+
+
+def _restore(previous: dict) -> None:
+    for signum, fn in previous.items():
+        signal.signal(signum, signal.SIG_DFL if fn is None else fn)  # None: a handler set from C
 
 
 @contextlib.contextmanager
