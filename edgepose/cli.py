@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.showwarning = _warning_line
+    # JAX (imported by the TFLite converter stack) warns on every fork of the quantizer's worker pool
+    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
     try:
         from edgepose.utils.signals import sigterm_cleans_up
 

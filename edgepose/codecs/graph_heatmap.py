@@ -103,7 +103,8 @@ class HeatmapDecode(nn.Module):
 
     def forward(self, heatmaps: torch.Tensor) -> torch.Tensor:
         want = (self.height, self.width)
-        if heatmaps.dim() != 4 or tuple(heatmaps.shape[2:]) != want:
+        # eager calls only: while tracing for export the shape is the model's own (and the check would warn)
+        if not torch.jit.is_tracing() and (heatmaps.dim() != 4 or tuple(heatmaps.shape[2:]) != want):
             raise InputError(f"HeatmapDecode expects heatmaps (N, K, {want[0]}, {want[1]}), got shape "
                              f"{tuple(heatmaps.shape)}")
         if heatmaps.dtype != torch.float32:
