@@ -66,3 +66,68 @@ def _print_device() -> None:
         print(f"  profile: {p.name} ({p.title}: {p.target} {p.precision}); see `edgepose devices`")
     else:
         print("  profile: none matches this machine; see `edgepose devices`")
+
+
+def _info_args(p) -> None:
+    p.add_argument("bundle", metavar="BUNDLE", help="a bundle folder (from `edgepose export` or `edgepose import`)")
+    p.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+
+
+@command("info", "show what a bundle holds: target, precision, input, decode, accuracy gate, files (verified)")(
+    _info_args)
+def run_info(args) -> int:
+    import json
+
+    from edgepose.bundle import read_bundle
+
+    b = read_bundle(args.bundle)  # verifies every file's sha256: a tampered bundle is an error here too
+    if args.json:
+        print(json.dumps(b.manifest, indent=2, sort_keys=True))
+        return 0
+    for line in bundle_summary(b.manifest):
+        print(line)
+    total = sum(f.get("bytes", 0) for f in b.manifest["files"].values())
+    print(f"files: {len(b.manifest['files'])}, {total / 2**20:.2f} MiB, sha256 verified")
+    return 0
+
+
+def bundle_summary(m: dict) -> list[str]:
+    """Human lines for a manifest: what it is, how it was made, what its gates said."""
+    spec, model = m["spec"], m.get("model") or {}
+    inp = spec["input"]
+    lines = [f"model: {model.get('name', '?')} ({spec['kind']}, keypoints {spec.get('keypoints', '?')})",
+             f"target: {m['target']} on {m['backend']} {m.get('backend_version') or ''}".rstrip()
+             + f", precision {m['precision']}, edgepose {m.get('edgepose_version', '?')}",
+             f"input: {inp['size'][0]}x{inp['size'][1]} (w x h) {inp.get('layout')} {inp.get('dtype')}; decode: "
+             f"{spec.get('decode')}" + (f" ({spec['codec'].get('method')})" if spec.get("codec", {}).get("method")
+                                         else "")]
+    if model.get("imported_from"):
+        lines.append(f"imported from: {model['imported_from']}")
+    if m.get("device_profile"):
+        dp = m["device_profile"]
+        lines.append(f"device profile: {dp.get('name')} (threads {dp.get('threads') or 'all cores'})")
+    parity = m.get("parity") or {}
+    if "passed" in parity:
+        lines.append(f"parity vs PyTorch: {'passed' if parity['passed'] else 'FAILED'} (keypoints max error "
+                     f"{parity.get('keypoint_px_error', float('nan')):.4f} px)")
+    lines += _accuracy_lines(m.get("accuracy"), m.get("quantization"))
+    return lines
+
+
+def _accuracy_lines(acc, quant) -> list[str]:
+    lines = []
+    if isinstance(quant, dict) and quant.get("calibration"):
+        cal = quant["calibration"]
+        lines.append(f"calibration: {cal.get('source')} ({cal.get('size')} samples), {quant.get('tool', '')}".rstrip(
+            ", "))
+    if not isinstance(acc, dict):
+        return lines
+    if "skipped" in acc:
+        return [*lines, f"accuracy gate: skipped ({acc['skipped']})"]
+    verdict = "passed" if acc.get("passed") else ("FAILED, written with --allow-accuracy-drop" if acc.get("overridden")
+                                                  else "FAILED")
+    lines.append(f"accuracy gate: {verdict}: AP {acc.get('ap')} vs fp32 {acc.get('ap_reference')} (drop "
+                 f"{acc.get('ap_drop')}, limit {acc.get('max_ap_drop')}) on {acc.get('num_images')} images of "
+                 f"{acc.get('val')}")
+    lines += [f"  note: {n}" for n in acc.get("notes") or []]
+    return lines

@@ -129,6 +129,8 @@ def test_allow_accuracy_drop_writes_the_failing_bundle(sensitive_model_file, tmp
     assert not acc["passed"] and acc["ap_drop"] > 1.0 and acc["overridden"] is True
     with pytest.warns(UserWarning, match="failed its accuracy gate"):
         edgepose.load(tmp_path / "b").close()
+    assert main(["info", str(tmp_path / "b")]) == 0
+    assert "accuracy gate: FAILED, written with --allow-accuracy-drop" in capsys.readouterr().out
 
 
 def test_tensorrt_int8_carries_a_symmetric_qdq_onnx(model, tmp_path):

@@ -160,3 +160,19 @@ def test_target_all_skips_targets_without_the_precision(tmp_path, monkeypatch):
     assert [c[0] for c in calls] == ["openvino", "tflite", "tensorrt"]
     assert all(name == out for name, out in calls)
     assert any("onnx skipped" in ln for ln in lines)
+
+
+def test_info_shows_and_verifies_a_bundle(onnx_bundle, tmp_path, capsys):
+    from edgepose.cli import main
+
+    assert main(["info", str(onnx_bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "target: onnx on onnxruntime" in out and "parity vs PyTorch: passed" in out and "sha256 verified" in out
+    assert main(["info", str(onnx_bundle), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["target"] == "onnx"
+    b = _copy(onnx_bundle, tmp_path / "t")
+    with open(b / "model.onnx", "r+b") as f:
+        f.seek(200)
+        f.write(b"\x00tampered\x00")
+    assert main(["info", str(b)]) != 0
+    assert "sha256" in capsys.readouterr().err
