@@ -19,6 +19,12 @@ def profile_for(name: str) -> DeviceProfile:
     from edgepose.errors import ConfigError
 
     fp = fingerprint()
+    jetson = fp.get("jetson") or {}
+    if fp["profile"] is None and jetson and not jetson.get("model"):
+        jetsons = ", ".join(n for n in list_profiles() if n.startswith("jetson-"))
+        raise ConfigError(f"--device auto: a Jetson (L4T {jetson.get('l4t') or '?'}) whose board model cannot be "
+                          "read (in a container /proc/device-tree is usually masked); name its profile: "
+                          f"{jetsons}")
     if fp["profile"] is None:
         raise ConfigError(f"--device auto: no device profile matches this machine ({fp['label']}); name one of: "
                           f"{', '.join(list_profiles())}")

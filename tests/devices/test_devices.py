@@ -332,3 +332,14 @@ def test_profile_threads_travel_with_the_bundle(capsys, tmp_path):
         assert rt.threads == 4
     with edgepose.load(tmp_path / "pi", threads=1) as rt:
         assert rt.threads == 1
+
+
+def test_device_auto_in_a_jetson_container_names_the_jetson_profiles(monkeypatch):
+    """Docker masks /proc/device-tree: the L4T release is there, the board model is not."""
+    import edgepose.devices as devices
+    from edgepose.errors import ConfigError
+
+    fp = {"profile": None, "label": "ARM · 6 cores · aarch64", "jetson": {"model": None, "l4t": "36.4.3"}}
+    monkeypatch.setattr(devices, "fingerprint", lambda: fp)
+    with pytest.raises(ConfigError, match="Jetson \\(L4T 36.4.3\\) whose board model cannot be read.*jetson-orin"):
+        devices.profile_for("auto")
