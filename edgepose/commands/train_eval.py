@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from edgepose.cli import command
-from edgepose.errors import ConfigError
+from edgepose.errors import ConfigError, DataError
 
 DATA_HELP = ("synthetic[:N] | synthetic-val[:N] | coco:ANN.json[:IMG_DIR] | ANN.json "
              "(synthetic data is generated from a fixed seed and cached in $EDGEPOSE_CACHE)")
@@ -50,6 +50,10 @@ def run_train(args) -> int:
         print(f"backbone: {n} tensors from {args.init_backbone}")
     meta = model.edgepose_meta
     coco = resolve_dataset(args.data, meta.kind, progress=not args.no_progress)
+    missing = [coco.image_path(i) for i in coco.image_ids if not coco.image_path(i).is_file()]
+    if missing:  # before any worker starts: a missing image mid-epoch came back as a worker's traceback
+        raise DataError(f"{len(missing)} of {len(coco.image_ids)} images of {args.data} are missing (e.g. "
+                        f"{missing[0]}); expected every image the annotations list")
     ds_cls = BottomUpDataset if meta.kind == "centernet" else TopDownDataset
     flip = args.flip_prob if args.flip_prob is not None else (0.0 if args.data.startswith("synthetic") else 0.5)
     if not 0.0 <= flip <= 1.0:
@@ -116,6 +120,8 @@ def run_eval(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     rt, name = _eval_runtime(args)
+    if args.flip_test and rt.spec.kind != "heatmap":
+        raise ConfigError(f"--flip-test needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
     with rt:
         coco = resolve_dataset(args.data, rt.spec.kind, split="val", progress=not args.no_progress,
                                limit=args.max_images)

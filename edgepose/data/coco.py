@@ -82,24 +82,39 @@ class CocoKeypoints:
         data = read_json(self.ann_file, "COCO annotation file")
         if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
             keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            hint = (" (a JSON list, as detection results or MPII-style annotations are: MPII is read by "
+                    "edgepose.data.mpii, PCKh in edgepose.eval.pck)") if isinstance(data, list) else ""
             raise DataError(f"{self.ann_file} is not a COCO annotation file: expected keys 'images' and "
-                            f"'annotations'; received {keys}")
+                            f"'annotations'; received {keys}{hint}")
+        data = _persons_only(data)  # pycocotools averages AP over every category in the file
         self._data = data
-        self._images = {int(im["id"]): im for im in data["images"]}
+        self._images = {}
+        for im in data["images"]:
+            if not isinstance(im, dict) or not _is_int(im.get("id")) or not isinstance(im.get("file_name"), str):
+                raise DataError(f"{self.ann_file}: image entry {im!r:.100} needs an integer 'id' and a 'file_name' "
+                                "(COCO ids are integers)")
+            self._images[int(im["id"])] = im
         self._anns: dict[int, list[dict]] = {i: [] for i in self._images}
         for ann in data["annotations"]:
             self._check_annotation(ann)
             self._anns.setdefault(int(ann["image_id"]), []).append(ann)
+        _check_names(self.ann_file, data, self.schema)
 
     def _check_annotation(self, ann: dict) -> None:
         k = self.schema.num_keypoints
-        n = len(ann.get("keypoints") or [])
-        if n and n != 3 * k:
-            raise DataError(f"{self.ann_file}: annotation {ann.get('id')} has {n / 3:g} keypoints; expected {k} "
-                            f"for schema {self.schema.name!r}")
-        if int(ann.get("image_id", -1)) not in self._images:
-            raise DataError(f"{self.ann_file}: annotation {ann.get('id')} refers to image id "
-                            f"{ann.get('image_id')}, which is not in 'images'")
+        where = f"{self.ann_file}: annotation {ann.get('id') if isinstance(ann, dict) else ann!r:.60}"
+        if not isinstance(ann, dict) or not _is_int(ann.get("image_id")):
+            raise DataError(f"{where} needs an integer 'image_id'")
+        kps = ann.get("keypoints")
+        if not isinstance(kps, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kps):
+            raise DataError(f"{where} has keypoints {kps!r:.60}; expected a list of {3 * k} numbers (x, y, v)")
+        if len(kps) != 3 * k:
+            raise DataError(f"{where} has {len(kps) / 3:g} keypoints; expected {k} for schema {self.schema.name!r}")
+        box = ann.get("bbox")
+        if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
+            raise DataError(f"{where} has bbox {box!r:.60}; expected [x, y, w, h] numbers")
+        if int(ann["image_id"]) not in self._images:
+            raise DataError(f"{where} refers to image id {ann.get('image_id')}, which is not in 'images'")
 
     @property
     def image_ids(self) -> list[int]:
@@ -132,8 +147,7 @@ class CocoKeypoints:
 
     def _to_instance(self, ann: dict) -> Instance:
         k = self.schema.num_keypoints
-        raw = ann.get("keypoints") or [0.0] * (3 * k)
-        kps = np.asarray(raw, dtype=np.float32).reshape(k, 3)
+        kps = np.asarray(ann["keypoints"], dtype=np.float32).reshape(k, 3)
         kps[kps[:, 2] <= 0] = 0.0
         return Instance(image_id=int(ann["image_id"]), ann_id=int(ann.get("id", -1)),
                         bbox_xywh=np.asarray(ann["bbox"], dtype=np.float32).reshape(4), keypoints=kps,
@@ -162,6 +176,37 @@ class CocoKeypoints:
     def to_coco_dict(self) -> dict:
         """A deep copy of the file's content (for pycocotools)."""
         return copy.deepcopy(self._data)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _persons_only(data: dict) -> dict:
+    """``data`` without the annotations and categories of other classes (person = the category named 'person',
+    else id 1); files without categories are taken as all-person."""
+    cats = [c for c in data.get("categories") or [] if isinstance(c, dict)]
+    if not cats:
+        return data
+    person = {c.get("id") for c in cats if str(c.get("name", "")).lower() == "person"} or {1}
+    anns = [a for a in data["annotations"] if not isinstance(a, dict) or a.get("category_id", 1) in person]
+    if len(anns) == len(data["annotations"]) and all(c.get("id") in person for c in cats):
+        return data
+    return dict(data, annotations=anns, categories=[c for c in cats if c.get("id") in person])
+
+
+def _check_names(ann_file: Path, data: dict, schema: KeypointSchema) -> None:
+    """Warn when the file names its keypoints differently from the schema (flip pairs and OKS sigmas follow it)."""
+    import warnings
+
+    for cat in data.get("categories") or []:
+        names = cat.get("keypoints") if isinstance(cat, dict) else None
+        if isinstance(names, list) and len(names) == schema.num_keypoints and list(names) != list(schema.names):
+            diff = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(zip(names, schema.names)) if a != b]
+            warnings.warn(f"{ann_file}: keypoint names differ from the {schema.name!r} schema ({'; '.join(diff[:3])}"
+                          f"{'; ...' if len(diff) > 3 else ''}); flip pairs and OKS sigmas follow the schema",
+                          stacklevel=3)
+            return
 
 
 def load_detections(det_json: str | Path, *, category_id: int | None = 1,

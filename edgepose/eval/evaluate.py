@@ -30,6 +30,7 @@ def predict_dataset(rt, coco: CocoKeypoints, *, detections: dict | None = None, 
     """Run ``rt`` over the dataset's images → COCO keypoint results (one entry per person)."""
     ids = list(coco.image_ids)[: max_images or None]
     results: list[dict] = []
+    skipped: list[int] = []
     bar = Progress(len(ids), f"eval {getattr(rt, 'backend', 'runtime')}", enabled=progress)
     for image_id in ids:
         image = coco.load_image(image_id)
@@ -40,7 +41,7 @@ def predict_dataset(rt, coco: CocoKeypoints, *, detections: dict | None = None, 
                 dets = detections.get(image_id, [])
                 boxes = np.asarray([list(b) + [s] for b, s in dets], np.float32).reshape(-1, 5)
             else:
-                boxes = _gt_boxes(coco, image_id)
+                boxes = _usable(_gt_boxes(coco, image_id), image.shape, skipped, image_id)
             if len(boxes) == 0:
                 bar.update()
                 continue
@@ -48,7 +49,22 @@ def predict_dataset(rt, coco: CocoKeypoints, *, detections: dict | None = None, 
         results += poses.to_coco_results(image_id)
         bar.update()
     bar.close()
+    if skipped:
+        import warnings
+
+        warnings.warn(f"eval: {len(skipped)} ground-truth box(es) with no area or outside their image skipped "
+                      f"(images {sorted(set(skipped))[:5]}{' ...' if len(set(skipped)) > 5 else ''})", stacklevel=2)
     return results
+
+
+def _usable(boxes: np.ndarray, shape, skipped: list, image_id: int) -> np.ndarray:
+    """GT boxes a crop can use (positive size, overlapping the image), as training keeps them; the others are
+    counted in ``skipped``."""
+    h, w = shape[:2]
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0) \
+        & (boxes[:, 0] < w) & (boxes[:, 1] < h)
+    skipped.extend([image_id] * int((~ok).sum()))
+    return boxes[ok]
 
 
 def evaluate(rt, coco: CocoKeypoints, *, detections: dict | None = None, flip_test: bool = False,
@@ -59,6 +75,10 @@ def evaluate(rt, coco: CocoKeypoints, *, detections: dict | None = None, flip_te
 
     if len(coco.image_ids) == 0:
         raise DataError(f"{coco.ann_file} has no images; expected at least one to evaluate on")
+    if get_schema(rt.spec.keypoints).num_keypoints != coco.num_keypoints:
+        raise DataError(f"the model predicts {rt.spec.keypoints!r} keypoints "
+                        f"({get_schema(rt.spec.keypoints).num_keypoints}), {coco.ann_file} holds "
+                        f"{coco.schema.name!r} ones ({coco.num_keypoints}); expected data of the model's schema")
     results = predict_dataset(rt, coco, detections=detections, flip_test=flip_test,
                               max_images=max_images, progress=progress)
     gt = coco.to_coco_dict()

@@ -242,3 +242,25 @@ def test_native_log_lines_are_held_unless_the_call_fails(capfd):
         os.write(2, b"E0000 converter.cc:1] the reason it failed\n")
         raise RuntimeError("conversion failed")
     assert "the reason it failed" in capfd.readouterr().err
+
+
+def test_eval_and_train_on_odd_coco_files(capsys, tmp_path, shared_data):
+    """eval skips ground-truth boxes a crop cannot use (as training does) instead of aborting; a missing image
+    stops training before any worker starts; --flip-test on a bottom-up model is refused."""
+    def outside(d):
+        d["annotations"][0]["bbox"] = [5000.0, 5000.0, 10.0, 10.0]
+
+    data = _coco_copy(shared_data, tmp_path, outside)
+    code, err = _run(["eval", "simplebaseline-mnv2s-edge", "--data", data, "--json", "--no-progress"], capsys)
+    assert code == 0 and "1 ground-truth box(es) with no area or outside their image skipped" in err
+    (tmp_path / "miss").mkdir()
+
+    def missing(d):
+        d["images"][0]["file_name"] = "nope.jpg"
+
+    data = _coco_copy(shared_data, tmp_path / "miss", missing)
+    code, err = _run(["train", "--model", "simplebaseline-mnv2s-edge", "--data", data, "--epochs", "1",
+                      "--out", str(tmp_path / "m.pt")], capsys)
+    assert code != 0 and "1 of 4 images" in _one_line(err) and "nope.jpg" in err
+    code, err = _run(["eval", "centernet-mnv2s", "--flip-test", "--data", "synthetic-val:2"], capsys)
+    assert code != 0 and "--flip-test needs a top-down" in _one_line(err)

@@ -134,3 +134,52 @@ def test_load_detections() -> None:
         assert scores == sorted(scores, reverse=True)
     strong = load_detections(DET, min_score=0.5)
     assert sum(len(v) for v in strong.values()) == sum(d["score"] >= 0.5 for d in raw)
+
+
+def _edited(tmp_path: Path, raw: dict, edit) -> Path:
+    data = json.loads(json.dumps(raw))
+    edit(data)
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["annotations"][0].update(keypoints=[]), "has 0 keypoints; expected 17"),
+    (lambda d: d["annotations"][0].update(keypoints=None), "expected a list of 51 numbers"),
+    (lambda d: d["annotations"][0].pop("keypoints"), "expected a list of 51 numbers"),
+    (lambda d: d["annotations"][0]["keypoints"].__setitem__(0, "x"), "expected a list of 51 numbers"),
+    (lambda d: d["annotations"][0].pop("bbox"), "expected \\[x, y, w, h\\]"),
+    (lambda d: d["images"][0].update(id="img_785"), "integer 'id'"),
+    (lambda d: d["images"][0].pop("file_name"), "'file_name'"),
+])
+def test_malformed_annotations_are_one_line_errors(tmp_path: Path, raw: dict, edit, match) -> None:
+    with pytest.raises(DataError, match=match):
+        CocoKeypoints(_edited(tmp_path, raw, edit), COCO_DIR)
+
+
+def test_other_categories_are_not_people(tmp_path: Path, raw: dict) -> None:
+    """A dog with keypoints used to train as a person and halve AP (pycocotools averages over categories)."""
+    def add_dog(d):
+        d["categories"].append({"id": 2, "name": "dog"})
+        d["annotations"].append(dict(d["annotations"][0], id=999999, category_id=2))
+
+    ds = CocoKeypoints(_edited(tmp_path, raw, add_dog), COCO_DIR)
+    assert len(ds.instances()) == 12
+    assert [c["name"] for c in ds.to_coco_dict()["categories"]] == ["person"]
+
+
+def test_keypoint_names_other_than_the_schema_warn(shared_data) -> None:
+    ann = shared_data / "posetrack18-mini" / "annotations" / "test_posetrack18_val.json"
+    with pytest.warns(UserWarning, match="keypoint names differ from the 'coco' schema"):
+        CocoKeypoints(ann)
+
+
+def test_eval_refuses_data_of_another_keypoint_schema(ds: CocoKeypoints) -> None:
+    from edgepose.eval.evaluate import evaluate
+    from edgepose.models import create
+    from edgepose.runtimes.torch import TorchRuntime
+
+    with TorchRuntime(create("simplebaseline-mnv2s-edge", keypoints="mpii").eval()) as rt, \
+            pytest.raises(DataError, match="predicts 'mpii' keypoints \\(16\\).*'coco' ones \\(17\\)"):
+        evaluate(rt, ds, progress=False)
