@@ -84,11 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _warning_line
     # JAX (imported by the TFLite converter stack) warns on every fork of the quantizer's worker pool
     warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-    try:
-        from edgepose.utils.signals import sigterm_cleans_up
+    from edgepose.utils.progress import end_open_line
+    from edgepose.utils.signals import sigterm_cleans_up
 
-        with sigterm_cleans_up():
-            return int(args._run(args) or 0)
+    try:
+        try:
+            with sigterm_cleans_up():
+                return int(args._run(args) or 0)
+        except BaseException:
+            end_open_line()  # a half-drawn progress bar: the message below starts on its own line
+            raise
     except EdgeposeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

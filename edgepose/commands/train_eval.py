@@ -123,7 +123,8 @@ def run_eval(args) -> int:
     if args.flip_test and rt.spec.kind != "heatmap":
         raise ConfigError(f"--flip-test needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
     with rt:
-        coco = resolve_dataset(args.data, rt.spec.kind, split="val", progress=not args.no_progress,
+        # "synthetic[:N]" is the training set (to compare train and val AP), "synthetic-val[:N]" the held-out one
+        coco = resolve_dataset(args.data, rt.spec.kind, split="train", progress=not args.no_progress,
                                limit=args.max_images)
         stats = evaluate(rt, coco, flip_test=args.flip_test, max_images=args.max_images,
                          progress=not args.no_progress)

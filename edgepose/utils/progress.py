@@ -13,6 +13,15 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
+_OPEN_LINE = False  # a bar was drawn with "\r" and nothing ended its line yet
+
+
+def end_open_line(stream: TextIO | None = None) -> None:
+    """End a half-drawn bar's line, so that an error or "interrupted" does not land on its end."""
+    global _OPEN_LINE
+    if _OPEN_LINE:
+        (stream or sys.stderr).write("\n")
+        _OPEN_LINE = False
 
 
 class Progress:
@@ -54,6 +63,8 @@ class Progress:
         line = f"{self.desc}: {bar} {timing} {rate:.1f} it/s {self.postfix}".rstrip()
         self.stream.write(line + end)
         self.stream.flush()
+        global _OPEN_LINE
+        _OPEN_LINE = end == "\r"
 
     def close(self) -> None:
         if self.enabled and self.tty:

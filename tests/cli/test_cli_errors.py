@@ -264,3 +264,25 @@ def test_eval_and_train_on_odd_coco_files(capsys, tmp_path, shared_data):
     assert code != 0 and "1 of 4 images" in _one_line(err) and "nope.jpg" in err
     code, err = _run(["eval", "centernet-mnv2s", "--flip-test", "--data", "synthetic-val:2"], capsys)
     assert code != 0 and "--flip-test needs a top-down" in _one_line(err)
+
+
+def test_eval_synthetic_is_the_training_split(capsys, tmp_path, monkeypatch):
+    """--data synthetic:N scores the training set, synthetic-val:N the held-out one (it silently used val)."""
+    monkeypatch.setenv("EDGEPOSE_CACHE", str(tmp_path))
+    for data in ("synthetic:3", "synthetic-val:3"):
+        assert _run(["eval", "simplebaseline-mnv2s-edge", "--data", data, "--no-progress"], capsys)[0] == 0
+    made = sorted(p.name for p in (tmp_path / "synthetic").iterdir())
+    assert [n.split("-n")[0] for n in made] == ["single-train", "single-val"]
+
+
+def test_a_message_after_a_half_drawn_bar_starts_its_own_line():
+    import io
+
+    from edgepose.utils import progress
+
+    tty = io.StringIO()
+    tty.isatty = lambda: True
+    progress.Progress(10, "synthetic", stream=tty).update()
+    progress.end_open_line(tty)
+    progress.end_open_line(tty)  # once only
+    assert tty.getvalue().endswith("\r\n") and not tty.getvalue().endswith("\r\n\n")
