@@ -275,10 +275,12 @@ def test_eval_synthetic_is_the_training_split(capsys, tmp_path, monkeypatch):
     assert [n.split("-n")[0] for n in made] == ["single-train", "single-val"]
 
 
-def test_a_message_after_a_half_drawn_bar_starts_its_own_line():
+def test_a_message_after_a_half_drawn_bar_starts_its_own_line(monkeypatch):
     import io
 
     from edgepose.utils import progress
+
+    monkeypatch.delenv("EDGEPOSE_NO_PROGRESS", raising=False)
 
     tty = io.StringIO()
     tty.isatty = lambda: True
