@@ -87,8 +87,8 @@ def _eval_args(p) -> None:
                         "from shading: there it lowers AP)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
     p.add_argument("--threads", type=int, default=None,
-                   help="a bundle's inference threads (default: its --device profile's, else every core the "
-                        "backend may use)")
+                   help="inference threads (a bundle: default its --device profile's, else every core the "
+                        "backend may use; a PyTorch model: torch's default)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -120,9 +120,9 @@ def run_eval(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     rt, name = _eval_runtime(args)
-    if args.flip_test and rt.spec.kind != "heatmap":
-        raise ConfigError(f"--flip-test needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
     with rt:
+        if args.flip_test and rt.spec.kind != "heatmap":
+            raise ConfigError(f"--flip-test needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
         # "synthetic[:N]" is the training set (to compare train and val AP), "synthetic-val[:N]" the held-out one
         coco = resolve_dataset(args.data, rt.spec.kind, split="train", progress=not args.no_progress,
                                limit=args.max_images)
@@ -153,4 +153,4 @@ def _eval_runtime(args):
     from edgepose.runtimes.torch import TorchRuntime
 
     model = load_model_arg(args.model, args.weights)
-    return TorchRuntime(model), model.edgepose_meta.name
+    return TorchRuntime(model, threads=args.threads), model.edgepose_meta.name
