@@ -21,7 +21,7 @@ from pathlib import Path
 
 from edgepose import __version__
 from edgepose.errors import BundleError, EdgeposeError
-from edgepose.utils.fs import make_public
+from edgepose.utils.fs import existing_parent, make_public
 from edgepose.utils.signals import remove_on_terminate, signals_deferred
 
 SCHEMA_VERSION = 1
@@ -152,7 +152,7 @@ def bundle_writer(out: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
         raise BundleError(f"{out} is a file; expected a directory (new or a bundle) to write the bundle into")
-    above = next(p for p in out.parents if p.exists())
+    above = existing_parent(out)
     if not above.is_dir():
         raise BundleError(f"{out}: {above} is a file; expected a path whose existing parents are folders")
     if out.exists() and not (out / MANIFEST).is_file() and any(out.iterdir()):

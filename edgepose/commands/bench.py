@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from edgepose.cli import command
@@ -54,7 +53,9 @@ def _threads(args) -> list[int]:
         return parse_threads(args.threads)
     if prof is not None and prof.threads:
         return [prof.threads]
-    return [len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)]
+    from edgepose.utils.cores import usable_cores
+
+    return [usable_cores()]
 
 
 @command("bench", "time bundles stage by stage (p50/p90/p99, FPS, RSS) and write JSON/Markdown/HTML reports")(

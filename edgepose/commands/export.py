@@ -102,19 +102,14 @@ def _load_user_model(spec: str, args):
     return model.eval()
 
 
-def _device_profile(name: str):
-    from edgepose.devices import profile_for
-
-    return profile_for(name)
-
-
 @command("export", "export a model to deployment bundles (ONNX, OpenVINO, TFLite, TensorRT)")(_export_args)
 def run_export(args) -> int:
     from edgepose.commands.train_eval import load_model_arg
+    from edgepose.devices import profile_for
     from edgepose.export.api import export
     from edgepose.export.targets import get_target
 
-    profile = _device_profile(args.device) if args.device else None
+    profile = profile_for(args.device) if args.device else None
     if args.target is None and profile is None:
         args._usage_error("the following arguments are required: --target (or --device PROFILE)")
     if args.target not in (None, "all"):

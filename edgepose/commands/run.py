@@ -33,7 +33,8 @@ def _run_args(p) -> None:
 @command("run", "run a bundle on a video file, camera or stream: annotated video, JSON lines, FPS")(_run_args)
 def run_run(args) -> int:
     import edgepose
-    from edgepose.pipeline.video import VideoOutput, check_output_path, open_source, run_stream
+    from edgepose.pipeline.video import VideoOutput, open_source, run_stream
+    from edgepose.utils.fs import check_output_file
     from edgepose.utils.progress import Progress
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -42,8 +43,8 @@ def run_run(args) -> int:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     if not 0.0 <= args.min_score <= 1.0:
         raise ConfigError(f"--min-score {args.min_score}: expected a score between 0 and 1")
-    check_output_path(args.out, "--out", VIDEO_SUFFIXES)
-    check_output_path(args.json, "--json")
+    check_output_file(args.out, "--out", VIDEO_SUFFIXES)
+    check_output_file(args.json, "--json")
     options = {"threads": args.threads} if args.threads else {}
     with edgepose.load(args.bundle, **options) as rt:
         detector = edgepose.load(args.detector, **options) if args.detector else None

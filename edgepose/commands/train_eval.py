@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgepose.cli import command
 from edgepose.errors import ConfigError, DataError
+from edgepose.utils.fs import check_output_file
 
 DATA_HELP = ("synthetic[:N] | synthetic-val[:N] | coco:ANN.json[:IMG_DIR] | ANN.json "
              "(synthetic data is generated from a fixed seed and cached in $EDGEPOSE_CACHE)")
@@ -41,7 +42,7 @@ def run_train(args) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       threads=args.threads, workers=args.workers, progress=not args.no_progress)
     cfg.validate()  # before any data is generated
-    _check_checkpoint_path(args.out)
+    check_output_file(args.out, "--out", creates_folders=True)
     model = create(args.model, weights=args.weights)
     if args.init_backbone:
         from edgepose.models.checkpoint import load_backbone_from
@@ -63,15 +64,6 @@ def run_train(args) -> int:
     print(f"trained {meta.name} on {len(dataset)} samples for {cfg.epochs} epochs in {hist['seconds']:.0f} s; "
           f"final loss {hist['loss'][-1]:.4g}; checkpoint: {args.out}")
     return 0
-
-
-def _check_checkpoint_path(out: str) -> None:
-    p = Path(out)
-    if p.is_dir():
-        raise ConfigError(f"--out {out} is a directory; expected a checkpoint file path (e.g. {p / 'model.pt'})")
-    above = next(a for a in p.absolute().parents if a.exists())
-    if not above.is_dir():
-        raise ConfigError(f"--out {out}: {above} is a file; expected a path whose existing parents are folders")
 
 
 def _eval_args(p) -> None:

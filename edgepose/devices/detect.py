@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgepose.utils.cores import usable_cores
+
 # ISA flags worth reporting: they decide which INT8 / BF16 kernels a backend can use.
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
              "neon", "asimddp", "i8mm", "sve")
@@ -109,13 +111,6 @@ def _physical_cores(blocks: list[dict[str, str]]) -> int | None:
     return len(pairs) or None
 
 
-def _usable_cores() -> int | None:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count()
-
-
 def _board(root: Path) -> str | None:
     for rel in ("proc/device-tree/model", "sys/firmware/devicetree/base/model"):
         text = _read(root / rel)
@@ -197,7 +192,7 @@ def fingerprint(root: str | Path = "/", *, machine: str | None = None, commands:
         "isa": _isa(blocks),
         "cores_logical": os.cpu_count(),
         "cores_physical": _physical_cores(blocks),
-        "cores_usable": _usable_cores(),
+        "cores_usable": usable_cores(),
         "os": platform.platform(),
         "machine": machine or platform.machine() or None,
         "python": platform.python_version(),

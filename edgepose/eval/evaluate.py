@@ -11,6 +11,7 @@ import numpy as np
 
 from edgepose.data.coco import CocoKeypoints
 from edgepose.errors import DataError
+from edgepose.pipeline.preprocess import usable_boxes
 from edgepose.utils.progress import Progress
 
 # COCO AP ranks detections by score, so low-scoring people only add recall: keep them for evaluation.
@@ -60,9 +61,7 @@ def predict_dataset(rt, coco: CocoKeypoints, *, detections: dict | None = None, 
 def _usable(boxes: np.ndarray, shape, skipped: list, image_id: int) -> np.ndarray:
     """GT boxes a crop can use (positive size, overlapping the image), as training keeps them; the others are
     counted in ``skipped``."""
-    h, w = shape[:2]
-    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0) \
-        & (boxes[:, 0] < w) & (boxes[:, 1] < h)
+    ok = usable_boxes(boxes, shape)
     skipped.extend([image_id] * int((~ok).sum()))
     return boxes[ok]
 

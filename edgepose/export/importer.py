@@ -177,20 +177,14 @@ def _check_runs(rt, kind: str) -> None:
     """One call on a grey image: a regression model must give normalised [0, 1] coordinates."""
     import numpy as np
 
+    from edgepose.pipeline.preprocess import to_tensor
+
     if kind != "regression":
         return
     w, h = rt.spec.input.size
-    out = np.asarray(rt.infer(_grey_input(rt, w, h))[0], np.float32)
+    out = np.asarray(rt.infer(to_tensor(np.full((1, h, w, 3), 128, np.uint8), rt.spec.input))[0], np.float32)
     yx = out.reshape(-1, 3)[:, :2]
     if not np.isfinite(yx).all() or yx.min() < -0.5 or yx.max() > 1.5:
         raise ConfigError(f"--kind regression: on a grey image the model gave y, x in [{yx.min():.3g}, "
                           f"{yx.max():.3g}]; expected coordinates normalised to [0, 1] (MoveNet-style (N, 1, K, 3) "
                           "y, x, score)")
-
-
-def _grey_input(rt, w: int, h: int):
-    import numpy as np
-
-    from edgepose.pipeline.preprocess import to_tensor
-
-    return to_tensor(np.full((1, h, w, 3), 128, np.uint8), rt.spec.input)

@@ -82,6 +82,17 @@ def check_image(image) -> np.ndarray:
 MAX_BOX_SCALE = 100
 
 
+def usable_boxes(boxes: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """(N,) bool: xyxy boxes a crop can use — finite, positive size, overlapping the image (the rules
+    :func:`check_boxes` enforces one box at a time); for callers that drop the others (detector output, ground
+    truth) instead of refusing them."""
+    h, w = image_shape[:2]
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        return (np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]) & (b[:, 2] > 0)
+                & (b[:, 3] > 0) & (b[:, 0] < w) & (b[:, 1] < h))
+
+
 def check_boxes(boxes, image_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
     """Person boxes → ((N, 4) xyxy float32 boxes that overlap the image and have positive size, (N,) detector
     scores or None). Takes (N, 4) xyxy or (N, 5) xyxy + score, as an array or nested lists; one box may be flat;

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgepose.errors import ConfigError, InputError
 from edgepose.pipeline.draw import draw_poses
+from edgepose.pipeline.preprocess import usable_boxes
 from edgepose.utils.signals import stop_requests
 
 STAGES = ("detect", "preprocess", "inference", "decode")
@@ -97,28 +98,8 @@ def person_boxes(detector, frame: np.ndarray, min_score: float) -> np.ndarray | 
     if detector is None:
         return None
     found = detector(frame, score_threshold=min_score)
-    h, w = frame.shape[:2]
-    b = found.boxes
-    keep = (np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]) & (b[:, 2] > 0) & (b[:, 3] > 0)
-            & (b[:, 0] < w) & (b[:, 1] < h))
-    return np.concatenate([b[keep], found.scores[keep, None]], axis=1).astype(np.float32)
-
-
-def check_output_path(path: str | None, flag: str, suffixes: tuple[str, ...] | None = None) -> None:
-    """Refuse an output path that cannot be written before the first frame is read (not at the end of a video)."""
-    if path is None:
-        return
-    p = Path(path)
-    if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise ConfigError(f"{flag} {path}: unsupported extension {p.suffix or '(none)'!r}; expected one of "
-                          f"{', '.join(suffixes)}")
-    if p.is_dir():
-        raise ConfigError(f"{flag} {path} is a directory; expected a file path")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{flag} {path}: folder {parent} does not exist; expected a file in an existing folder")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"{flag} {path}: folder {parent} is not writable by this user")
+    keep = usable_boxes(found.boxes, frame.shape)
+    return np.concatenate([found.boxes[keep], found.scores[keep, None]], axis=1).astype(np.float32)
 
 
 def _one_frame(rt, detector, frame, min_score: float, times: dict):

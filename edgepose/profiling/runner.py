@@ -16,7 +16,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgepose.errors import BackendUnavailable, ConfigError, EdgeposeError, suggest
+from edgepose.errors import BackendUnavailable, ConfigError, EdgeposeError
+from edgepose.utils.cores import usable_cores
 from edgepose.utils.signals import remove_on_terminate
 
 BASELINES = ("torch",)
@@ -46,12 +47,6 @@ def check_counts(*, runs: int, warmup: int, batch: int) -> None:
         raise ConfigError(f"--batch {batch}: expected at least 1 person crop per frame")
 
 
-def _usable_cores() -> int:
-    from edgepose.utils.cores import usable_cores
-
-    return usable_cores()
-
-
 def _check_baseline(b, baseline: str | None, log) -> bool:
     """True when a PyTorch baseline can be built for bundle ``b`` (else a note, or an error without torch)."""
     if not baseline:
@@ -75,15 +70,10 @@ def _check_baseline(b, baseline: str | None, log) -> bool:
 
 
 def _check_bundle(b, backend: str | None, batch: int) -> None:
-    from edgepose.runtimes import BACKENDS, is_available, unavailable_reason
+    from edgepose.runtimes import check_backend_runs, is_available, unavailable_reason
 
     name = backend or b.backend
-    if name not in BACKENDS:
-        raise suggest(name, BACKENDS, "backend")
-    targets = BACKENDS[name][3]
-    if b.target not in targets:
-        raise ConfigError(f"--backend {name} cannot run {b.path}, a {b.target!r} bundle; it runs "
-                          f"{', '.join(targets)} bundles")
+    check_backend_runs(name, b.target, f"{b.path}, a")
     if not is_available(name):
         raise BackendUnavailable(f"cannot bench {b.path}: backend {name!r} is not available here "
                                  f"({unavailable_reason(name)}); a TensorRT bundle's ONNX also runs with "
@@ -113,7 +103,7 @@ def plan_jobs(bundles: list[str], *, threads: list[int], runs: int, warmup: int,
                           "model the bundles were exported from")
     if not bundles:
         raise ConfigError("no bundle given; expected one or more bundle directories")
-    cores = _usable_cores()
+    cores = usable_cores()
     for n in threads:
         if n > cores:
             log(f"note: {n} threads on {cores} usable cores: the timings measure oversubscription")

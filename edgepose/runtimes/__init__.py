@@ -38,6 +38,17 @@ def unavailable_reason(name: str) -> str:
     return reason() if reason else f"pip install 'edgepose[{BACKENDS[name][2]}]'"
 
 
+def check_backend_runs(name: str, target: str, where: str = "") -> None:
+    """ConfigError unless backend ``name`` exists and runs bundles of ``target`` (``where``: the bundle, for the
+    message)."""
+    if name not in BACKENDS:
+        raise suggest(name, BACKENDS, "backend")
+    targets = BACKENDS[name][3]
+    if target not in targets:
+        raise ConfigError(f"backend {name!r} cannot run {where or 'a'} {target!r} bundle; it runs "
+                          f"{', '.join(targets)} bundles")
+
+
 def load(bundle: str | Path, *, backend: str | None = None, verify: bool = True, **options):
     """Open a bundle directory and return a loaded :class:`~edgepose.runtimes.base.Runtime`.
 
@@ -54,11 +65,8 @@ def load(bundle: str | Path, *, backend: str | None = None, verify: bool = True,
     profile_threads = (b.manifest.get("device_profile") or {}).get("threads")
     if options.get("threads") is None and isinstance(profile_threads, int) and profile_threads > 0:
         options["threads"] = profile_threads  # export --device recorded the device's thread count
-    if name not in BACKENDS:
-        raise suggest(name, BACKENDS, "backend")
-    module, cls_name, extra, targets = BACKENDS[name]
-    if b.target not in targets:
-        raise ConfigError(f"backend {name!r} cannot run a {b.target!r} bundle; it runs {', '.join(targets)}")
+    check_backend_runs(name, b.target)
+    module, cls_name = BACKENDS[name][:2]
     mod = importlib.import_module(module)
     if not mod.is_available():
         raise BackendUnavailable(f"backend {name!r} is not available here: {unavailable_reason(name)} "

@@ -11,6 +11,7 @@ preprocessing, batching, decoding on the host when the graph does not, mapping b
 
 from __future__ import annotations
 
+import numbers
 import time
 
 import numpy as np
@@ -24,13 +25,9 @@ from edgepose.runtimes.spec import ModelSpec
 def _check_threshold(value) -> float | None:
     if value is None:
         return None
-    try:
-        thr = float(value)
-    except (TypeError, ValueError):
-        thr = float("nan")
-    if not np.isfinite(thr):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
         raise InputError(f"score_threshold must be a finite number (a person score, 0..1), got {value!r}")
-    return thr
+    return float(value)
 
 
 class Runtime:

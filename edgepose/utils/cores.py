@@ -7,6 +7,7 @@ import os
 
 def usable_cores() -> int:
     """Cores in this process's affinity mask (a container's or taskset's limit), else the machine's count."""
-    if hasattr(os, "sched_getaffinity"):
+    try:
         return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    except (AttributeError, OSError):  # no affinity API (macOS, Windows)
+        return max(1, os.cpu_count() or 1)

@@ -203,7 +203,7 @@ def test_checks_before_any_timing(bundles, tmp_path, capsys):
     (tmp_path / "notes.jpg").write_text("not an image")
     with pytest.raises(Exception, match="not a readable image"):
         plan_jobs([sb], threads=[1], runs=1, warmup=0, batch=1, image=str(tmp_path / "notes.jpg"))
-    with pytest.raises(Exception, match="--backend tflite cannot run"):
+    with pytest.raises(Exception, match="backend 'tflite' cannot run .*, a 'onnx' bundle; it runs tflite bundles"):
         plan_jobs([sb], threads=[1], runs=1, warmup=0, batch=1, backend="tflite")
     with pytest.raises(Exception, match="--baseline-weights .*no such file"):
         plan_jobs([sb], threads=[1], runs=1, warmup=0, batch=1, baseline="torch",

@@ -76,7 +76,7 @@ LAYER_CLASSES = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
 TRANSPOSE_CONV_BIAS = 3  # input index of the bias (output shape, weights, data, bias)
 # litert-torch names a tensor after the module path, e.g. '...graph_heatmap.HeatmapDecode_decoder;33' (an op's
 # scope is its output names joined by ';'); the ops that write the model's outputs carry the signature's
-# names instead ('serving_default_output_0_output'), so _int8_recipe matches those by name
+# names instead ('serving_default_output_0_output'), so _decoder_scope matches those by name
 _DECODER_SCOPE = r"Decode_decoder(?:[/;]|$)"
 
 
@@ -255,10 +255,9 @@ def _aeq():
     return quantizer, qtyping, AlgorithmName
 
 
-def _int8_recipe(src: Path, *, float_io: bool, keep: list[Layer], decoder: bool):
-    """An ai-edge-quantizer Quantizer over ``src`` with the full-INT8 recipe and the float exceptions; with
-    ``decoder`` the in-graph decoder's ops and the ops writing the model's outputs (all decoder ops then)
-    stay float: int8 keypoint coordinates would have a resolution of (input size / 255) px."""
+def _int8_recipe(src: Path, *, float_io: bool, keep: list[Layer], float_scope: str | None = None):
+    """An ai-edge-quantizer Quantizer over ``src`` with the full-INT8 recipe and the float exceptions: ops whose
+    scope matches ``float_scope`` (:func:`_decoder_scope`) stay float."""
     quantizer, qtyping, algo = _aeq()
     op = qtyping.TFLOperationName
     qt = quantizer.Quantizer(str(src))
@@ -266,11 +265,8 @@ def _int8_recipe(src: Path, *, float_io: bool, keep: list[Layer], decoder: bool)
     if float_io:
         for virtual in (op.INPUT, op.OUTPUT):
             qt.update_quantization_recipe(".*", virtual, algorithm_key=algo.NO_QUANTIZE)
-    if decoder:
-        qt.update_quantization_recipe(_DECODER_SCOPE, op.ALL_SUPPORTED, algorithm_key=algo.NO_QUANTIZE)
-        for name in _output_names(src):
-            qt.update_quantization_recipe(f"(?:^|;){re.escape(name)}(?:;|$)", op.ALL_SUPPORTED,
-                                          algorithm_key=algo.NO_QUANTIZE)
+    if float_scope:
+        qt.update_quantization_recipe(float_scope, op.ALL_SUPPORTED, algorithm_key=algo.NO_QUANTIZE)
     for layer in keep:
         qt.update_quantization_recipe(f"^{re.escape(layer.scope)}$", op(LAYER_OPS[layer.op]),
                                       algorithm_key=algo.NO_QUANTIZE)
@@ -294,7 +290,7 @@ def _calibrate(src: Path, calib, signature: tuple[str, str]) -> dict:
         from ai_edge_quantizer.utils import qsv_utils
 
         recipe = recipe_manager.RecipeManager()
-        recipe.load_quantization_recipe(_int8_recipe(src, float_io=False, keep=[], decoder=False)
+        recipe.load_quantization_recipe(_int8_recipe(src, float_io=False, keep=[])
                                         .get_quantization_recipe())
         data = {signature[0]: [{signature[1]: b} for b in calib.batches("NHWC")]}
         _CALIBRATION_CACHE.clear()
@@ -306,10 +302,13 @@ def _calibrate(src: Path, calib, signature: tuple[str, str]) -> dict:
     return _CALIBRATION_CACHE[key]
 
 
-def _output_names(src: Path) -> list[str]:
+def _decoder_scope(src: Path) -> str:
+    """Scope regex of the in-graph decoder's ops and of the ops writing the model's outputs (all decoder ops when
+    the decoder is in the graph): they stay float, int8 keypoints would have (input size / 255) px steps."""
     from edgepose.runtimes.tflite import interpreter_class
 
-    return [d["name"] for d in interpreter_class()(model_path=str(src)).get_output_details()]
+    names = [d["name"] for d in interpreter_class()(model_path=str(src)).get_output_details()]
+    return f"{_DECODER_SCOPE}|(?:^|;)(?:{'|'.join(re.escape(n) for n in names)})(?:;|$)"
 
 
 def _signature(src: Path) -> tuple[str, str]:
@@ -345,7 +344,8 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
     float_io = not bool(ctx.options.get("int8_io", False))
     ranges = _calibrate(src, ctx.calib, _signature(src))
     decoder = ctx.spec.decode == "graph"
-    qt = _int8_recipe(src, float_io=float_io, keep=keep, decoder=decoder)
+    float_scope = _decoder_scope(src) if decoder else None
+    qt = _int8_recipe(src, float_io=float_io, keep=keep, float_scope=float_scope)
     try:
         with _quiet_aeq():
             qt.quantize(ranges, enable_progress_report=False).export_model(str(path), overwrite=True)
@@ -356,8 +356,7 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
 
     ops = model_ops(path)
     # the share describes the model: the in-graph decoder (float by design) and its output ops not counted
-    outputs = "|".join(re.escape(n) for n in _output_names(path))
-    model_part = model_ops(path, f"{_DECODER_SCOPE}|(?:^|;)(?:{outputs})(?:;|$)") if decoder else ops
+    model_part = model_ops(path, float_scope) if decoder else ops
     return {"method": ctx.method, "tool": f"ai-edge-quantizer {_version('ai-edge-quantizer')}",
             "recipe": "static_wi8_ai8", "weights": "int8 per-channel symmetric",
             "activations": "int8 (MinMax: min / max of each tensor over the whole calibration set)",
