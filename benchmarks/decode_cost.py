@@ -1,6 +1,7 @@
 """What the in-graph heatmap decode costs on ONNX Runtime, stage by stage and against model size.
 
     .venv/bin/python benchmarks/decode_cost.py [--threads 2] [--runs 2000] [--model-runs 200] [--rounds 5]
+    .venv/bin/python benchmarks/decode_cost.py --alternatives [--runs 2000] [--rounds 5]
 
 Part 1 — the decoder alone, for the default top-down model's codec (24 x 32 maps, 17 keypoints, DARK
 kernel 11) and the same codec with argmax: ``HeatmapDecode`` exported by itself (opset 17) and timed on one
@@ -120,6 +121,39 @@ def part1(args) -> list[list]:
     return rows
 
 
+def _topk_model():
+    """The first maximum and its flat index of each map in one TopK(k=1): the alternative to two small ArgMax."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([1, 17, 32 * 24], np.int64), "shape")
+    k = numpy_helper.from_array(np.array([1], np.int64), "k")
+    nodes = [helper.make_node("Reshape", ["heatmaps", "shape"], ["flat"]),
+             helper.make_node("TopK", ["flat", "k"], ["v", "i"], axis=2)]
+    g = helper.make_graph(nodes, "topk", [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT,
+                                                                        [1, 17, 32, 24])],
+                          [helper.make_tensor_value_info("v", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("i", TensorProto.INT64, None)], [shape, k])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def alternatives(args) -> list[list]:
+    """Routes tried for a cheaper DARK decode: TopK for the first maximum; the decoder on 1 intra-op thread."""
+    model, x = _decoder_onnx("dark")
+    argmax_cut, _ = _cut(model, *DARK_STAGES[0][1:])
+    sessions = {"session floor (one ReduceMax), 2 threads": _session(_floor_model().SerializeToString(), 2),
+                "first maximum: TopK(k=1) on the flattened maps": _session(_topk_model().SerializeToString(), 2),
+                "first maximum: row max + two small ArgMax (the decoder's)": _session(argmax_cut.SerializeToString(),
+                                                                                      2),
+                "whole DARK decoder, 1 intra-op thread": _session(model.SerializeToString(), 1),
+                "whole DARK decoder, 2 intra-op threads": _session(model.SerializeToString(), 2)}
+    per = {k: [] for k in sessions}
+    for _ in range(args.rounds):
+        for k, s in sessions.items():
+            per[k].append(statistics.median(times_ms(lambda s=s: s.run(None, {"heatmaps": x}), args.runs, 100)))
+    return [[k, f"{statistics.median(v) * 1000:.1f}"] for k, v in per.items()]
+
+
 def _bundles(name: str, tmp: Path, threads: int):
     import torch
 
@@ -167,7 +201,14 @@ def main() -> None:
                     help="timed infer calls per bundle and round for the default model (a tenth for the others)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--alternatives", action="store_true",
+                    help="time only the routes tried for a cheaper DARK decode (TopK, 1 vs 2 threads)")
     args = ap.parse_args()
+    if args.alternatives:
+        print(f"# DARK decode alternatives — {today()} — {machine()}\n\n`.venv/bin/python benchmarks/decode_cost.py "
+              f"--alternatives --runs {args.runs} --rounds {args.rounds}` — median µs per run call\n")
+        print(table(["graph", "µs"], alternatives(args)))
+        return
     p1, p2 = part1(args), part2(args)
     print(f"# In-graph heatmap decode cost — {today()} — {machine()}")
     print(f"\n`.venv/bin/python benchmarks/decode_cost.py --threads {args.threads} --runs {args.runs} "
