@@ -1,7 +1,7 @@
 """What the in-graph heatmap decode costs on ONNX Runtime, stage by stage and against model size.
 
     .venv/bin/python benchmarks/decode_cost.py [--threads 2] [--runs 2000] [--model-runs 200] [--rounds 5]
-    .venv/bin/python benchmarks/decode_cost.py --alternatives [--runs 2000] [--rounds 5]
+    .venv/bin/python benchmarks/decode_cost.py --alternatives [--runs 2000] [--model-runs 300] [--rounds 5]
 
 Part 1 — the decoder alone, for the default top-down model's codec (24 x 32 maps, 17 keypoints, DARK
 kernel 11) and the same codec with argmax: ``HeatmapDecode`` exported by itself (opset 17) and timed on one
@@ -13,6 +13,12 @@ Part 2 — inside models of three sizes: ``rt.infer`` of the ONNX bundle with th
 (DARK, and the argmax codec) against the host-decode bundle of the same weights (raw heatmaps out).
 Interleaved rounds; ratio = median of the per-round ratios (range in brackets). Models without default
 weights use seeded random weights: the decode graph's cost does not depend on the values.
+
+``--alternatives`` times the routes tried for a cheaper DARK decode instead: TopK for the first maximum, 1 vs
+2 intra-op threads, ONNX Runtime's price of one trivial node and of the window's ``Log``, and, inside the
+default model, the argmax decoder and a DARK whose window is only clamped (borders replicated, no
+log-quadratic padding: a lower bound on any DARK with the same blur), each appended to the host-decode
+model's graph.
 """
 
 from __future__ import annotations
@@ -137,6 +143,124 @@ def _topk_model():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def _chain_model(op: str, nodes: int, shape: list[int]):
+    """``nodes`` element-wise ``op`` nodes in a row on a float tensor of ``shape`` (Add adds a scalar)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    one = numpy_helper.from_array(np.ones(1, np.float32), "one")
+    names = ["heatmaps"] + [f"t{i}" for i in range(nodes)]
+    graph = [helper.make_node(op, [a, "one"] if op == "Add" else [a], [b]) for a, b in zip(names, names[1:])]
+    g = helper.make_graph(graph, "chain", [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info(names[-1], TensorProto.FLOAT, shape)], [one])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def node_prices(args) -> list[list]:
+    """µs per node of a 41-node chain over a 1-node one: trivial Add on (17, 2), Log on the 17 windows."""
+    rows = []
+    for label, op, shape in (("one trivial node (Add on 17 x 2 values)", "Add", [17, 2]),
+                             ("one Log of the 17 13 x 13 windows", "Log", [17, 169])):
+        x = np.random.default_rng(0).uniform(0.01, 1.0, shape).astype(np.float32)
+        one, many = (_session(_chain_model(op, n, shape).SerializeToString(), 2) for n in (1, 41))
+        per = {1: [], 41: []}
+        for _ in range(args.rounds):
+            for n, s in ((1, one), (41, many)):
+                per[n].append(statistics.median(times_ms(lambda s=s, x=x: s.run(None, {"heatmaps": x}), args.runs,
+                                                         100)))
+        rows.append([label, f"{(statistics.median(per[41]) - statistics.median(per[1])) * 1000 / 40:.2f}"])
+    return rows
+
+
+def _replicate_decoder(codec):
+    """``HeatmapDecode`` whose window is only clamped to the map (no log-quadratic padding): a bound, not a codec."""
+    from edgepose.codecs.graph import HeatmapDecode
+
+    class Replicate(HeatmapDecode):
+        def _padded_window(self, flat, x, y):
+            import torch
+
+            return torch.gather(flat, 2, self.index_y[y] + self.index_x[x])
+
+    return Replicate(codec)
+
+
+def in_model(args) -> list[list]:
+    """The default model's host-decode graph, alone and with each decoder appended (onnx.compose)."""
+    import io
+
+    import onnx
+    import torch
+    from onnx import compose
+
+    import edgepose
+    from edgepose.codecs import HeatmapCodec
+    from edgepose.codecs.graph import HeatmapDecode
+    from edgepose.models import create
+
+    model = create(DEFAULT, weights="default")
+    with tempfile.TemporaryDirectory() as tmp:
+        host = onnx.load(str(edgepose.export(model, target="onnx", out=Path(tmp) / "h", decode="host",
+                                                log=None).path / "model.onnx"))
+    out = host.graph.output[0]
+    k, h, w = (d.dim_value for d in out.type.tensor_type.shape.dim[1:])
+    (wi, hi), maps = model.edgepose_meta.input_size, torch.rand(1, k, h, w, generator=torch.Generator().manual_seed(0))
+    graphs = {"host-decode model (raw heatmaps out)": host}
+    for label, method, make in (("+ argmax decoder", "argmax", HeatmapDecode), ("+ DARK decoder (exact)", "dark",
+                                HeatmapDecode), ("+ DARK, window clamped (no padding)", "dark", _replicate_decoder)):
+        f = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            decoder = make(HeatmapCodec(input_size=(wi, hi), heatmap_size=(w, h), method=method)).eval()
+            torch.onnx.export(decoder, (maps,), f, opset_version=17, dynamo=False, input_names=["heatmaps"],
+                              output_names=["keypoints"])
+        dec = compose.add_prefix(onnx.load_from_string(f.getvalue()), "dec_")
+        graphs[label] = compose.merge_models(host, dec, io_map=[(out.name, "dec_heatmaps")])
+    sessions = {k2: _session(g.SerializeToString(), args.threads) for k2, g in graphs.items()}
+    x = np.random.default_rng(0).standard_normal((1, 3, hi, wi)).astype(np.float32)
+    name = host.graph.input[0].name
+    per = {k2: [] for k2 in sessions}
+    for _ in range(args.rounds):
+        for k2, s in sessions.items():
+            t = times_ms(lambda s=s: s.run(None, {name: x}), args.model_runs, 20)
+            per[k2].append(statistics.median(t))
+    base = list(per)[0]
+    return [[k2, f"{statistics.median(v):.3f}", f"{(statistics.median(v) - statistics.median(per[base])) * 1000:+.1f}",
+             _range([a / b for a, b in zip(v, per[base])])] for k2, v in per.items()]
+
+
+COCO_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco-mini" / "test_coco.json"
+
+
+def edge_share(span: int = 13) -> str:
+    """How many labelled joints of the coco-mini photos lie where the S x S window crosses a map edge, on the
+    default model's maps (24 x 32, ground-truth boxes, the runtime's crop)."""
+    import json
+
+    from edgepose.data.transforms import box_to_center_scale, get_affine_matrix
+
+    if not COCO_MINI.is_file():
+        return f"(skipped: {COCO_MINI} not found)"
+    (wi, hi), (wh, hh), half = (96, 128), (24, 32), span // 2
+    joints = crossing = people = people_crossing = 0
+    for a in json.loads(COCO_MINI.read_text())["annotations"]:
+        kp = np.asarray(a["keypoints"], float).reshape(-1, 3)
+        if a.get("category_id", 1) != 1 or not (kp[:, 2] > 0).any():
+            continue
+        x, y, w, h = a["bbox"]
+        m = get_affine_matrix(*box_to_center_scale(np.array([x, y, x + w, y + h]), wi / hi, padding=1.25), (wi, hi))
+        cell = np.round((m @ np.c_[kp[:, :2], np.ones(len(kp))].T).T * wh / wi)[kp[:, 2] > 0]
+        cross = (cell.min(axis=1) < half) | (cell[:, 0] > wh - 1 - half) | (cell[:, 1] > hh - 1 - half)
+        joints, crossing = joints + len(cross), crossing + int(cross.sum())
+        people, people_crossing = people + 1, people_crossing + int(cross.any())
+    return (f"{crossing} of {joints} labelled joints ({crossing / joints:.0%}) and {people_crossing} of {people} "
+            f"people have a joint whose {span} x {span} window crosses a map edge (coco-mini, ground-truth boxes)")
+
+
+def _range(r: list[float]) -> str:
+    return f"{statistics.median(r):.3f} ({min(r):.3f}–{max(r):.3f})"
+
+
 def alternatives(args) -> list[list]:
     """Routes tried for a cheaper DARK decode: TopK for the first maximum; the decoder on 1 intra-op thread."""
     model, x = _decoder_onnx("dark")
@@ -202,12 +326,19 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--models", nargs="+", default=MODELS)
     ap.add_argument("--alternatives", action="store_true",
-                    help="time only the routes tried for a cheaper DARK decode (TopK, 1 vs 2 threads)")
+                    help="time only the routes tried for a cheaper DARK decode (TopK, threads, node prices, "
+                         "decoders inside the default model)")
     args = ap.parse_args()
     if args.alternatives:
         print(f"# DARK decode alternatives — {today()} — {machine()}\n\n`.venv/bin/python benchmarks/decode_cost.py "
               f"--alternatives --runs {args.runs} --rounds {args.rounds}` — median µs per run call\n")
         print(table(["graph", "µs"], alternatives(args)))
+        print("\nONNX Runtime's price per node (µs, 2 threads):\n")
+        print(table(["node", "µs per node"], node_prices(args)))
+        print(f"\nInside the default model ({DEFAULT}, ONNX Runtime, {args.threads} threads, batch 1; decoders "
+              f"appended to the host-decode graph; median of {args.model_runs} runs per round):\n")
+        print(table(["graph", "median ms", "added µs", "ratio (rounds)"], in_model(args)))
+        print(f"\nWhere the border rule applies: {edge_share()}")
         return
     p1, p2 = part1(args), part2(args)
     print(f"# In-graph heatmap decode cost — {today()} — {machine()}")
