@@ -257,6 +257,59 @@ def edge_share(span: int = 13) -> str:
             f"people have a joint whose {span} x {span} window crosses a map edge (coco-mini, ground-truth boxes)")
 
 
+def _clamped_step(t, flat, x, y) -> np.ndarray:
+    """``DarkWindow.step`` without the log-quadratic padding (window clamped to the map), validity rules kept."""
+    from edgepose.codecs.dark import ANISOTROPY, LOG_FLOOR, MAX_STEP
+
+    idx = t.index_y[y] + t.index_x[x] + (np.arange(len(x)) * flat.shape[1])[:, None]
+    ring = np.log(np.maximum(np.maximum(np.take(flat, idx).astype(np.float64), LOG_FLOOR) @ t.blur, LOG_FLOOR))
+    gx, gy, hxx, hyy, hxy = (ring @ t.deriv).T
+    det = hxx * hyy - hxy * hxy
+    ok = (det > 1e-12) & (det > ANISOTROPY * (hxx * hxx + hyy * hyy)) & (hxx < 0)
+    safe = np.where(ok, det, 1.0)
+    step = np.stack([-(hyy * gx - hxy * gy) / safe, -(hxx * gy - hxy * gx) / safe], axis=1)
+    return np.where((ok & (np.abs(step) <= MAX_STEP).all(axis=1))[:, None], step, 0.0)
+
+
+def border_bias() -> str:
+    """Largest x error (map px) decoding a sigma-2 Gaussian centred 0..6 cells from the left edge of a 24 x 32 map
+    (steps of 0.05 px), exact DARK (as shipped) vs the clamped window."""
+    from edgepose.codecs.dark import dark_window
+    from edgepose.codecs.heatmap import argmax_2d
+
+    t, cols, rows = dark_window(24, 32, 11), np.arange(24), np.arange(32)
+    centres = np.arange(0.0, 6.0001, 0.05)
+    maps = np.exp(-((cols[None, None] - centres[:, None, None]) ** 2 + (rows[None, :, None] - 16.3) ** 2) / 8.0)
+    x, y, score = argmax_2d(maps.astype(np.float32))
+    flat = maps.astype(np.float32).reshape(len(centres), -1)
+    exact = np.abs(x + t.step(flat, x, y, score)[:, 0] - centres).max()
+    clamped = np.abs(x + _clamped_step(t, flat, x, y)[:, 0] - centres)
+    return (f"largest x error of a Gaussian (sigma 2) centred 0–6 cells from a map edge: exact DARK {exact:.3f} "
+            f"map px, clamped window {clamped.max():.3f} (at {centres[clamped.argmax()]:.2f} cells; "
+            f"{clamped[centres >= 4].max():.3f} from 4 cells on)")
+
+
+def border_ap(data: str = "synthetic-val:300") -> str:
+    """OKS AP of the default model (PyTorch, host decode) on ``data`` with exact DARK, the clamped window and argmax."""
+    from edgepose.codecs import dark
+    from edgepose.data.sources import resolve_dataset
+    from edgepose.eval.evaluate import evaluate
+    from edgepose.models import create
+    from edgepose.runtimes.torch import TorchRuntime
+
+    exact, out = dark.DarkWindow.step, []
+    for label, step, method in (("exact DARK", exact, "dark"), ("clamped window", None, "dark"),
+                                ("argmax", exact, "argmax")):
+        dark.DarkWindow.step = step or (lambda t, flat, x, y, score: _clamped_step(t, flat, x, y).astype(np.float32))
+        try:
+            with TorchRuntime(create(DEFAULT, weights="default", decode=method).eval(), threads=2) as rt:
+                ap = evaluate(rt, resolve_dataset(data, "heatmap", split="train", progress=False), progress=False)
+        finally:
+            dark.DarkWindow.step = exact
+        out.append(f"{label} {ap['AP']:.4f} (AP75 {ap['AP75']:.4f})")
+    return f"OKS AP on {data} (PyTorch, host decode): " + ", ".join(out)
+
+
 def _range(r: list[float]) -> str:
     return f"{statistics.median(r):.3f} ({min(r):.3f}–{max(r):.3f})"
 
@@ -331,14 +384,16 @@ def main() -> None:
     args = ap.parse_args()
     if args.alternatives:
         print(f"# DARK decode alternatives — {today()} — {machine()}\n\n`.venv/bin/python benchmarks/decode_cost.py "
-              f"--alternatives --runs {args.runs} --rounds {args.rounds}` — median µs per run call\n")
+              f"--alternatives --runs {args.runs} --model-runs {args.model_runs} --rounds {args.rounds}` — median "
+              "µs per run call\n")
         print(table(["graph", "µs"], alternatives(args)))
         print("\nONNX Runtime's price per node (µs, 2 threads):\n")
         print(table(["node", "µs per node"], node_prices(args)))
         print(f"\nInside the default model ({DEFAULT}, ONNX Runtime, {args.threads} threads, batch 1; decoders "
               f"appended to the host-decode graph; median of {args.model_runs} runs per round):\n")
         print(table(["graph", "median ms", "added µs", "ratio (rounds)"], in_model(args)))
-        print(f"\nWhere the border rule applies: {edge_share()}")
+        print(f"\nWhere the border rule applies: {edge_share()}; {border_bias()}")
+        print(f"\n{border_ap()}")
         return
     p1, p2 = part1(args), part2(args)
     print(f"# In-graph heatmap decode cost — {today()} — {machine()}")
