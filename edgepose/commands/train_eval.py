@@ -78,6 +78,13 @@ def _eval_args(p) -> None:
                         "alike in a mirror — not true of the synthetic-trained defaults, which read the left side "
                         "from shading: there it lowers AP)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
+    p.add_argument("--detections", default=None, metavar="DET_JSON",
+                   help="top-down: person boxes from a COCO detection results file (image_id, bbox x,y,w,h, "
+                        "score; e.g. coco-mini's test_coco_det_AP_H_56.json) instead of the ground-truth boxes: "
+                        "the usual COCO protocol, AP then includes the detector's misses")
+    p.add_argument("--det-min-score", type=float, default=0.0,
+                   help="keep detections scoring at least this (0..1; default 0: every box, as COCO AP ranks "
+                        "people by score)")
     p.add_argument("--threads", type=int, default=None,
                    help="inference threads (a bundle: default its --device profile's, else every core the "
                         "backend may use; a PyTorch model: torch's default)")
@@ -111,21 +118,41 @@ def run_eval(args) -> int:
         raise ConfigError(f"--max-images must be >= 1, got {args.max_images}")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
+    if not 0.0 <= args.det_min_score <= 1.0:
+        raise ConfigError(f"--det-min-score must be in [0, 1], got {args.det_min_score}")
     rt, name = _eval_runtime(args)
     with rt:
-        if args.flip_test and rt.spec.kind != "heatmap":
-            raise ConfigError(f"--flip-test needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
+        for flag, given in (("--flip-test", args.flip_test), ("--detections", args.detections is not None)):
+            if given and rt.spec.kind != "heatmap":
+                raise ConfigError(f"{flag} needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
         # "synthetic[:N]" is the training set (to compare train and val AP), "synthetic-val[:N]" the held-out one
         coco = resolve_dataset(args.data, rt.spec.kind, split="train", progress=not args.no_progress,
                                limit=args.max_images)
-        stats = evaluate(rt, coco, flip_test=args.flip_test, max_images=args.max_images,
+        dets = _detections_for(args, coco)
+        stats = evaluate(rt, coco, detections=dets, flip_test=args.flip_test, max_images=args.max_images,
                          progress=not args.no_progress)
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
-        print(f"{name} on {args.data} ({stats['num_images']} images): "
+        boxes = f", {stats['num_results']} detected people" if dets is not None else ""
+        print(f"{name} on {args.data} ({stats['num_images']} images{boxes}): "
               f"AP {stats['AP']:.3f}  AP50 {stats['AP50']:.3f}  AP75 {stats['AP75']:.3f}  AR {stats['AR']:.3f}")
     return 0
+
+
+def _detections_for(args, coco) -> dict | None:
+    """--detections read for ``coco``'s images; an error when none of its boxes belongs to them."""
+    if args.detections is None:
+        return None
+    from edgepose.data.coco import load_detections
+
+    dets = load_detections(args.detections, min_score=args.det_min_score)
+    ids = set(list(coco.image_ids)[: args.max_images or None])
+    if not ids & set(dets):
+        raise ConfigError(f"--detections {args.detections}: no person box (score >= {args.det_min_score:g}) for "
+                          f"any image of {args.data} (its image ids {sorted(ids)[:3]}...; the file's "
+                          f"{sorted(dets)[:3]}); expected detections of the same images")
+    return dets
 
 
 def _eval_runtime(args):

@@ -41,6 +41,7 @@ def predict_dataset(rt, coco: CocoKeypoints, *, detections: dict | None = None, 
             if detections is not None:
                 dets = detections.get(image_id, [])
                 boxes = np.asarray([list(b) + [s] for b, s in dets], np.float32).reshape(-1, 5)
+                boxes = boxes[usable_boxes(boxes[:, :4], image.shape)]  # a detector's empty or off-image box
             else:
                 boxes = _usable(_gt_boxes(coco, image_id), image.shape, skipped, image_id)
             if len(boxes) == 0:
