@@ -27,6 +27,7 @@ PERSON_FLOOR = 0.3  # bottom-up: reference people compared
 DEFAULT_VAL = 100  # synthetic validation images
 MIN_VAL_IMAGES = 20  # below this many images or people a gate verdict is mostly noise
 WEAK_REFERENCE_AP = 5.0  # AP points: a reference this weak cannot tell good quantization from bad
+BOOTSTRAP_RESAMPLES = 1000  # image resamplings for the AP drop's interval (~0.3 s at 100 images)
 
 
 @dataclass
@@ -52,6 +53,23 @@ class GateReport:
     def passed(self) -> bool:
         return self.ap_drop <= self.max_ap_drop
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """95 % paired-bootstrap interval of the AP drop (AP points), when measured."""
+        ci = self.extra.get("ap_drop_interval95")
+        return (float(ci[0]), float(ci[1])) if ci else None
+
+    def noise_note(self) -> str | None:
+        """A note when the verdict lies within the drop's noise: passed, but the interval reaches past the limit
+        (or failed, but the interval reaches below it)."""
+        ci = self.interval
+        if ci is None or not all(np.isfinite(ci)) or not ci[0] <= self.max_ap_drop <= ci[1]:
+            return None
+        verdict = "passed" if self.passed else "failed"
+        return (f"the gate {verdict} with a drop of {self.ap_drop:.2f}, but the drop's 95 % interval over resampled "
+                f"images is {ci[0]:.2f} to {ci[1]:.2f} around the limit {self.max_ap_drop:g}: at {self.num_images} "
+                "images the verdict is within noise; gate on more images (--val) to settle it")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(d.pop("extra"))
@@ -60,7 +78,9 @@ class GateReport:
     def summary(self) -> str:
         px = "n/a" if self.mean_keypoint_error_px is None else f"{self.mean_keypoint_error_px:.2f} px"
         lat = "" if self.latency_ms is None else f", {self.latency_ms:.2f} ms"
-        return (f"AP {self.ap:.1f} vs fp32 {self.ap_reference:.1f} (drop {self.ap_drop:.2f}, limit "
+        ci = self.interval
+        spread = "" if ci is None or not all(np.isfinite(ci)) else f", 95 % interval {ci[0]:.2f} to {ci[1]:.2f}"
+        return (f"AP {self.ap:.1f} vs fp32 {self.ap_reference:.1f} (drop {self.ap_drop:.2f}{spread}, limit "
                 f"{self.max_ap_drop:g}), keypoints moved {px} on average{lat} — {self.num_images} images of {self.val}")
 
 
@@ -200,7 +220,8 @@ class AccuracyGate:
         self.kind = reference.spec.kind
         self.names = get_schema(reference.spec.keypoints).names
         rec = _Recorder(reference)
-        self.reference_stats = evaluate(rec, coco, max_images=max_images, progress=False)
+        self.reference_stats = evaluate(rec, coco, max_images=max_images, progress=False, keep_matches=True)
+        self.reference_matches = self.reference_stats.pop("matches")
         self.reference_poses = rec.poses
         self.num_images = int(self.reference_stats["num_images"])
         (log or (lambda *_: None))(f"accuracy gate: fp32 reference AP {100 * self.reference_stats['AP']:.1f} "
@@ -210,10 +231,20 @@ class AccuracyGate:
         from edgepose.eval.evaluate import evaluate
 
         rec = _Recorder(runtime)
-        stats = evaluate(rec, self.coco, max_images=self.max_images, progress=False)
+        stats = evaluate(rec, self.coco, max_images=self.max_images, progress=False, keep_matches=True)
         mean_px, per_kp = keypoint_displacement(self.reference_poses, rec.poses, self.kind, self.names)
         lat = quick_latency(runtime, latency_batch) if latency_batch is not None else None
         return GateReport(ap_reference=round(100 * self.reference_stats["AP"], 3), ap=round(100 * stats["AP"], 3),
                           max_ap_drop=self.max_ap_drop, mean_keypoint_error_px=mean_px, per_keypoint_error_px=per_kp,
                           val=self.val_name, num_images=self.num_images,
-                          runtime=label or getattr(runtime, "backend", ""), latency_ms=lat)
+                          runtime=label or getattr(runtime, "backend", ""), latency_ms=lat,
+                          extra=self._interval(stats.pop("matches")))
+
+    def _interval(self, matches) -> dict:
+        """{"ap_drop_interval95": [lo, hi]} in AP points (empty when either side has no results)."""
+        from edgepose.eval.bootstrap import paired_drop_interval
+
+        if self.reference_matches is None or matches is None:
+            return {}
+        lo, hi = paired_drop_interval(self.reference_matches, matches, resamples=BOOTSTRAP_RESAMPLES)
+        return {"ap_drop_interval95": [round(100 * lo, 2), round(100 * hi, 2)]} if np.isfinite([lo, hi]).all() else {}

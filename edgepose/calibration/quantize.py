@@ -8,6 +8,7 @@ passes (or the all-INT8 one when the user allows an accuracy drop) is copied int
 from __future__ import annotations
 
 import shutil
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -125,7 +126,11 @@ def quantized_build(model, tgt, ctx, quant, manifest_for) -> dict:
         raise AccuracyGateFailed(_failure(tgt, ctx, report, quant))
     if not report.passed:
         log(f"{tgt.name}: WARNING accuracy gate failed, bundle written anyway (allow_accuracy_drop)")
-    extra = dict(extra, accuracy=dict(report.to_dict(), reference=gate.reference_about, notes=gate.notes,
+    notes = list(gate.notes)
+    if report.noise_note():
+        notes.append(report.noise_note())
+        warnings.warn(f"accuracy gate: {report.noise_note()}", stacklevel=2)
+    extra = dict(extra, accuracy=dict(report.to_dict(), reference=gate.reference_about, notes=notes,
                                       overridden=not report.passed))
     if mixed is not None and isinstance(extra.get("quantization"), dict):
         extra["quantization"] = dict(extra["quantization"], kept_float=list(mixed.exclude),

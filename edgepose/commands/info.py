@@ -126,8 +126,10 @@ def _accuracy_lines(acc, quant) -> list[str]:
         return [*lines, f"accuracy gate: skipped ({acc['skipped']})"]
     verdict = "passed" if acc.get("passed") else ("FAILED, written with --allow-accuracy-drop" if acc.get("overridden")
                                                   else "FAILED")
+    ci = acc.get("ap_drop_interval95")
+    spread = f", 95 % interval {ci[0]} to {ci[1]}" if isinstance(ci, list) and len(ci) == 2 else ""
     lines.append(f"accuracy gate: {verdict}: AP {acc.get('ap')} vs fp32 {acc.get('ap_reference')} (drop "
-                 f"{acc.get('ap_drop')}, limit {acc.get('max_ap_drop')}) on {acc.get('num_images')} images of "
+                 f"{acc.get('ap_drop')}{spread}, limit {acc.get('max_ap_drop')}) on {acc.get('num_images')} images of "
                  f"{acc.get('val')}")
     lines += [f"  note: {n}" for n in acc.get("notes") or []]
     return lines

@@ -76,12 +76,15 @@ def coco_keypoint_eval(
     sigmas: Sequence[float] | None = None,
     use_area: bool = True,
     verbose: bool = False,
-) -> dict[str, float]:
+    keep_matches: bool = False,
+) -> dict[str, Any]:
     """OKS keypoint AP/AR (the 10 COCOeval stats) of ``results`` against ``gt`` (file path or dict).
 
     ``sigmas`` default to the schema's OKS sigmas (K,). ``use_area=False`` uses box w*h as the object
     area instead of the annotated (segmentation) area. Empty ``results`` give 0.0 everywhere. A stat
-    is -1.0 where COCOeval has no ground truth for it (e.g. no medium-size persons).
+    is -1.0 where COCOeval has no ground truth for it (e.g. no medium-size persons). ``keep_matches`` adds
+    "matches": the per-image match records of :func:`edgepose.eval.bootstrap.matches_of` (None for empty
+    ``results``), for a bootstrap of the AP.
     """
     COCO, COCOeval = _pycocotools()
     sig = np.asarray(sigmas if sigmas is not None else get_schema(schema).sigmas, dtype=np.float64)
@@ -93,7 +96,7 @@ def coco_keypoint_eval(
                         "those people, so every annotation needs a unique id")
     _check_results(results, {int(im["id"]) for im in data["images"]}, len(sig))
     if not results:
-        return dict.fromkeys(STAT_NAMES, 0.0)
+        return dict(dict.fromkeys(STAT_NAMES, 0.0), **({"matches": None} if keep_matches else {}))
     sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with sink:
         coco_gt = COCO()
@@ -105,7 +108,12 @@ def coco_keypoint_eval(
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}
+    stats: dict[str, Any] = {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}
+    if keep_matches:
+        from edgepose.eval.bootstrap import matches_of
+
+        stats["matches"] = matches_of(ev)
+    return stats
 
 
 def poses_to_coco_results(image_id: int, keypoints: np.ndarray, scores: np.ndarray,

@@ -68,8 +68,9 @@ def _usable(boxes: np.ndarray, shape, skipped: list, image_id: int) -> np.ndarra
 
 
 def evaluate(rt, coco: CocoKeypoints, *, detections: dict | None = None, flip_test: bool = False,
-             max_images: int | None = None, progress: bool = True) -> dict:
-    """OKS AP/AR of ``rt`` on ``coco`` (restricted to the first ``max_images`` images when given)."""
+             max_images: int | None = None, progress: bool = True, keep_matches: bool = False) -> dict:
+    """OKS AP/AR of ``rt`` on ``coco`` (restricted to the first ``max_images`` images when given);
+    ``keep_matches`` adds the per-image match records for :mod:`edgepose.eval.bootstrap`."""
     from edgepose.eval.coco_eval import coco_keypoint_eval
     from edgepose.keypoints import get_schema
 
@@ -87,7 +88,7 @@ def evaluate(rt, coco: CocoKeypoints, *, detections: dict | None = None, flip_te
         gt = dict(gt, images=[i for i in gt["images"] if i["id"] in keep],
                   annotations=[a for a in gt["annotations"] if a["image_id"] in keep])
     sigmas = get_schema(rt.spec.keypoints).sigmas
-    stats = coco_keypoint_eval(gt, results, sigmas=np.asarray(sigmas))
+    stats = coco_keypoint_eval(gt, results, sigmas=np.asarray(sigmas), keep_matches=keep_matches)
     stats["num_images"] = len(gt["images"])
     stats["num_results"] = len(results)
     return stats

@@ -85,8 +85,11 @@ def _accuracy(manifest: dict) -> dict | None:
     acc = manifest.get("accuracy") or {}
     if "ap" not in acc:
         return None
-    return {"AP": acc["ap"], "ap_drop": acc.get("ap_drop"), "ap_reference": acc.get("ap_reference"),
-            "source": f"manifest gate ({acc.get('val', 'held-out data')})"}
+    out = {"AP": acc["ap"], "ap_drop": acc.get("ap_drop"), "ap_reference": acc.get("ap_reference"),
+           "source": f"manifest gate ({acc.get('val', 'held-out data')})"}
+    if isinstance(acc.get("ap_drop_interval95"), list):
+        out["ap_drop_interval95"] = acc["ap_drop_interval95"]
+    return out
 
 
 def _open_bundle(job: dict):

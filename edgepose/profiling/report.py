@@ -202,8 +202,15 @@ def result_rows(results: Sequence[dict]) -> list[list[str]]:
         rows.append([str(r["name"]), str(r["device"]), str(r["threads"]), str(r["batch"]),
                      _fmt(st["total"]["p50"]), _fmt(st["total"]["p90"]), _fmt(st["total"]["p99"]), _fmt(r["fps"], 1),
                      speed, stages, _fmt(r["peak_rss_mb"], 1), _fmt(r["model_size_mb"]), _fmt(acc.get("AP"), 1),
-                     _fmt(acc.get("ap_drop"), 2)])
+                     _drop_cell(acc)])
     return rows
+
+
+def _drop_cell(acc: dict) -> str:
+    """The AP drop, with the gate's 95 % interval when the manifest has one: "0.95 (-0.41 to 2.30)"."""
+    ci = acc.get("ap_drop_interval95")
+    spread = f" ({_fmt(ci[0], 2)} to {_fmt(ci[1], 2)})" if isinstance(ci, list) and len(ci) == 2 else ""
+    return _fmt(acc.get("ap_drop"), 2) + spread
 
 
 def _versions(fp: dict) -> str:

@@ -94,6 +94,8 @@ def test_default_model_int8_passes_the_gate_deterministically(model, tmp_path):
     assert acc["passed"] and acc["ap_drop"] <= 1.0 and acc["ap_reference"] > 5.0
     assert acc["num_images"] == 40 and acc["val"] == VAL and len(acc["per_keypoint_error_px"]) > 10
     assert acc["mean_keypoint_error_px"] < 5.0
+    lo, hi = acc["ap_drop_interval95"]  # the drop's spread over resampled validation images
+    assert lo < hi and hi - lo < 10.0
     assert quant["format"] == "QDQ" and quant["per_channel"] and quant["kept_float"] == []
     assert quant["calibration"]["size"] == 48 and len(quant["calibration"]["digest"]) == 64
     assert "parity" not in m  # the accuracy gate replaces the fp32 parity gate
@@ -130,7 +132,9 @@ def test_allow_accuracy_drop_writes_the_failing_bundle(sensitive_model_file, tmp
     with pytest.warns(UserWarning, match="failed its accuracy gate"):
         edgepose.load(tmp_path / "b").close()
     assert main(["info", str(tmp_path / "b")]) == 0
-    assert "accuracy gate: FAILED, written with --allow-accuracy-drop" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    lo, hi = acc["ap_drop_interval95"]
+    assert "accuracy gate: FAILED, written with --allow-accuracy-drop" in out and f"95 % interval {lo} to {hi}" in out
 
 
 def test_tensorrt_int8_carries_a_symmetric_qdq_onnx(model, tmp_path):
