@@ -224,13 +224,19 @@ def load_detections(det_json: str | Path, *, category_id: int | None = 1,
         if not isinstance(d, dict) or not {"image_id", "bbox", "score"} <= set(d) or len(d["bbox"]) != 4:
             raise DataError(f"{det_json}: entry {i} is not a detection (expected image_id, bbox [x, y, w, h], "
                             f"score); received {d!r:.120}")
-        if category_id is not None and int(d.get("category_id", 1)) != category_id:
+        try:
+            image_id, category, score = int(d["image_id"]), int(d.get("category_id", 1)), float(d["score"])
+            x, y, w, h = (float(v) for v in d["bbox"])
+            ok = bool(np.isfinite([x, y, w, h, score]).all())
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise DataError(f"{det_json}: entry {i} needs an integer image_id and category_id and finite numbers "
+                            f"for bbox and score; received {d!r:.120}")
+        if (category_id is not None and category != category_id) or score < min_score:
             continue
-        if float(d["score"]) < min_score:
-            continue
-        x, y, w, h = (float(v) for v in d["bbox"])
         box = np.array([x, y, x + w, y + h], dtype=np.float32)
-        out.setdefault(int(d["image_id"]), []).append((box, float(d["score"])))
+        out.setdefault(image_id, []).append((box, score))
     for lst in out.values():
         lst.sort(key=lambda t: -t[1])
     return out
