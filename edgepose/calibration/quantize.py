@@ -126,10 +126,10 @@ def quantized_build(model, tgt, ctx, quant, manifest_for) -> dict:
         raise AccuracyGateFailed(_failure(tgt, ctx, report, quant))
     if not report.passed:
         log(f"{tgt.name}: WARNING accuracy gate failed, bundle written anyway (allow_accuracy_drop)")
-    notes = list(gate.notes)
-    if report.noise_note():
-        notes.append(report.noise_note())
-        warnings.warn(f"accuracy gate: {report.noise_note()}", stacklevel=2)
+    notes, noise = list(gate.notes), report.noise_note()
+    if noise:
+        notes.append(noise)
+        warnings.warn(f"accuracy gate: {noise}", stacklevel=2)
     extra = dict(extra, accuracy=dict(report.to_dict(), reference=gate.reference_about, notes=notes,
                                       overridden=not report.passed))
     if mixed is not None and isinstance(extra.get("quantization"), dict):
