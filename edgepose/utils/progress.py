@@ -1,7 +1,8 @@
 """A dependency-free progress bar for training, calibration and benchmarks.
 
-On a terminal it redraws one line; elsewhere (CI logs, pipes) it prints a line every ``log_every``
-fraction so logs stay short. Disabled entirely with ``enabled=False`` or ``EDGEPOSE_NO_PROGRESS=1``.
+On a terminal it redraws one line; elsewhere (CI logs, pipes) it prints a line at most every ``log_every``
+fraction and ``log_seconds`` seconds, and one when done, so logs stay short (a job of a few seconds: one
+line). Disabled entirely with ``enabled=False`` or ``EDGEPOSE_NO_PROGRESS=1``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ def end_open_line(stream: TextIO | None = None) -> None:
 
 class Progress:
     def __init__(self, total: int | None, desc: str = "", *, enabled: bool = True,
-                 stream: TextIO | None = None, log_every: float = 0.1):
+                 stream: TextIO | None = None, log_every: float = 0.1, log_seconds: float = 10.0):
         self.total, self.desc, self.n = total, desc, 0
         self.stream = stream or sys.stderr
         self.enabled = enabled and os.environ.get("EDGEPOSE_NO_PROGRESS", "") in ("", "0")
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.log_every = log_every
-        self._next_log = log_every
-        self.start = time.perf_counter()
+        self.log_seconds = log_seconds
+        self._log_step = max(1, round((total or 0) * log_every))  # items between log lines
+        self._next_log = self._log_step
+        self.start = self._last_log = time.perf_counter()
         self.postfix = ""
 
     def update(self, n: int = 1, postfix: str | None = None) -> None:
@@ -42,11 +44,11 @@ class Progress:
             self.postfix = postfix
         if not self.enabled:
             return
-        frac = self.n / self.total if self.total else 0.0
         if self.tty:
             self._draw(end="\r")
-        elif self.total and (frac >= self._next_log or self.n == self.total):
-            self._next_log = frac + self.log_every
+        elif self.total and (self.n == self.total or (self.n >= self._next_log and
+                                                      time.perf_counter() - self._last_log >= self.log_seconds)):
+            self._next_log, self._last_log = self.n + self._log_step, time.perf_counter()
             self._draw(end="\n")
 
     def _draw(self, end: str) -> None:

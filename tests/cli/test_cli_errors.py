@@ -288,3 +288,25 @@ def test_a_message_after_a_half_drawn_bar_starts_its_own_line(monkeypatch):
     progress.end_open_line(tty)
     progress.end_open_line(tty)  # once only
     assert tty.getvalue().endswith("\r\n") and not tty.getvalue().endswith("\r\n\n")
+
+
+def test_progress_in_a_log_stays_short(monkeypatch):
+    """Off a terminal a bar prints one line when done for a short job, and every 10 % of a long one."""
+    import io
+
+    from edgepose.utils import progress
+
+    monkeypatch.delenv("EDGEPOSE_NO_PROGRESS", raising=False)
+    log = io.StringIO()
+    bar = progress.Progress(100, "calibration set", stream=log)
+    for _ in range(100):
+        bar.update()
+    assert log.getvalue().splitlines()[-1].startswith("calibration set: [####") and log.getvalue().count("\n") == 1
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
+    log = io.StringIO()
+    bar = progress.Progress(100, "train", stream=log)
+    for _ in range(100):
+        now[0] += 3.0  # 3 s per item: a long job
+        bar.update()
+    assert log.getvalue().count("\n") == 10 and "100/100" in log.getvalue().splitlines()[-1]
