@@ -20,8 +20,11 @@ from edgepose.errors import InputError
 REC_THRS = np.linspace(0.0, 1.0, 101)  # COCO's recall thresholds
 
 
-def matches_of(ev) -> list[dict | None]:
-    """Per-image match records of an evaluated ``COCOeval`` (one category, area range ``all``), image order."""
+def matches_of(ev) -> list[dict | None] | None:
+    """Per-image match records of an evaluated ``COCOeval`` (area range ``all``), image order; None when it
+    evaluated several categories (its AP averages them, which these records do not)."""
+    if len(ev._paramsEval.catIds) != 1:
+        return None
     n = len(ev._paramsEval.imgIds)
     max_det = max(ev._paramsEval.maxDets)
     out = []

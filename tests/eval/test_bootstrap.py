@@ -66,6 +66,13 @@ def test_images_without_people_or_results():
     assert np.isnan(ap_from_matches([m for m, im in zip(matches, gt["images"]) if im["id"] == 99]))
 
 
+def test_no_records_when_the_ap_averages_categories():
+    gt = _ground_truth(4)
+    gt["categories"].append(dict(id=2, name="dog"))
+    gt["annotations"][0]["category_id"] = 2
+    assert _matches(gt, _predictions(gt, 3.0, seed=1))[1] is None
+
+
 def test_paired_interval():
     gt = _ground_truth(60)
     ref = _matches(gt, _predictions(gt, 4.0, seed=3))[1]
