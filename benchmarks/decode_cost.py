@@ -328,7 +328,9 @@ def _range(r: list[float]) -> str:
 
 
 def alternatives(args) -> list[list]:
-    """Routes tried for a cheaper DARK decode: TopK for the first maximum; the decoder on 1 intra-op thread."""
+    """Routes tried for a cheaper DARK decode, graphs alone: TopK for the first maximum; the decoder on 1 intra-op
+    thread. (``--alternatives`` adds :func:`node_prices`, :func:`in_model`, :func:`edge_share`,
+    :func:`border_bias` and :func:`border_ap`.)"""
     model, x = _decoder_onnx("dark")
     argmax_cut, _ = _cut(model, *DARK_STAGES[0][1:])
     sessions = {"session floor (one ReduceMax), 2 threads": _session(_floor_model().SerializeToString(), 2),

@@ -141,7 +141,8 @@ def quantized_build(model, tgt, ctx, quant, manifest_for) -> dict:
 def _failure(tgt, ctx, report, quant) -> str:
     hint = ("; rerun with --auto-mixed to keep the most sensitive layers in float" if not quant.auto_mixed
             and ctx.precision == "int8" else "")
-    return (f"{tgt.name} {ctx.precision} accuracy gate failed, bundle not written: {report.summary()}{hint} "
+    noise = f"; {report.noise_note()}" if report.noise_note() else ""
+    return (f"{tgt.name} {ctx.precision} accuracy gate failed, bundle not written: {report.summary()}{noise}{hint} "
             "(or --allow-accuracy-drop to write it anyway)")
 
 

@@ -17,7 +17,8 @@ def _demo_args(p) -> None:
     p.add_argument("--threads", type=int, default=2, help="inference threads for evaluation and timing")
     p.add_argument("--val-images", type=int, default=300,
                    help="held-out synthetic images per model for AP (the INT8 accuracy gate uses the same ones; "
-                        "at 100 every top-down INT8 verdict lay within the drop's 95 %% interval, at 300 none)")
+                        "at 100 the 1.0 limit lay inside the drop's 95 %% interval for every top-down INT8 bundle, "
+                        "at 300 for none)")
     p.add_argument("--calib", default="synthetic:128", help="calibration source for INT8 (see `edgepose export`)")
     p.add_argument("--runs", type=int, default=100, help="timed frames per bundle (after 10 warm-up frames)")
     p.add_argument("--shared", default=None,

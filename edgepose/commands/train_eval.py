@@ -120,11 +120,15 @@ def run_eval(args) -> int:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     if not 0.0 <= args.det_min_score <= 1.0:
         raise ConfigError(f"--det-min-score must be in [0, 1], got {args.det_min_score}")
+    if args.det_min_score and args.detections is None:
+        raise ConfigError(f"--det-min-score {args.det_min_score:g} given without --detections; expected both")
     rt, name = _eval_runtime(args)
     with rt:
-        for flag, given in (("--flip-test", args.flip_test), ("--detections", args.detections is not None)):
-            if given and rt.spec.kind != "heatmap":
-                raise ConfigError(f"{flag} needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
+        if args.flip_test and rt.spec.kind != "heatmap":
+            raise ConfigError(f"--flip-test needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
+        if args.detections is not None and rt.spec.kind == "centernet":
+            raise ConfigError(f"--detections needs a top-down model (heatmap or regression); {name} is bottom-up "
+                              f"({rt.spec.kind!r}) and finds the people itself")
         # "synthetic[:N]" is the training set (to compare train and val AP), "synthetic-val[:N]" the held-out one
         coco = resolve_dataset(args.data, rt.spec.kind, split="train", progress=not args.no_progress,
                                limit=args.max_images)

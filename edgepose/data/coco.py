@@ -182,6 +182,12 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _finite(values: list) -> list:
+    """``values`` as floats when every one is a finite number (not a bool or a string), else all None."""
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
+    return [float(v) for v in values] if ok else [None] * len(values)
+
+
 def _persons_only(data: dict) -> dict:
     """``data`` without the annotations and categories of other classes (person = the category named 'person',
     else id 1); files without categories are taken as all-person."""
@@ -221,16 +227,13 @@ def load_detections(det_json: str | Path, *, category_id: int | None = 1,
         raise DataError(f"{det_json}: expected a list of detections; received {type(dets).__name__}")
     out: dict[int, list[tuple[np.ndarray, float]]] = {}
     for i, d in enumerate(dets):
-        if not isinstance(d, dict) or not {"image_id", "bbox", "score"} <= set(d) or len(d["bbox"]) != 4:
+        if not isinstance(d, dict) or not {"image_id", "bbox", "score"} <= set(d) or not isinstance(
+                d["bbox"], list) or len(d["bbox"]) != 4:
             raise DataError(f"{det_json}: entry {i} is not a detection (expected image_id, bbox [x, y, w, h], "
                             f"score); received {d!r:.120}")
-        try:
-            image_id, category, score = int(d["image_id"]), int(d.get("category_id", 1)), float(d["score"])
-            x, y, w, h = (float(v) for v in d["bbox"])
-            ok = bool(np.isfinite([x, y, w, h, score]).all())
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
+        x, y, w, h, score = _finite([*d["bbox"], d["score"]])
+        image_id, category = d["image_id"], d.get("category_id", 1)
+        if x is None or not (_is_int(image_id) and _is_int(category)):
             raise DataError(f"{det_json}: entry {i} needs an integer image_id and category_id and finite numbers "
                             f"for bbox and score; received {d!r:.120}")
         if (category_id is not None and category != category_id) or score < min_score:

@@ -36,6 +36,7 @@ class Progress:
         self._log_step = max(1, round((total or 0) * log_every))  # items between log lines
         self._next_log = self._log_step
         self.start = self._last_log = time.perf_counter()
+        self._drawn = -1  # the count the last line showed
         self.postfix = ""
 
     def update(self, n: int = 1, postfix: str | None = None) -> None:
@@ -65,11 +66,14 @@ class Progress:
         line = f"{self.desc}: {bar} {timing} {rate:.1f} it/s {self.postfix}".rstrip()
         self.stream.write(line + end)
         self.stream.flush()
+        self._drawn = self.n
         global _OPEN_LINE
         _OPEN_LINE = end == "\r"
 
     def close(self) -> None:
-        if self.enabled and self.tty:
+        """End the bar: on a terminal, its final state on its own line; in a log, a last line unless the last
+        one already shows the final count (a job that stopped short of its total, or had none)."""
+        if self.enabled and (self.tty or self._drawn != self.n):
             self._draw(end="\n")
 
 

@@ -310,3 +310,11 @@ def test_progress_in_a_log_stays_short(monkeypatch):
         now[0] += 3.0  # 3 s per item: a long job
         bar.update()
     assert log.getvalue().count("\n") == 10 and "100/100" in log.getvalue().splitlines()[-1]
+    bar.close()
+    assert log.getvalue().count("\n") == 10  # the last line already showed the end
+    log = io.StringIO()
+    bar = progress.Progress(100, "frames", stream=log)  # a video shorter than --max-frames
+    for _ in range(37):
+        bar.update()
+    bar.close()
+    assert log.getvalue().count("\n") == 1 and "37/100" in log.getvalue()

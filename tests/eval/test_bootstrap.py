@@ -105,6 +105,9 @@ def test_gate_report_says_when_its_verdict_is_noise():
     near = _report(0.95, [-0.4, 2.3])
     assert near.passed and "95 % interval -0.40 to 2.30" in near.summary()
     assert "within noise" in near.noise_note() and "passed with a drop of 0.95" in near.noise_note()
+    assert "spans the limit 1" in near.noise_note()
+    assert "lies above the limit" in _report(0.9, [1.1, 2.0]).noise_note()  # passed, yet the resamples say no
+    assert "lies below the limit" in _report(1.1, [0.2, 0.9]).noise_note()
     assert near.to_dict()["ap_drop_interval95"] == [-0.4, 2.3]
     assert "failed with a drop of 1.20" in _report(1.2, [0.3, 2.1]).noise_note()
     assert _report(0.2, [-0.3, 0.7]).noise_note() is None  # the whole interval under the limit

@@ -51,10 +51,14 @@ def test_bad_detections_are_one_line_errors(capsys, shared_data, tmp_path):
     code, _, err = _eval(["--data", "synthetic-val:2", "--detections", str(det_file), "--det-min-score", "2"],
                          capsys)
     assert code == 2 and "--det-min-score must be in [0, 1], got 2.0" in error_line(err)
+    code, _, err = _eval(["--data", "synthetic-val:2", "--det-min-score", "0.5"], capsys)
+    assert code == 2 and "without --detections" in error_line(err)
     for entry in ({"image_id": 1, "bbox": [1, 2, 3, 4], "score": "high"}, {"image_id": "x", "bbox": [1, 2, 3, 4],
-                  "score": 0.5}, {"image_id": 1, "bbox": [1, 2, 3, float("nan")], "score": 0.5}):
+                  "score": 0.5}, {"image_id": 1, "bbox": [1, 2, 3, float("nan")], "score": 0.5},
+                  {"image_id": 1.7, "bbox": [1, 2, 3, 4], "score": 0.5}, {"image_id": 1e999, "bbox": [1, 2, 3, 4],
+                                                                          "score": 0.5}):
         (tmp_path / "bad.json").write_text(json.dumps([entry]))
         code, _, err = _eval(["--data", "synthetic-val:2", "--detections", str(tmp_path / "bad.json")], capsys)
         assert code != 0 and "entry 0 needs an integer image_id" in error_line(err)
     code = main(["eval", "centernet-mnv2s", "--data", "synthetic-val:2", "--detections", str(det_file)])
-    assert code == 2 and "--detections needs a top-down" in error_line(capsys.readouterr().err)
+    assert code == 2 and "--detections needs a top-down model" in error_line(capsys.readouterr().err)

@@ -100,8 +100,8 @@ def test_int8_output_ranges_cover_the_calibration_extremes(setup):
 
 @pytest.mark.slow
 def test_centernet_int8_passes_the_accuracy_gate(tmp_path):
-    """The default bottom-up model through the real export path: all-INT8, gate on synthetic-val:100 (was AP
-    9.8 vs fp32 19.3 with the moving-average ranges). About 20 s."""
+    """The default bottom-up model through the real export path: all-INT8, gate on the default synthetic-val:300
+    (on synthetic-val:100 it was AP 9.8 vs fp32 19.3 with the moving-average ranges). About 20 s."""
     from edgepose.models import create
 
     model = create("centernet-mnv2s", weights="default").eval()
