@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,10 @@ def _is_int(v) -> bool:
 
 def _finite(values: list) -> list:
     """``values`` as floats when every one is a finite number (not a bool or a string), else all None."""
-    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values)
+    try:
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    except OverflowError:  # an int too large for a float
+        ok = False
     return [float(v) for v in values] if ok else [None] * len(values)
 
 
