@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from edgepose.errors import DataError
 from edgepose.keypoints import KeypointSchema, get_schema
+from edgepose.utils.numbers import is_number
 
 
 def read_json(path: str | Path, what: str) -> Any:
@@ -107,12 +107,12 @@ class CocoKeypoints:
         if not isinstance(ann, dict) or not _is_int(ann.get("image_id")):
             raise DataError(f"{where} needs an integer 'image_id'")
         kps = ann.get("keypoints")
-        if not isinstance(kps, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kps):
+        if not isinstance(kps, list) or not all(is_number(v, finite=False) for v in kps):
             raise DataError(f"{where} has keypoints {kps!r:.60}; expected a list of {3 * k} numbers (x, y, v)")
         if len(kps) != 3 * k:
             raise DataError(f"{where} has {len(kps) / 3:g} keypoints; expected {k} for schema {self.schema.name!r}")
         box = ann.get("bbox")
-        if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
+        if not isinstance(box, list) or len(box) != 4 or not all(is_number(v, finite=False) for v in box):
             raise DataError(f"{where} has bbox {box!r:.60}; expected [x, y, w, h] numbers")
         if int(ann["image_id"]) not in self._images:
             raise DataError(f"{where} refers to image id {ann.get('image_id')}, which is not in 'images'")
@@ -183,15 +183,6 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _finite(values: list) -> list:
-    """``values`` as floats when every one is a finite number (not a bool or a string), else all None."""
-    try:
-        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-    except OverflowError:  # an int too large for a float
-        ok = False
-    return [float(v) for v in values] if ok else [None] * len(values)
-
-
 def _persons_only(data: dict) -> dict:
     """``data`` without the annotations and categories of other classes (person = the category named 'person',
     else id 1); files without categories are taken as all-person."""
@@ -235,11 +226,11 @@ def load_detections(det_json: str | Path, *, category_id: int | None = 1,
                 d["bbox"], list) or len(d["bbox"]) != 4:
             raise DataError(f"{det_json}: entry {i} is not a detection (expected image_id, bbox [x, y, w, h], "
                             f"score); received {d!r:.120}")
-        x, y, w, h, score = _finite([*d["bbox"], d["score"]])
         image_id, category = d["image_id"], d.get("category_id", 1)
-        if x is None or not (_is_int(image_id) and _is_int(category)):
+        if not (all(is_number(v) for v in [*d["bbox"], d["score"]]) and _is_int(image_id) and _is_int(category)):
             raise DataError(f"{det_json}: entry {i} needs an integer image_id and category_id and finite numbers "
                             f"for bbox and score; received {d!r:.120}")
+        (x, y, w, h), score = (float(v) for v in d["bbox"]), float(d["score"])
         if (category_id is not None and category != category_id) or score < min_score:
             continue
         box = np.array([x, y, x + w, y + h], dtype=np.float32)

@@ -21,6 +21,7 @@ from edgepose.data.transforms import (
     transform_points,
 )
 from edgepose.errors import ConfigError, InputError
+from edgepose.utils.numbers import is_number
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -48,7 +49,7 @@ class InputSpec:
         for name in ("mean", "std"):
             v = getattr(self, name)
             ok = isinstance(v, (tuple, list, np.ndarray)) and len(v) in (1, 3) and all(
-                isinstance(x, numbers.Real) and not isinstance(x, bool) and np.isfinite(x) for x in v)
+                is_number(x) for x in v)
             if not ok or (name == "std" and min(v) <= 0):
                 raise ConfigError(f"input {name} must be 1 or 3 finite numbers{' > 0' if name == 'std' else ''} "
                                   f"(RGB, 0..1 scale), got {v!r}")
@@ -56,7 +57,7 @@ class InputSpec:
             raise ConfigError(f"input layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
         if self.dtype not in ("float32", "uint8"):
             raise ConfigError(f"input dtype must be 'float32' or 'uint8', got {self.dtype!r}")
-        if not isinstance(self.padding, numbers.Real) or not np.isfinite(self.padding) or self.padding <= 0:
+        if not is_number(self.padding) or self.padding <= 0:
             raise ConfigError(f"input padding (box scale) must be a finite number > 0, got {self.padding!r}")
 
 

@@ -16,12 +16,12 @@ Only numpy is imported here: the bench loop on a device uses :func:`percentiles`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from edgepose.errors import ConfigError
+from edgepose.utils.numbers import is_number
 
 SCHEMA = "edgepose.bench"
 SCHEMA_VERSION = 1
@@ -37,10 +37,6 @@ RESULT_KEYS = ("name", "device", "bundle", "model", "kind", "target", "backend",
                "threads", "batch", "runs", "warmup", "stages", "samples_ms", "fps", "peak_rss_mb", "model_size_mb",
                "accuracy")
 ACCURACY_KEYS = ("AP",)
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _missing(obj: Mapping, keys: Iterable[str]) -> list[str]:
@@ -85,11 +81,11 @@ def _check_stats(where: str, field: str, stages: object, keys: Iterable[str] | N
         if keys is None:
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: {field}.{stage} is a {type(value).__name__}; expected a list of ms")
-            if not all(_is_number(x) for x in value):
+            if not all(is_number(x) for x in value):
                 raise ConfigError(f"{where}: {field}.{stage} holds a non-number; expected a list of ms")
         elif not isinstance(value, dict) or _missing(value, keys):
             raise ConfigError(f"{where}: {field}.{stage} received {value!r:.80}; expected {', '.join(keys)}")
-        elif not all(_is_number(value[k]) for k in keys):
+        elif not all(is_number(value[k]) for k in keys):
             raise ConfigError(f"{where}: {field}.{stage} received {value!r:.80}; expected numbers for "
                               f"{', '.join(keys)}")
 
@@ -111,7 +107,7 @@ def _check_result(i: int, res: object, devices: Mapping, source: str) -> None:
         if isinstance(res[key], bool) or not isinstance(res[key], int):
             raise ConfigError(f"{where}: {key!r} received {res[key]!r:.40}; expected an integer")
     for key, nullable in (("fps", False), ("peak_rss_mb", True), ("model_size_mb", True)):
-        if not (_is_number(res[key]) or (nullable and res[key] is None)):
+        if not (is_number(res[key]) or (nullable and res[key] is None)):
             raise ConfigError(f"{where}: {key!r} received {res[key]!r:.40}; expected a number"
                               f"{' or null' if nullable else ''}")
     _check_stats(where, "stages", res["stages"], STAT_KEYS)

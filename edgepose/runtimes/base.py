@@ -11,7 +11,6 @@ preprocessing, batching, decoding on the host when the graph does not, mapping b
 
 from __future__ import annotations
 
-import numbers
 import time
 
 import numpy as np
@@ -20,12 +19,13 @@ from edgepose.errors import EdgeposeError, InputError
 from edgepose.pipeline.preprocess import bottomup_batch, check_boxes, check_image, map_back, topdown_batch
 from edgepose.runtimes.poses import Poses
 from edgepose.runtimes.spec import ModelSpec
+from edgepose.utils.numbers import is_number
 
 
 def _check_threshold(value) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    if not is_number(value):
         raise InputError(f"score_threshold must be a finite number (a person score, 0..1), got {value!r}")
     return float(value)
 

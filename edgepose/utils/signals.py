@@ -70,18 +70,18 @@ def _terminate(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def _handlers(handlers: dict[int, Callable]) -> Iterator[bool]:
-    """Install signal handlers for the block (main thread only; elsewhere nothing changes and it yields False)."""
+def _handlers(handlers: dict[int, Callable]) -> Iterator[None]:
+    """Install signal handlers for the block (main thread only; elsewhere nothing changes)."""
     previous = {}
     try:
         for signum, fn in handlers.items():
             previous[signum] = signal.signal(signum, fn)
     except ValueError:  # not the main thread
         _restore(previous)
-        yield False
+        yield
         return
     try:
-        yield True
+        yield
     finally:
         _restore(previous)
 
