@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # wheel locally): make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: setup test demo weights lint clean
+.PHONY: setup test demo weights movenet-weights lint clean
 
 $(STAMP): pyproject.toml
 	# Chromium (Debian's package) for tests/profiling/test_html_chromium.py, which renders bench.html. As root (CI);
@@ -54,6 +54,14 @@ weights: setup
 	$(VENV)/bin/edgepose train --model centernet-mnv2s --weights $(WEIGHTS_TMP)/cn-stage1.pt \
 	    --data synthetic --epochs 8 --batch-size 16 --lr 5e-4 --seed 1 --threads 1 \
 	    --out edgepose/weights/centernet-mnv2s.pt
+
+# Re-convert Google's MoveNet from its TFJS files (edgepose/weights/MOVENET.md); numpy does the reading.
+MOVENET_TFJS ?= ../shared/models/movenet-tfjs
+movenet-weights: setup
+	for m in lightning thunder multipose; do \
+	  $(PY) -m edgepose.models.movenet_convert $(MOVENET_TFJS)/movenet-$$m.json --model movenet-$$m \
+	      --out edgepose/weights/movenet-$$m.pt || exit 1; \
+	done
 
 lint: setup
 	$(VENV)/bin/ruff check edgepose tests

@@ -35,6 +35,11 @@ class CheckpointError(EdgeposeError, ValueError):
     """A checkpoint cannot be loaded safely or does not fit the model."""
 
 
+class ConvertError(EdgeposeError, ValueError):
+    """A foreign model file (e.g. a TensorFlow.js graph model) cannot be converted: malformed, truncated,
+    or holding weights that do not fit the PyTorch model."""
+
+
 class BundleError(EdgeposeError, ValueError):
     """A deployment bundle is missing, tampered with, or from an unsupported schema version."""
 

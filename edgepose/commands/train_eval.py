@@ -37,13 +37,14 @@ def run_train(args) -> int:
     from edgepose.data.sources import resolve_dataset
     from edgepose.models import create
     from edgepose.train.datasets import BottomUpDataset, TopDownDataset
-    from edgepose.train.loop import TrainConfig, train
+    from edgepose.train.loop import TrainConfig, check_trainable, train
 
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       threads=args.threads, workers=args.workers, progress=not args.no_progress)
     cfg.validate()  # before any data is generated
     check_output_file(args.out, "--out", creates_folders=True)
     model = create(args.model, weights=args.weights)
+    check_trainable(model)  # before any data is generated
     if args.init_backbone:
         from edgepose.models.checkpoint import load_backbone_from
 

@@ -91,4 +91,4 @@ def create(name: str, *, weights: str | None = None, **kwargs: Any):
 
 def _ensure_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from edgepose.models import centernet, simplebaseline  # noqa: F401
+    from edgepose.models import centernet, movenet, simplebaseline  # noqa: F401

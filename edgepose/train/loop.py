@@ -68,6 +68,19 @@ def _step_loss(model, kind: str, batch):
     return centernet_loss(model(images), targets)
 
 
+TRAINABLE_CODECS = ("heatmap", "centernet")  # codecs whose training targets and loss edgepose has
+
+
+def check_trainable(model) -> None:
+    """One-line ConfigError for a model whose head ``edgepose train`` has no targets / loss for."""
+    meta = model.edgepose_meta
+    codec = meta.codec.get("kind", meta.kind)
+    if codec not in TRAINABLE_CODECS:
+        raise ConfigError(f"edgepose train has training targets for {', '.join(TRAINABLE_CODECS)} heads; "
+                          f"{meta.name} has a {codec!r} head. Fine-tune it in your own loop on its raw outputs "
+                          f"(model(x) returns {codec} head maps), or train a model of the zoo's other families")
+
+
 def make_loader(dataset, kind: str, cfg: TrainConfig, shuffle: bool = True):
     import torch
 
@@ -91,6 +104,7 @@ def train(model, dataset, cfg: TrainConfig, *, out: str | Path | None = None, lo
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    check_trainable(model)
     kind = model.edgepose_meta.kind
     if len(dataset) < cfg.batch_size:
         cfg.batch_size = len(dataset)

@@ -1,4 +1,4 @@
-"""Embedded default weights, trained by ``edgepose train`` on the synthetic data (see RECIPE.md).
+"""Embedded default weights: the synthetic-trained defaults (RECIPE.md) and Google's MoveNet (MOVENET.md).
 
 Only numpy-free path logic lives here; loading goes through :mod:`edgepose.models.checkpoint`.
 """
@@ -15,6 +15,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent
 DEFAULTS = {
     "simplebaseline-mnv2s-edge": "simplebaseline-mnv2s-edge.pt",
     "centernet-mnv2s": "centernet-mnv2s.pt",
+    # Google's MoveNet, converted from its TFJS files (MOVENET.md; Apache-2.0, LICENSE-Apache-2.0.txt)
+    "movenet-lightning": "movenet-lightning.pt",
+    "movenet-thunder": "movenet-thunder.pt",
+    "movenet-multipose": "movenet-multipose.pt",
 }
 
 
