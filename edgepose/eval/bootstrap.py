@@ -87,3 +87,22 @@ def paired_drop_interval(reference: list[dict | None], candidate: list[dict | No
     tail = 100 * (1 - level) / 2
     lo, hi = np.percentile(drops, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def ap_interval(records: list[dict | None], *, resamples: int = 1000, level: float = 0.95,
+                seed: int = 0) -> tuple[float, float]:
+    """Percentile interval (AP, 0..1) of one model's AP over ``resamples`` resamplings of the images (the
+    :func:`matches_of` records of ``evaluate(..., keep_matches=True)``); NaNs when no resample has a person."""
+    if not records:
+        raise InputError("an AP interval needs the match records of at least one image; received none")
+    if resamples < 10 or not 0.0 < level < 1.0:
+        raise InputError(f"expected resamples >= 10 and 0 < level < 1; received {resamples}, {level}")
+    rng = np.random.default_rng(seed)
+    n = len(records)
+    aps = [ap_from_matches([records[i] for i in rng.integers(0, n, n)]) for _ in range(resamples)]
+    aps = [a for a in aps if np.isfinite(a)]
+    if not aps:
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(aps, [tail, 100 - tail])
+    return float(lo), float(hi)

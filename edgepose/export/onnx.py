@@ -8,6 +8,7 @@ leaves) is folded here, so every target sees the same lean graph.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,28 @@ DECODE_OUTPUTS = {
     ("centernet", "host"): ["hm", "reg", "wh", "hps", "hm_hp", "hp_offset"],
     ("centernet", "graph"): ["keypoints", "scores", "boxes"],
 }
+# raw outputs named by the codec where one output kind has several codecs (MoveNet's heads)
+CODEC_HOST_OUTPUTS = {
+    "movenet": ["centre", "kpt_regress", "kpt_heatmap", "kpt_offset"],
+    "movenet-multipose": ["centre", "box_scale", "box_offset", "kpt_regress", "kpt_heatmap", "kpt_offset"],
+}
+# codec kind → (module, in-graph decoder class) of edgepose.codecs
+GRAPH_DECODERS = {
+    "heatmap": ("edgepose.codecs.graph_heatmap", "HeatmapDecode"),
+    "centernet": ("edgepose.codecs.graph", "CenterNetDecode"),
+    "movenet": ("edgepose.codecs.graph_movenet", "MoveNetDecode"),
+    "movenet-multipose": ("edgepose.codecs.graph_movenet", "MoveNetMultiPoseDecode"),
+}
+
+
+def output_names(kind: str, codec: dict, decode: str) -> list[str]:
+    """The graph's output names for a model of output ``kind`` with ``codec`` (a dict), decoded at ``decode``."""
+    codec_kind = (codec or {}).get("kind", kind)
+    if decode == "host" and codec_kind in CODEC_HOST_OUTPUTS:
+        return list(CODEC_HOST_OUTPUTS[codec_kind])
+    if kind == "regression":  # keypoints straight out of the graph (MoveNet single-pose with its decoder)
+        return ["keypoints"]
+    return list(DECODE_OUTPUTS[(kind, decode)])
 
 
 @dataclass
@@ -36,16 +59,20 @@ class OnnxExport:
 
 def wrap_for_export(model, decode: str):
     """The nn.Module that is exported: the model, followed by the in-graph decoder when decode='graph'."""
+    import importlib
+
     from edgepose.codecs import codec_from_dict
-    from edgepose.codecs.graph import CenterNetDecode, DecodedModel, HeatmapDecode
+    from edgepose.codecs.graph import DecodedModel
 
     meta = model.edgepose_meta
     if decode == "host":
         return model.eval()
-    codec = codec_from_dict(meta.codec)
-    if meta.kind == "heatmap":  # the codec's own method: argmax, DARK or UDP
-        return DecodedModel(model, HeatmapDecode(codec)).eval()
-    return DecodedModel(model, CenterNetDecode(codec)).eval()
+    codec = codec_from_dict(meta.codec)  # the heatmap decoder runs the codec's own method: argmax, DARK or UDP
+    if codec.kind not in GRAPH_DECODERS:
+        raise ConfigError(f"codec {codec.kind!r} has no in-graph decoder (decoders exist for "
+                          f"{', '.join(sorted(GRAPH_DECODERS))}); export with decode='host'")
+    module, cls = GRAPH_DECODERS[codec.kind]
+    return DecodedModel(model, getattr(importlib.import_module(module), cls)(codec)).eval()
 
 
 def export_onnx(model, path: str | Path, *, decode: str = "host", opset: int = 17, batch: int | None = 1,
@@ -57,13 +84,16 @@ def export_onnx(model, path: str | Path, *, decode: str = "host", opset: int = 1
     if opset < 13 or opset > 21:
         raise ConfigError(f"opset must be between 13 and 21, got {opset}")
     meta = model.edgepose_meta
-    names = DECODE_OUTPUTS[(meta.kind, decode)]
+    names = output_names(meta.kind, meta.codec, decode)
     wrapper = wrap_for_export(model, decode)
     w, h = meta.input_size
     x = torch.randn(batch or 1, 3, h, w, generator=torch.Generator().manual_seed(0))
     dynamic = {n: {0: "batch"} for n in ["input", *names]} if batch is None else None
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter warns that it cannot fold the Slice it writes for an asymmetric F.pad
+        # (MoveNet's TF-SAME stride-2 padding); the Pad it exports is exact, and onnxslim folds it into the Conv
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
         try:
             torch.onnx.export(wrapper, (x,), buf, dynamo=False, opset_version=opset, input_names=["input"],
                               output_names=names, dynamic_axes=dynamic, do_constant_folding=True)

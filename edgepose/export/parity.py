@@ -56,7 +56,7 @@ def _keypoints(runtime, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray 
     if spec.kind == "centernet":
         kps, scores, _ = runtime.codec.decode(tuple(outs))
         return kps, scores
-    return runtime.codec.decode(outs[0]), None
+    return runtime.codec.decode(outs[0] if len(outs) == 1 else tuple(outs)), None
 
 
 def _kp_error(ref_k, ref_s, cand_k, score_floor: float, stable=None) -> float:

@@ -160,12 +160,12 @@ class Runtime:
         """One person per input: → keypoints (N, K, 3) in input pixels."""
         outs = self.infer(batch)
         self._lap("inference")
-        if self.spec.kind == "regression":
+        if self.spec.kind == "regression" and not self.spec.codec:  # a foreign model's own output (import)
             kps = self._regression(outs[0], batch.shape[0])
         elif self.spec.decode == "graph":
             kps = outs[0].astype(np.float32)
-        else:
-            kps = self.codec.decode(outs[0]).astype(np.float32)
+        else:  # a heatmap codec takes the one map; a multi-head codec (MoveNet) all outputs
+            kps = self.codec.decode(outs[0] if len(outs) == 1 else tuple(outs)).astype(np.float32)
         self._lap("decode")
         return kps
 

@@ -7,7 +7,7 @@ import pytest
 
 from edgepose.calibration.gate import GateReport
 from edgepose.errors import InputError
-from edgepose.eval.bootstrap import ap_from_matches, paired_drop_interval
+from edgepose.eval.bootstrap import ap_from_matches, ap_interval, paired_drop_interval
 from edgepose.eval.coco_eval import coco_keypoint_eval
 
 
@@ -93,6 +93,19 @@ def test_paired_interval():
         paired_drop_interval(ref, cand[:-1])
     with pytest.raises(InputError, match="resamples"):
         paired_drop_interval(ref, cand, resamples=1)
+
+
+def test_single_model_interval():
+    gt = _ground_truth(60)
+    ap, records = _matches(gt, _predictions(gt, 6.0, seed=3, miss=0.1))
+    lo, hi = ap_interval(records)
+    assert lo < ap < hi and hi - lo > 0.01  # around the observed AP, with some spread
+    assert ap_interval(records) == (lo, hi)  # seeded
+    lo90, hi90 = ap_interval(records, level=0.9)
+    assert lo < lo90 < hi90 < hi
+    assert all(np.isnan(ap_interval([None, None])))  # no person in any resample
+    with pytest.raises(InputError, match="received none"):
+        ap_interval([])
 
 
 def _report(drop, ci, limit=1.0) -> GateReport:

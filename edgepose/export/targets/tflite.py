@@ -396,9 +396,9 @@ def _first_line(exc: BaseException) -> str:
 
 def output_names(ctx: ExportContext, count: int) -> list[str]:
     """Logical output names (heatmaps / hm, reg, ... / keypoints, scores, boxes), as in the ONNX export."""
-    from edgepose.export.onnx import DECODE_OUTPUTS
+    from edgepose.export.onnx import output_names as graph_output_names
 
-    names = DECODE_OUTPUTS.get((ctx.spec.kind, ctx.spec.decode))
+    names = graph_output_names(ctx.spec.kind, ctx.spec.codec, ctx.spec.decode)
     if ctx.onnx is not None and getattr(ctx.onnx, "output_names", None):
         names = list(ctx.onnx.output_names)
     return list(names) if names and len(names) == count else [f"output_{i}" for i in range(count)]
