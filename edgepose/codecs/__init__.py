@@ -14,10 +14,11 @@ from typing import Any
 
 from edgepose.codecs.centernet import CenterNetCodec
 from edgepose.codecs.heatmap import HeatmapCodec
+from edgepose.codecs.movenet import MoveNetCodec, MoveNetMultiPoseCodec
 from edgepose.errors import ConfigError, suggest
 
-__all__ = ["CenterNetCodec", "HeatmapCodec", "available_codecs", "codec_from_dict", "get_codec",
-           "register_codec"]
+__all__ = ["CenterNetCodec", "HeatmapCodec", "MoveNetCodec", "MoveNetMultiPoseCodec", "available_codecs",
+           "codec_from_dict", "get_codec", "register_codec"]
 
 _CODECS: dict[str, type] = {}
 
@@ -32,6 +33,8 @@ def register_codec(kind: str, cls: type) -> type:
 
 register_codec(HeatmapCodec.kind, HeatmapCodec)
 register_codec(CenterNetCodec.kind, CenterNetCodec)
+register_codec(MoveNetCodec.kind, MoveNetCodec)
+register_codec(MoveNetMultiPoseCodec.kind, MoveNetMultiPoseCodec)
 
 
 def available_codecs() -> list[str]:
