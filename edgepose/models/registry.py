@@ -25,7 +25,8 @@ class ModelMeta:
 
     ``input_size`` is (width, height) in pixels; ``mean``/``std`` apply to RGB values scaled to [0, 1];
     ``kind`` is 'heatmap' (top-down, one person per crop) or 'centernet' (bottom-up, whole image).
-    ``codec`` holds the codec parameters (see :mod:`edgepose.codecs`).
+    ``codec`` holds the codec parameters (see :mod:`edgepose.codecs`). ``box_padding``: top-down crops take
+    the person box scaled by this factor (1.25 for the zoo's heatmap models, as they were trained).
     """
 
     name: str
@@ -36,6 +37,7 @@ class ModelMeta:
     std: tuple[float, float, float] = IMAGENET_STD
     codec: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)  # the create() kwargs that rebuild this model
+    box_padding: float = 1.25
 
     def to_dict(self) -> dict:
         d = asdict(self)

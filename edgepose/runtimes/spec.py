@@ -35,7 +35,9 @@ class ModelSpec:
     @classmethod
     def from_meta(cls, meta, decode: str = "host") -> ModelSpec:
         size = tuple(int(v) for v in meta.input_size)
-        return cls(kind=meta.kind, input=InputSpec(size=size, mean=tuple(meta.mean), std=tuple(meta.std)),
+        inp = InputSpec(size=size, mean=tuple(meta.mean), std=tuple(meta.std),
+                        padding=float(getattr(meta, "box_padding", 1.25)))
+        return cls(kind=meta.kind, input=inp,
                    keypoints=meta.keypoints, codec=dict(meta.codec), decode=decode)
 
     def to_dict(self) -> dict:
