@@ -8,7 +8,8 @@ confident about (score >= ``SCORE_FLOOR``), overall and per keypoint.
 
 Validation data, in order of preference: ``val`` (a COCO json, ``coco:ANN.json[:IMG_DIR]`` or
 ``synthetic-val[:N]``); the images of a COCO calibration source that calibration did not use; the
-synthetic validation set.
+synthetic validation set. Unlabelled ``val`` (frames, videos) runs the label-free gate of
+:mod:`edgepose.calibration.label_free`, a subclass of :class:`AccuracyGate`.
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ class GateReport:
             where = f"lies {'above' if self.passed else 'below'} the limit {limit:g}"
         else:
             return None
+        more = "frames (--val-size)" if self.extra.get("gate") == "label-free" else "images (--val)"
         return (f"the gate {'passed' if self.passed else 'failed'} with a drop of {self.ap_drop:.2f}, but the drop's "
                 f"95 % interval over resampled images, {ci[0]:.2f} to {ci[1]:.2f}, {where}: at {self.num_images} "
-                "images the verdict is within noise; gate on more images (--val) to settle it")
+                f"images the verdict is within noise; gate on more {more} to settle it")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -85,8 +87,13 @@ class GateReport:
         lat = "" if self.latency_ms is None else f", {self.latency_ms:.2f} ms"
         ci = self.interval
         spread = "" if ci is None or not all(np.isfinite(ci)) else f", 95 % interval {ci[0]:.2f} to {ci[1]:.2f}"
-        return (f"AP {self.ap:.1f} vs fp32 {self.ap_reference:.1f} (drop {self.ap_drop:.2f}{spread}, limit "
-                f"{self.max_ap_drop:g}), keypoints moved {px} on average{lat} — {self.num_images} images of {self.val}")
+        free = self.extra.get("gate") == "label-free"
+        own, what = (" on its own predictions", "frames") if free else ("", "images")
+        pct = [self.extra.get(f"keypoint_error_px_p{q}") for q in (50, 90, 99)]
+        pct_text = "" if None in pct else f" (p50 {pct[0]:.2f}, p90 {pct[1]:.2f}, p99 {pct[2]:.2f} px)"
+        return (f"AP {self.ap:.1f} vs fp32 {self.ap_reference:.1f}{own} (drop {self.ap_drop:.2f}{spread}, limit "
+                f"{self.max_ap_drop:g}), keypoints moved {px} on average{pct_text}{lat} — {self.num_images} {what} of "
+                f"{self.val}")
 
 
 class _Recorder:
@@ -117,7 +124,8 @@ def resolve_val(val, calib, kind: str, workspace: Path, size: int = DEFAULT_VAL)
     text = f"synthetic-val:{size}"
     if calib is not None and not str(calib.source).startswith("synthetic"):
         warnings.warn(f"accuracy gate: {calib.source} leaves no held-out images with ground truth, so the gate "
-                      f"runs on {text}, not on your kind of data; pass --val DATA to gate on your own", stacklevel=2)
+                      f"runs on {text}, not on your kind of data; pass --val DATA to gate on your own (unlabelled "
+                      "frames or videos give a label-free gate against the fp32 model's predictions)", stacklevel=2)
     return resolve_dataset(text, kind, split="val", progress=False), text
 
 
@@ -140,21 +148,31 @@ def validation_notes(coco, calib, reference_ap: float, num_images: int) -> list[
 
 
 def _overlap(coco, calib) -> int:
-    """Validation images that calibration also read (same file), for COCO and image-folder calibration."""
-    if calib is None or str(calib.source).startswith("synthetic"):
+    """Validation images that calibration also read (same file), for COCO, image-folder and image calibration."""
+    if calib is None:
         return 0
     val_files = {Path(coco.image_path(i)).resolve() for i in coco.image_ids}
-    src = Path(str(calib.source))
-    if src.is_dir():
-        used = {p.resolve() for p in src.rglob("*") if p.is_file()}
-    elif src.suffix == ".json" and src.is_file():
-        from edgepose.data.coco import CocoKeypoints
+    return len(val_files & calibration_files(calib))
 
-        cal = CocoKeypoints(src)
-        used = {Path(cal.image_path(i)).resolve() for i in calib.image_ids}
-    else:
-        return 0
-    return len(val_files & used)
+
+def calibration_files(calib) -> set[Path]:
+    """The files (resolved) that calibration read from: a folder's files, a COCO json's used images, an image or
+    video; nothing for synthetic data."""
+    used: set[Path] = set()
+    for text in getattr(calib, "sources", None) or [str(calib.source)]:
+        src = Path(str(text))
+        if str(text).startswith("synthetic"):
+            continue
+        if src.is_dir():
+            used |= {p.resolve() for p in src.rglob("*") if p.is_file()}
+        elif src.suffix == ".json" and src.is_file():
+            from edgepose.data.coco import CocoKeypoints
+
+            cal = CocoKeypoints(src)
+            used |= {Path(cal.image_path(i)).resolve() for i in calib.image_ids if i in set(cal.image_ids)}
+        elif src.is_file():
+            used.add(src.resolve())
+    return used
 
 
 def _held_out(calib, workspace: Path):
@@ -189,19 +207,35 @@ def _match(ref, cand, kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
+def _distances(ref_poses, cand_poses, kind: str):
+    """(distance (K,) image px, mask (K,) of joints the reference is confident about) per matched person."""
+    for ref, cand in zip(ref_poses, cand_poses):
+        for r, c in _match(ref, cand, kind):
+            yield np.linalg.norm(r[:, :2] - c[:, :2], axis=-1), r[:, 2] >= SCORE_FLOOR
+
+
 def keypoint_displacement(ref_poses, cand_poses, kind: str, names) -> tuple[float | None, dict]:
     """Mean distance (image px) between reference and candidate keypoints, overall and per keypoint name."""
     k = len(names)
     total, count = np.zeros(k), np.zeros(k)
-    for ref, cand in zip(ref_poses, cand_poses):
-        for r, c in _match(ref, cand, kind):
-            mask = r[:, 2] >= SCORE_FLOOR
-            total += np.where(mask, np.linalg.norm(r[:, :2] - c[:, :2], axis=-1), 0.0)
-            count += mask
+    for dist, mask in _distances(ref_poses, cand_poses, kind):
+        total += np.where(mask, dist, 0.0)
+        count += mask
     if count.sum() == 0:
         return None, {}
     per = {n: round(float(t / c), 3) for n, t, c in zip(names, total, count) if c > 0}
     return round(float(total.sum() / count.sum()), 3), per
+
+
+def displacement_percentiles(ref_poses, cand_poses, kind: str, percentiles=(50, 90, 99)) -> dict:
+    """{"keypoint_error_px_p50": ..., ...}: percentiles of the reference-to-candidate distance (image px) over
+    every joint the reference is confident about; empty when there is none."""
+    dists = [d[m] for d, m in _distances(ref_poses, cand_poses, kind)]
+    flat = np.concatenate(dists) if dists else np.zeros(0)
+    if flat.size == 0:
+        return {}
+    values = np.percentile(flat, percentiles)
+    return {f"keypoint_error_px_p{q}": round(float(v), 3) for q, v in zip(percentiles, values)}
 
 
 def quick_latency(rt, batch: np.ndarray, runs: int = 30) -> float:
@@ -213,6 +247,8 @@ def quick_latency(rt, batch: np.ndarray, runs: int = 30) -> float:
 
 class AccuracyGate:
     """Evaluates the fp32 reference once, then any number of candidate runtimes against it."""
+
+    gate_kind = "labelled"  # manifest.accuracy.gate; edgepose.calibration.label_free has the "label-free" one
 
     def __init__(self, reference, coco, *, max_ap_drop: float = 1.0, val_name: str = "", max_images=None,
                  log=print):
@@ -229,8 +265,11 @@ class AccuracyGate:
         self.reference_matches = self.reference_stats.pop("matches")
         self.reference_poses = rec.poses
         self.num_images = int(self.reference_stats["num_images"])
-        (log or (lambda *_: None))(f"accuracy gate: fp32 reference AP {100 * self.reference_stats['AP']:.1f} "
-                                   f"on {self.num_images} images of {val_name}")
+        (log or (lambda *_: None))(self._reference_line())
+
+    def _reference_line(self) -> str:
+        return (f"accuracy gate: fp32 reference AP {100 * self.reference_stats['AP']:.1f} on {self.num_images} "
+                f"images of {self.val_name}")
 
     def check(self, runtime, *, latency_batch: np.ndarray | None = None, label: str = "") -> GateReport:
         from edgepose.eval.evaluate import evaluate
@@ -243,7 +282,11 @@ class AccuracyGate:
                           max_ap_drop=self.max_ap_drop, mean_keypoint_error_px=mean_px, per_keypoint_error_px=per_kp,
                           val=self.val_name, num_images=self.num_images,
                           runtime=label or getattr(runtime, "backend", ""), latency_ms=lat,
-                          extra=self._interval(stats.pop("matches")))
+                          extra=self._extra(stats.pop("matches"), rec.poses))
+
+    def _extra(self, matches, poses) -> dict:
+        """GateReport.extra of one candidate: the drop's interval (subclasses add their own)."""
+        return self._interval(matches)
 
     def _interval(self, matches) -> dict:
         """{"ap_drop_interval95": [lo, hi]} in AP points (empty when either side has no results)."""

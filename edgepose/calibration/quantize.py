@@ -88,12 +88,19 @@ def _latency_batch(spec):
 
 def _gate_for(model, ctx, quant, log):
     from edgepose.calibration.gate import AccuracyGate, resolve_val, validation_notes
+    from edgepose.calibration.label_free import is_label_free, label_free_gate
 
-    coco, val_name = resolve_val(quant.val, ctx.calib, ctx.spec.kind, ctx.workspace)
-    with step("accuracy gate: fp32 reference", log):
-        ref, about = reference_runtime(model, ctx, log)
-        gate = AccuracyGate(ref, coco, max_ap_drop=quant.max_ap_drop, val_name=val_name, log=log)
-    gate.notes = validation_notes(coco, ctx.calib, 100 * gate.reference_stats["AP"], gate.num_images)
+    if is_label_free(quant.val):  # unlabelled frames: the fp32 model's predictions are the ground truth
+        with step("accuracy gate: fp32 reference and its pseudo-labels", log):
+            ref, about = reference_runtime(model, ctx, log)
+            gate = label_free_gate(ref, quant.val, workspace=ctx.workspace, size=quant.val_size,
+                                   max_ap_drop=quant.max_ap_drop, calib=ctx.calib, log=log)
+    else:
+        coco, val_name = resolve_val(quant.val, ctx.calib, ctx.spec.kind, ctx.workspace)
+        with step("accuracy gate: fp32 reference", log):
+            ref, about = reference_runtime(model, ctx, log)
+            gate = AccuracyGate(ref, coco, max_ap_drop=quant.max_ap_drop, val_name=val_name, log=log)
+        gate.notes = validation_notes(coco, ctx.calib, 100 * gate.reference_stats["AP"], gate.num_images)
     gate.reference_about = about
     gate.reference = ref
     return gate
@@ -130,8 +137,8 @@ def quantized_build(model, tgt, ctx, quant, manifest_for) -> dict:
     if noise:
         notes.append(noise)
         warnings.warn(f"accuracy gate: {noise}", stacklevel=2)
-    extra = dict(extra, accuracy=dict(report.to_dict(), reference=gate.reference_about, notes=notes,
-                                      overridden=not report.passed))
+    extra = dict(extra, accuracy=dict(report.to_dict(), gate=gate.gate_kind, reference=gate.reference_about,
+                                      notes=notes, overridden=not report.passed))
     if mixed is not None and isinstance(extra.get("quantization"), dict):
         extra["quantization"] = dict(extra["quantization"], kept_float=list(mixed.exclude),
                                      mixed_precision=mixed.to_dict())

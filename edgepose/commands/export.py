@@ -31,27 +31,7 @@ def _export_args(p) -> None:
                         "fp16 pays off on GPUs "
                         "(TensorRT, TFLite GPU delegate) and OpenVINO (bf16/f16 CPUs); TFLite on a CPU "
                         "(XNNPACK) only gets a smaller file, and the onnx target has no fp16")
-    p.add_argument("--calib", default=None, metavar="SOURCE",
-                   help="calibration data for int8: an image folder, a video file, a COCO json (person boxes → "
-                        "top-down crops) or synthetic[:N]; preprocessed exactly as the runtime does")
-    p.add_argument("--calib-size", type=int, default=None, metavar="N",
-                   help="calibration samples to use; None = 128 (fewer than 32 gives a warning)")
-    p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile"),
-                   help="activation ranges where the target offers a choice (ONNX Runtime, TensorRT Q/DQ): minmax or "
-                        "percentile (99.999). Entropy is not offered: it clipped heatmap logits to uselessness in "
-                        "our measurements")
-    p.add_argument("--val", default=None, metavar="SOURCE",
-                   help="held-out data for the accuracy gate: a COCO json, coco:ANN.json[:IMG_DIR] or "
-                        "synthetic-val[:N]; default: the COCO calibration images calibration did not use, else "
-                        "synthetic-val:300 (the gate reports the drop's 95 %% interval; at 100 images it spanned "
-                        "the 1.0 limit for every INT8 target of the default model)")
-    p.add_argument("--max-ap-drop", type=float, default=1.0, metavar="POINTS",
-                   help="largest OKS AP drop vs the fp32 model, in AP points (1.0 = 0.01 AP), before export fails")
-    p.add_argument("--auto-mixed", action="store_true",
-                   help="when the gate fails, rank the quantized layers by their effect on the output and keep the "
-                        "most harmful ones in float until it passes (ONNX Runtime, TensorRT Q/DQ, OpenVINO)")
-    p.add_argument("--allow-accuracy-drop", action="store_true",
-                   help="write the bundle even when the accuracy gate fails (the manifest records the drop)")
+    _quant_args(p)
     p.add_argument("--decode", default="auto", choices=("auto", "graph", "host"),
                    help="where keypoints are decoded: inside the exported graph, on the host in numpy, or "
                         "auto: in the graph (DARK / UDP refinement included), except on TFLite and for DARK / UDP "
@@ -70,6 +50,55 @@ def _export_args(p) -> None:
     p.add_argument("--input-size", type=int, nargs=2, metavar=("W", "H"), help="input size of your own model (px)")
     p.add_argument("--out", required=True, help="bundle directory (for --target all: one sub-directory per target)")
     p.set_defaults(_usage_error=p.error)  # a missing --target (without --device) stays an argparse usage error
+
+
+def _quant_args(p) -> None:
+    """Calibration and accuracy-gate options of ``edgepose export``."""
+    p.add_argument("--calib", default=None, metavar="SOURCE", nargs="+", action="extend",
+                   help="calibration data for int8: an image folder, a video file, a folder of videos (and images), "
+                        "a COCO json (person boxes → top-down crops) or synthetic[:N]; several sources as several "
+                        "values (--calib a.mp4 b.mp4, or --calib a.mp4 --calib b.mp4). Samples are shared evenly "
+                        "across the videos and spread over each one's whole length; preprocessed exactly as the "
+                        "runtime does")
+    p.add_argument("--calib-size", type=int, default=None, metavar="N",
+                   help="calibration samples to use; None = 128 (fewer than 32 gives a warning)")
+    p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile"),
+                   help="activation ranges where the target offers a choice (ONNX Runtime, TensorRT Q/DQ): minmax or "
+                        "percentile (99.999). Entropy is not offered: it clipped heatmap logits to uselessness in "
+                        "our measurements")
+    p.add_argument("--val", default=None, metavar="SOURCE", nargs="+", action="extend",
+                   help="held-out data for the accuracy gate: labelled (a COCO json, coco:ANN.json[:IMG_DIR] or "
+                        "synthetic-val[:N]) or unlabelled frames (an image folder, a video, a folder of videos, or "
+                        "several as several values): then the gate is label-free, scoring the quantized model "
+                        "against the fp32 model's own predictions (OKS AP, the drop's interval, keypoint "
+                        "displacement p50 / p90 / p99 in px); default: the COCO calibration images calibration did "
+                        "not use, else synthetic-val:300 (the gate reports the drop's 95 %% interval; at 100 images "
+                        "it spanned the 1.0 limit for every INT8 target of the default model)")
+    p.add_argument("--val-size", type=int, default=None, metavar="N",
+                   help="frames of unlabelled --val to gate on, shared evenly across its videos; None = 100")
+    p.add_argument("--max-ap-drop", type=float, default=1.0, metavar="POINTS",
+                   help="largest OKS AP drop vs the fp32 model, in AP points (1.0 = 0.01 AP), before export fails")
+    p.add_argument("--auto-mixed", action="store_true",
+                   help="when the gate fails, rank the quantized layers by their effect on the output and keep the "
+                        "most harmful ones in float until it passes (ONNX Runtime, TensorRT Q/DQ, OpenVINO)")
+    p.add_argument("--allow-accuracy-drop", action="store_true",
+                   help="write the bundle even when the accuracy gate fails (the manifest records the drop)")
+
+
+def _one_or_many(values: list[str] | None):
+    """One --calib / --val value as itself (as before), several as a list, none as None."""
+    return values[0] if values and len(values) == 1 else values
+
+
+def _calib_and_val(args):
+    """(calib, val) for export(): one value as itself (as before), several as a list; --val checked before any
+    export work (labelled data, or unlabelled frames for the label-free gate)."""
+    calib, val = _one_or_many(args.calib), _one_or_many(args.val)
+    if args.val is not None or args.val_size is not None:
+        from edgepose.calibration.label_free import check_val
+
+        check_val(val, args.val_size, "--val")
+    return calib, val
 
 
 def _load_user_model(spec: str, args):
@@ -127,7 +156,7 @@ def run_export(args) -> int:
         source = "--precision int8" if precision_given else f"--device {profile.name} (int8)"
         hint = "" if precision_given else ", or choose --precision fp16/fp32"
         raise ConfigError(f"{source} needs --calib SOURCE (an image folder, a video, a COCO json or "
-                          f"synthetic[:N]){hint}; nothing was written")
+                          f"synthetic[:N], or several){hint}; nothing was written")
     if args.calib_size is not None and args.calib_size < 1:
         raise ConfigError(f"--calib-size must be >= 1, got {args.calib_size}")
     if args.dla_core is not None and (args.target != "tensorrt" or args.precision == "fp32" or args.dla_core < 0):
@@ -135,10 +164,7 @@ def run_export(args) -> int:
                           f"--precision fp16 or int8 (got --target {args.target}, --precision {args.precision})")
     if not args.max_ap_drop >= 0:
         raise ConfigError(f"--max-ap-drop {args.max_ap_drop}: expected AP points >= 0")
-    if args.val is not None:
-        from edgepose.data.sources import parse_data_spec
-
-        parse_data_spec(args.val, "--val")  # before any export work
+    calib, val = _calib_and_val(args)
     if ".py:" in args.model:
         model = _load_user_model(args.model, args)
     else:
@@ -151,8 +177,8 @@ def run_export(args) -> int:
     result = export(model, target=args.target, out=args.out, precision=args.precision, decode=args.decode,
                     opset=args.opset, dynamic_batch=args.dynamic_batch, samples=args.samples,
                     parity=not args.no_parity, head=args.head, keypoints=args.keypoints,
-                    input_size=args.input_size, calib=args.calib, calib_size=args.calib_size,
-                    calib_method=args.calib_method, val=args.val, max_ap_drop=args.max_ap_drop,
+                    input_size=args.input_size, calib=calib, calib_size=args.calib_size,
+                    calib_method=args.calib_method, val=val, val_size=args.val_size, max_ap_drop=args.max_ap_drop,
                     auto_mixed=args.auto_mixed, allow_accuracy_drop=args.allow_accuracy_drop,
                     **({"device_profile": {"name": profile.name, "threads": profile.threads}} if profile else {}),
                     **({"dla_core": args.dla_core} if args.dla_core is not None else {}))

@@ -118,8 +118,9 @@ def _accuracy_lines(acc, quant) -> list[str]:
     lines = []
     if isinstance(quant, dict) and quant.get("calibration"):
         cal = quant["calibration"]
-        lines.append(f"calibration: {cal.get('source')} ({cal.get('size')} samples), {quant.get('tool', '')}".rstrip(
-            ", "))
+        parts = f" from {len(cal['sources'])} videos / sources" if isinstance(cal.get("sources"), list) else ""
+        lines.append(f"calibration: {cal.get('source')} ({cal.get('size')} samples{parts}), "
+                     f"{quant.get('tool', '')}".rstrip(", "))
     if not isinstance(acc, dict):
         return lines
     if "skipped" in acc:
@@ -128,8 +129,22 @@ def _accuracy_lines(acc, quant) -> list[str]:
                                                   else "FAILED")
     ci = acc.get("ap_drop_interval95")
     spread = f", 95 % interval {ci[0]} to {ci[1]}" if isinstance(ci, list) and len(ci) == 2 else ""
-    lines.append(f"accuracy gate: {verdict}: AP {acc.get('ap')} vs fp32 {acc.get('ap_reference')} (drop "
-                 f"{acc.get('ap_drop')}{spread}, limit {acc.get('max_ap_drop')}) on {acc.get('num_images')} images of "
-                 f"{acc.get('val')}")
+    free = acc.get("gate") == "label-free"
+    lines.append(f"accuracy gate{' (label-free)' if free else ''}: {verdict}: AP {acc.get('ap')} vs fp32 "
+                 f"{acc.get('ap_reference')}{' on its own predictions' if free else ''} (drop {acc.get('ap_drop')}"
+                 f"{spread}, limit {acc.get('max_ap_drop')}) on {acc.get('num_images')} "
+                 f"{'frames' if free else 'images'} of {acc.get('val')}")
+    if free:
+        lines += _label_free_lines(acc)
     lines += [f"  note: {n}" for n in acc.get("notes") or []]
     return lines
+
+
+def _label_free_lines(acc: dict) -> list[str]:
+    """What a label-free gate compared: pseudo-labels and keypoint displacement percentiles."""
+    pseudo = acc.get("pseudo_labels") or {}
+    pct = [acc.get(f"keypoint_error_px_p{q}") for q in (50, 90, 99)]
+    moved = ("n/a" if None in pct else f"p50 {pct[0]} px, p90 {pct[1]} px, p99 {pct[2]} px")
+    return [f"  pseudo-labels: {pseudo.get('people', '?')} people, {pseudo.get('joints', '?')} joints the fp32 model "
+            f"scores >= {pseudo.get('score_floor', '?')}; the fp32 reference scores 100 against them by construction",
+            f"  keypoints moved: {moved} (mean {acc.get('mean_keypoint_error_px')} px)"]

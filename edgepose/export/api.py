@@ -51,7 +51,8 @@ class QuantOptions:
 
     calib: Any = None  # CalibrationSet (built from the ``calib`` source by export)
     method: str = "minmax"
-    val: str | Path | None = None
+    val: Any = None  # labelled data (str) or unlabelled frames (str / Path or a list: the label-free gate)
+    val_size: int | None = None  # frames of unlabelled val (None: label_free.DEFAULT_FRAMES)
     max_ap_drop: float = 1.0
     auto_mixed: bool = False
     allow_accuracy_drop: bool = False
@@ -63,7 +64,7 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp
            parity: bool = True, rel_tol: float = 1e-4, px_tol: float = 0.1, log=print,
            head: str | None = None, keypoints: str | None = None, input_size=None, mean=None, std=None,
            name: str | None = None, calib=None, calib_size: int | None = None, calib_method: str = "minmax",
-           val: str | Path | None = None, max_ap_drop: float = 1.0, auto_mixed: bool = False,
+           val=None, val_size: int | None = None, max_ap_drop: float = 1.0, auto_mixed: bool = False,
            allow_accuracy_drop: bool = False, **options: Any):
     """Export ``model`` to one target (a Bundle) or to ``target='all'`` (a dict target → Bundle, in out/<target>).
 
@@ -71,10 +72,13 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp
     that has no ``edgepose_meta``. ``samples`` (a COCO json or an image folder) feeds the parity gate real images.
 
     ``precision='int8'`` needs ``calib``: a :class:`~edgepose.calibration.CalibrationSet` or a source (image
-    folder, video, COCO json, ``synthetic[:N]``; ``calib_size`` samples, default 128). Any precision other
-    than fp32 replaces the parity gate by the accuracy gate: OKS AP on ``val`` (else held-out calibration
-    images, else synthetic-val) must not drop more than ``max_ap_drop`` AP points below the fp32 reference,
-    or AccuracyGateFailed is raised and no bundle is written (``allow_accuracy_drop=True`` writes it anyway).
+    folder, video, folder of videos, COCO json, ``synthetic[:N]``, or a list of these; ``calib_size`` samples,
+    default 128, shared evenly across videos). Any precision other than fp32 replaces the parity gate by the
+    accuracy gate: OKS AP on ``val`` (else held-out calibration images, else synthetic-val) must not drop more
+    than ``max_ap_drop`` AP points below the fp32 reference, or AccuracyGateFailed is raised and no bundle is
+    written (``allow_accuracy_drop=True`` writes it anyway). ``val`` naming unlabelled frames (image folder,
+    video, folder of videos, or a list; ``val_size`` frames, default 100) runs the label-free gate against the
+    fp32 model's own predictions (:mod:`edgepose.calibration.label_free`).
     ``auto_mixed=True`` keeps the layers INT8 hurts most in float until the gate passes.
     """
     from edgepose.export.targets import TARGETS, get_target
@@ -93,8 +97,13 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp
     if calib is not None and precision != "int8":
         log(f"calibration data ignored: precision {precision} needs none (only int8 is calibrated)")
         calib = None
+    if precision != "fp32":
+        from edgepose.calibration.label_free import check_val
+
+        if check_val(val, val_size) == "labelled":  # a bad --val fails before the build, not after it
+            val = str(val[0]) if isinstance(val, (list, tuple)) else val
     quant = QuantOptions(calib=_calibration_set(model, precision, calib, calib_size), method=calib_method,
-                         val=val, max_ap_drop=float(max_ap_drop), auto_mixed=auto_mixed,
+                         val=val, val_size=val_size, max_ap_drop=float(max_ap_drop), auto_mixed=auto_mixed,
                          allow_accuracy_drop=allow_accuracy_drop)
     common = dict(precision=precision, decode=decode, opset=opset, dynamic_batch=dynamic_batch, samples=samples,
                   parity=parity, rel_tol=rel_tol, px_tol=px_tol, log=log, options=options, quant=quant)
@@ -111,7 +120,7 @@ def _calibration_set(model, precision: str, calib, size: int | None):
     if calib is None:
         if precision == "int8":
             raise ConfigError("precision 'int8' needs calibration data: pass calib=SOURCE (--calib SOURCE: an image "
-                              "folder, a video, a COCO json or synthetic[:N])")
+                              "folder, a video, a folder of videos, a COCO json or synthetic[:N], or several)")
         return None
     if isinstance(calib, CalibrationSet):
         return calib.subset(size) if size else calib

@@ -91,7 +91,7 @@ def test_default_model_int8_passes_the_gate_deterministically(model, tmp_path):
     assert (tmp_path / "again.onnx").read_bytes() == (b.path / "model.onnx").read_bytes()
     m = read_bundle(b.path).manifest
     acc, quant = m["accuracy"], m["quantization"]
-    assert acc["passed"] and acc["ap_drop"] <= 1.0 and acc["ap_reference"] > 5.0
+    assert acc["passed"] and acc["ap_drop"] <= 1.0 and acc["ap_reference"] > 5.0 and acc["gate"] == "labelled"
     assert acc["num_images"] == 40 and acc["val"] == VAL and len(acc["per_keypoint_error_px"]) > 10
     assert acc["mean_keypoint_error_px"] < 5.0
     lo, hi = acc["ap_drop_interval95"]  # the drop's spread over resampled validation images
