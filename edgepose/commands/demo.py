@@ -21,6 +21,10 @@ def _demo_args(p) -> None:
                         "at 300 for none)")
     p.add_argument("--calib", default="synthetic:128", help="calibration source for INT8 (see `edgepose export`)")
     p.add_argument("--runs", type=int, default=100, help="timed frames per bundle (after 10 warm-up frames)")
+    p.add_argument("--real-models", default="movenet-lightning,movenet-multipose",
+                   help="comma-separated real (COCO-trained) models run beside the synthetic-trained defaults and "
+                        "scored on the coco-mini photos; INT8 calibrated on real videos and gated label-free on "
+                        "held-out ones ('' for none)")
     p.add_argument("--shared", default=None,
                    help="the shared folder with data/ and models/ (default: ../shared beside the project, if any)")
 
@@ -43,6 +47,8 @@ def run_demo(args) -> int:
     from edgepose.demo.run import DemoConfig
     from edgepose.demo.run import run_demo as _run
     from edgepose.export.targets import get_target
+    from edgepose.models import get_factory
+    from edgepose.weights import DEFAULTS
 
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     for t in targets:
@@ -55,7 +61,14 @@ def run_demo(args) -> int:
                                ("--runs", args.runs, 1)):
         if value < least:
             raise ConfigError(f"{name} {value}: expected at least {least}")
+    real = tuple(m.strip() for m in args.real_models.split(",") if m.strip())
+    for name in real:
+        get_factory(name)  # unknown name → close-match error before any work
+        if name not in DEFAULTS:
+            raise ConfigError(f"--real-models {name}: expected a model with embedded weights "
+                              f"({', '.join(sorted(DEFAULTS))})")
     cfg = DemoConfig(out=Path(args.out), targets=targets, precisions=precisions, threads=args.threads,
-                     val_images=args.val_images, runs=args.runs, calib=args.calib, shared=_shared(args.shared))
+                     val_images=args.val_images, runs=args.runs, calib=args.calib, shared=_shared(args.shared),
+                     real_models=real)
     _run(cfg)
     return 0
