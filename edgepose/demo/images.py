@@ -1,4 +1,4 @@
-"""The demo's annotated images: the default models on the real photos and video of ../shared/data.
+"""The demo's annotated images: the models on the real photos and videos of ../shared/data.
 
 Top-down: person boxes from the detector results shipped with coco-mini (``test_coco_det_AP_H_56.json``,
 score >= 0.5), the way a camera pipeline runs a detector first; bottom-up: the whole frame. Without the
@@ -48,10 +48,29 @@ def _photos(shared: Path | None) -> list[tuple[str, np.ndarray, np.ndarray | Non
     return out
 
 
-def _video_frames(shared: Path | None) -> list[np.ndarray]:
+SHEET_VIDEOS = ("sports2d-demo.mp4", "pose2sim-multiperson-cam03.mp4", "opencv-vtest.avi",
+                "pose2sim-singleperson-cam03.mp4")
+
+
+def _video_frames(shared: Path | None) -> tuple[str, list[np.ndarray]]:
+    """(source name, frames): VIDEO_FRAMES frames spread over the real videos of real-video/ (two per video),
+    else the first frames of the PoseTrack clip; none without the shared data."""
+    vids = [shared / "real-video" / v for v in SHEET_VIDEOS] if shared else []
+    if vids and all(v.is_file() for v in vids):
+        frames = []
+        for v in vids:
+            cap = cv2.VideoCapture(str(v))
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 2
+            for pos in (n // 3, 2 * n // 3):
+                cap.set(cv2.CAP_PROP_POS_FRAMES, pos)
+                ok, frame = cap.read()
+                if ok:
+                    frames.append(frame)
+            cap.release()
+        return "real-video", frames
     vids = sorted((shared / "posetrack18-mini" / "videos").rglob("*.mp4")) if shared else []
     if not vids:
-        return []
+        return "", []
     cap = cv2.VideoCapture(str(vids[0]))
     frames = []
     while len(frames) < VIDEO_FRAMES:
@@ -60,7 +79,7 @@ def _video_frames(shared: Path | None) -> list[np.ndarray]:
             break
         frames.append(frame)
     cap.release()
-    return frames
+    return "posetrack18 video", frames
 
 
 def _run(rt, img: np.ndarray, boxes):
@@ -85,7 +104,7 @@ def annotate(runtimes: dict[str, object], out_dir: Path, shared: Path | None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     photos = _photos(shared)
-    frames = _video_frames(shared)
+    source, frames = _video_frames(shared)
     for label, rt in runtimes.items():
         for name, img, boxes in photos:
             poses = _run(rt, img, boxes)
@@ -95,17 +114,22 @@ def annotate(runtimes: dict[str, object], out_dir: Path, shared: Path | None) ->
         if frames and rt.spec.kind == "centernet":
             sheet = [draw_poses(f, rt(f), keypoints=rt.spec.keypoints, label=f"{label} frame {i}")
                      for i, f in enumerate(frames)]
-            path = out_dir / f"{label}-posetrack-video.jpg"
+            path = out_dir / f"{label}-{source.split()[0]}-frames.jpg"
             _save(path, _contact_sheet(sheet))
-            written.append({"file": path.name, "model": label, "source": "posetrack18 video",
-                            "people": None})
+            written.append({"file": path.name, "model": label, "source": source, "people": None})
     return written
 
 
 def _contact_sheet(frames: list[np.ndarray], cols: int = 4, width: int = 320) -> np.ndarray:
-    thumbs = [cv2.resize(f, (width, round(f.shape[0] * width / f.shape[1]))) for f in frames]
-    h = max(t.shape[0] for t in thumbs)
-    thumbs = [cv2.copyMakeBorder(t, 0, h - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in thumbs]
+    """Frames fitted into equal width x 3/4 width cells (letterboxed: portrait and landscape videos mix)."""
+    height = width * 3 // 4
+    thumbs = []
+    for f in frames:
+        s = min(width / f.shape[1], height / f.shape[0])
+        t = cv2.resize(f, (max(1, round(f.shape[1] * s)), max(1, round(f.shape[0] * s))))
+        top, left = (height - t.shape[0]) // 2, (width - t.shape[1]) // 2
+        thumbs.append(cv2.copyMakeBorder(t, top, height - t.shape[0] - top, left, width - t.shape[1] - left,
+                                         cv2.BORDER_CONSTANT))
     thumbs += [np.zeros_like(thumbs[0])] * (-len(thumbs) % cols)
     rows = [np.hstack(thumbs[i:i + cols]) for i in range(0, len(thumbs), cols)]
     return np.vstack(rows)

@@ -1,13 +1,14 @@
 """``edgepose demo``: the whole chain on the embedded default models, measured.
 
-1. each default model in PyTorch: OKS AP on held-out synthetic images (and the coco-mini photos);
+1. each default model in PyTorch: OKS AP on held-out synthetic images (and the coco-mini photos); the real
+   models (Google's MoveNet ports, :mod:`edgepose.demo.real`) on the coco-mini photos, with 95 % intervals;
 2. export to every target here at fp32 (parity-gated) and INT8 (calibrated on synthetic images, accuracy-gated
    with --auto-mixed: when INT8 loses more than 1 AP point, the most sensitive layers stay float until it passes;
    a bundle that still fails is refused, and the table says so);
 3. every bundle that runs here: AP on the same held-out images;
 4. bench every bundle stage by stage (fresh process each) next to the PyTorch eager baseline and Google's MoveNet
    Lightning INT8 (../shared/models, through the same LiteRT interpreter and thread count);
-5. the default models on the real photos and video → annotated JPEGs;
+5. every model on the real photos, bottom-up ones on a contact sheet of real-video frames → annotated JPEGs;
 6. ``demo-report/``: bench.json / bench.md / bench.html (+ the accuracy table, gate outcomes and images) and
    one printed summary table.
 """
@@ -15,7 +16,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.errors import AccuracyGateFailed
@@ -34,7 +35,13 @@ class DemoConfig:
     runs: int = 100
     calib: str = "synthetic:128"
     shared: Path | None = None  # ../shared (data/ and models/ below it); None when absent
+    real_models: tuple[str, ...] = ("movenet-lightning", "movenet-multipose")  # scored on the real photos
+    real_calib_size: int = 128  # real-video frames that calibrate their INT8 bundles
     log: object = print
+    ap_data: dict = field(default_factory=dict)  # model → what its AP column was measured on
+    torch_ci: dict = field(default_factory=dict)  # model → 95 % interval of its PyTorch AP (real photos)
+    foreign_ap: dict = field(default_factory=dict)  # imported bundle path → (AP, interval) on the real photos
+    real_data: str = "coco-mini"
 
 
 @dataclass
@@ -45,6 +52,7 @@ class Row:
     status: str = "ok"
     ap: float | None = None
     bundle: Path | None = None
+    ap_ci: tuple[float, float] | None = None  # 95 % bootstrap interval over the images (real photos)
 
 
 def _ap(rt, val, n: int) -> float:
@@ -53,15 +61,13 @@ def _ap(rt, val, n: int) -> float:
     return round(100 * evaluate(rt, val, max_images=n, progress=False)["AP"], 2)
 
 
-def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str) -> Row:
+def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str, int8_kwargs: dict) -> Row:
     import edgepose
     from edgepose.runtimes import is_available
 
     row = Row(name, target, precision)
     out = cfg.out / "bundles" / f"{name}-{target}-{precision}"
-    # INT8 with --auto-mixed: when the gate fails, the layers INT8 hurts most stay float until it passes
-    kwargs = ({"calib": cfg.calib, "val": f"synthetic-val:{cfg.val_images}", "auto_mixed": True}
-              if precision == "int8" else {})
+    kwargs = int8_kwargs if precision == "int8" else {}
     try:
         b = edgepose.export(model, target=target, precision=precision, out=out, log=None, **kwargs)
     except AccuracyGateFailed as exc:
@@ -76,33 +82,46 @@ def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str) 
     return row
 
 
-def export_all(cfg: DemoConfig) -> tuple[list[Row], dict[str, float]]:
-    """Rows for model × target × precision, and the PyTorch AP of each model."""
+def _model_rows(cfg: DemoConfig, name: str, model, score, int8_kwargs: dict) -> list[Row]:
+    """Every target × precision of one model: export, then ``score(runtime)`` → (AP, interval or None)."""
     import edgepose
-    from edgepose.data.sources import resolve_dataset
     from edgepose.export.targets import get_target
+
+    rows = []
+    for target in cfg.targets:
+        for precision in cfg.precisions:
+            if precision not in get_target(target).precisions:
+                continue
+            t0 = time.perf_counter()
+            row = _export_one(cfg, model, name, target, precision, int8_kwargs)
+            if row.bundle is not None and row.status.startswith("ok"):
+                with edgepose.load(row.bundle, threads=cfg.threads) as rt:
+                    row.ap, row.ap_ci = score(rt)
+            cfg.log(f"  {target:9s} {precision:5s} {time.perf_counter() - t0:5.1f} s  "
+                    f"{f'AP {row.ap:.1f}' if row.ap is not None else row.status}")
+            rows.append(row)
+    return rows
+
+
+def export_all(cfg: DemoConfig) -> tuple[list[Row], dict[str, float]]:
+    """Rows for model × target × precision, and the PyTorch AP of each model (``cfg.ap_data`` says on what)."""
+    from edgepose.data.sources import resolve_dataset
+    from edgepose.demo.real import real_models_rows
     from edgepose.models import create
     from edgepose.runtimes.torch import TorchRuntime
 
     rows, torch_ap = [], {}
+    # INT8 with --auto-mixed: when the gate fails, the layers INT8 hurts most stay float until it passes
+    int8 = {"calib": cfg.calib, "val": f"synthetic-val:{cfg.val_images}", "auto_mixed": True}
     for name in DEFAULT_MODELS:
         model = create(name, weights="default")
         val = resolve_dataset(f"synthetic-val:{cfg.val_images}", model.edgepose_meta.kind, split="val")
         with TorchRuntime(model, threads=cfg.threads) as rt:
             torch_ap[name] = _ap(rt, val, cfg.val_images)
+        cfg.ap_data[name] = f"synthetic-val:{cfg.val_images}"
         cfg.log(f"{name}: PyTorch fp32 AP {torch_ap[name]:.1f} on synthetic-val:{cfg.val_images}")
-        for target in cfg.targets:
-            for precision in cfg.precisions:
-                if precision not in get_target(target).precisions:
-                    continue
-                t0 = time.perf_counter()
-                row = _export_one(cfg, model, name, target, precision)
-                if row.bundle is not None and row.status.startswith("ok"):
-                    with edgepose.load(row.bundle, threads=cfg.threads) as rt:
-                        row.ap = _ap(rt, val, cfg.val_images)
-                cfg.log(f"  {target:9s} {precision:5s} {time.perf_counter() - t0:5.1f} s  "
-                        f"{f'AP {row.ap:.1f}' if row.ap is not None else row.status}")
-                rows.append(row)
+        rows += _model_rows(cfg, name, model, lambda rt, val=val: (_ap(rt, val, cfg.val_images), None), int8)
+    rows += real_models_rows(cfg, torch_ap, _model_rows)
     return rows, torch_ap
 
 
@@ -126,7 +145,7 @@ def bench_all(cfg: DemoConfig, rows: list[Row], torch_ap: dict[str, float], move
         if r.bundle is None or r.ap is None:
             continue
         acc = {"AP": r.ap, "ap_drop": round(torch_ap[r.model] - r.ap, 2), "ap_reference": torch_ap[r.model],
-               "source": f"demo eval, synthetic-val:{cfg.val_images}"}
+               "source": f"demo eval, {cfg.ap_data.get(r.model, 'synthetic-val')}"}
         if r.model not in baselined:
             baselined.add(r.model)
             jobs.append({"kind": "baseline", "bundle": str(r.bundle), **common,
@@ -140,10 +159,11 @@ def bench_all(cfg: DemoConfig, rows: list[Row], torch_ap: dict[str, float], move
 
 
 def real_photo_notes(cfg: DemoConfig, movenet: Path | None) -> list[str]:
-    """OKS AP of the top-down PyTorch model and MoveNet on the coco-mini photos (ground-truth boxes)."""
+    """OKS AP (95 % interval) of the synthetic-trained top-down model and Google's MoveNet INT8 on the coco-mini
+    photos (ground-truth boxes); Google's number also goes to the summary's foreign row."""
     import edgepose
     from edgepose.data.coco import CocoKeypoints
-    from edgepose.eval.evaluate import evaluate
+    from edgepose.eval.evaluate import ap_with_interval
     from edgepose.models import create
     from edgepose.runtimes.torch import TorchRuntime
 
@@ -152,35 +172,47 @@ def real_photo_notes(cfg: DemoConfig, movenet: Path | None) -> list[str]:
         return ["../shared/data is absent: no real-photo accuracy, generated images annotated instead"]
     coco = CocoKeypoints(ann, ann.parent)
     with TorchRuntime(create(DEFAULT_MODELS[0], weights="default"), threads=cfg.threads) as rt:
-        ours = evaluate(rt, coco, progress=False)["AP"]
-    notes = [f"{DEFAULT_MODELS[0]} (trained on synthetic people only): OKS AP {100 * ours:.1f} on the "
+        ours, ci = ap_with_interval(rt, coco)
+    notes = [f"{DEFAULT_MODELS[0]} (trained on synthetic people only): OKS AP {_ap_cell(ours, ci)} on the "
              f"{len(coco.image_ids)} coco-mini photos (ground-truth boxes)"]
     if movenet is not None:
         with edgepose.load(movenet, threads=cfg.threads) as rt:
-            theirs = evaluate(rt, coco, progress=False)["AP"]
-        notes.append(f"MoveNet Lightning INT8 (Google, trained on COCO): OKS AP {100 * theirs:.1f} on the same photos")
+            theirs, ci = ap_with_interval(rt, coco)
+        cfg.foreign_ap[str(movenet)] = (theirs, ci)
+        notes.append(f"MoveNet Lightning INT8 (Google's TFLite, trained on COCO): OKS AP {_ap_cell(theirs, ci)} "
+                     "on the same photos")
     return notes
 
 
-def summary(rows: list[Row], torch_ap: dict[str, float], doc: dict) -> tuple[list[str], list[list]]:
+def _ap_cell(ap: float | None, ci: tuple[float, float] | None) -> str:
+    if ap is None:
+        return "–"
+    return f"{ap:.1f}" + (f" ({ci[0]:.0f}–{ci[1]:.0f})" if ci and all(v == v for v in ci) else "")
+
+
+def summary(rows: list[Row], torch_ap: dict[str, float], doc: dict, cfg: DemoConfig | None = None
+            ) -> tuple[list[str], list[list]]:
     """The printed and reported summary: model × target × precision → AP, latency, speed-up over PyTorch."""
     lat = {(r["model"], r["target"], r["precision"]): r["stages"]["total"]["p50"] for r in doc["results"]}
-    headers = ["model", "target", "precision", "AP", "AP drop", "p50 ms", "speed-up", "status"]
+    ap_data = cfg.ap_data if cfg else {}
+    headers = ["model", "target", "precision", "AP (95 % CI)", "AP drop", "p50 ms", "speed-up", "status"]
     out = []
-    for name in DEFAULT_MODELS:
+    for name in torch_ap:
         base = lat.get((name, "pytorch", "fp32"))
-        out.append([name, "pytorch", "fp32", f"{torch_ap[name]:.1f}", "–", f"{base:.2f}" if base else "–", "1.0x",
-                    "baseline"])
+        out.append([name, "pytorch", "fp32", _ap_cell(torch_ap[name], (cfg.torch_ci.get(name) if cfg else None)), "–",
+                    f"{base:.2f}" if base else "–", "1.0x", f"baseline; AP on {ap_data.get(name, 'synthetic-val')}"])
         for r in (r for r in rows if r.model == name):
             ms = lat.get((name, r.target, r.precision))
             speed = f"{base / ms:.1f}x" if ms and base else "–"
-            ap = f"{r.ap:.1f}" if r.ap is not None else "–"
             drop = f"{torch_ap[name] - r.ap:.2f}" if r.ap is not None else "–"
-            out.append([name, r.target, r.precision, ap, drop, f"{ms:.2f}" if ms else "–", speed, r.status])
+            out.append([name, r.target, r.precision, _ap_cell(r.ap, r.ap_ci), drop, f"{ms:.2f}" if ms else "–",
+                        speed, r.status])
     for r in doc["results"]:
         if r["role"] == "foreign":
-            out.append([r["model"], r["target"], r["precision"], "–", "–", f"{r['stages']['total']['p50']:.2f}",
-                        "–", "foreign model, same interpreter and threads"])
+            ap, ci = (cfg.foreign_ap.get(str(r["bundle"]), (None, None)) if cfg else (None, None))
+            out.append([r["model"], r["target"], r["precision"], _ap_cell(ap, ci), "–",
+                        f"{r['stages']['total']['p50']:.2f}", "–", "foreign model, same interpreter and threads"
+                        + (f"; AP on {cfg.real_data}" if ap is not None else "")])
     return headers, out
 
 
@@ -204,11 +236,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     notes = real_photo_notes(cfg, movenet)
     notes += [f"bench failed: {f['error']}" for f in doc.get("failures", [])]
     images = _annotated(cfg, rows, movenet, annotate)
-    headers, table = summary(rows, torch_ap, doc)
+    headers, table = summary(rows, torch_ap, doc, cfg)
     notes.append(f"demo wall time {time.perf_counter() - start:.0f} s")
     doc["sections"] = [
         {"title": "Summary: every target × precision", "headers": headers, "rows": table, "notes": notes},
-        {"title": "The default models on real photos and video", "images": images, "notes": []},
+        {"title": "The models on real photos and video", "images": images, "notes": []},
     ]
     paths = write_reports(doc, cfg.out)
     print()

@@ -14,21 +14,26 @@ from edgepose.cli import main
 def test_demo_small(tmp_path, capsys, shared_data):
     out = tmp_path / "demo-report"
     code = main(["demo", "--out", str(out), "--targets", "onnx", "--precisions", "fp32,int8", "--val-images", "8",
-                 "--runs", "5", "--calib", "synthetic:16", "--shared", str(shared_data.parent)])
+                 "--runs", "5", "--calib", "synthetic:16", "--real-models", "movenet-lightning",
+                 "--shared", str(shared_data.parent)])
     printed = capsys.readouterr().out
     assert code == 0
     assert {"bench.json", "bench.md", "bench.html"} <= {p.name for p in out.iterdir()}
     doc = json.loads((out / "bench.json").read_text())
     summary = next(s for s in doc["sections"] if s["title"].startswith("Summary"))
     keys = {(r[0], r[1], r[2]) for r in summary["rows"]}
-    for model in ("simplebaseline-mnv2s-edge", "centernet-mnv2s"):
+    for model in ("simplebaseline-mnv2s-edge", "centernet-mnv2s", "movenet-lightning"):
         assert {(model, "pytorch", "fp32"), (model, "onnx", "fp32"), (model, "onnx", "int8")} <= keys
     roles = [r["role"] for r in doc["results"]]
-    assert roles.count("baseline") == 2 and roles.count("foreign") == 1  # PyTorch per model, MoveNet
+    assert roles.count("baseline") == 3 and roles.count("foreign") == 1  # PyTorch per model, Google's MoveNet
+    port = next(r for r in summary["rows"] if r[:3] == ["movenet-lightning", "onnx", "fp32"])
+    assert float(port[3].split()[0]) > 65  # the real model on the real photos (AP 71.3), with its interval
+    assert "(" in port[3]
     for r in summary["rows"]:
         if r[1] == "onnx" and r[7].startswith("ok"):
             assert float(r[5]) > 0 and r[6].endswith("x")  # latency and speed-up over PyTorch
     images = next(s for s in doc["sections"] if "photos" in s["title"])["images"]
+    assert any(im["file"].startswith("images/movenet-lightning") for im in images)
     assert len(images) >= 8 and all((out / im["file"]).stat().st_size > 10_000 for im in images)
     assert "speed-up" in printed and "simplebaseline-mnv2s-edge" in printed
 
