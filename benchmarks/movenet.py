@@ -29,10 +29,8 @@ from common import machine, table, today  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 GOOGLE_INT8 = SHARED / "models" / "movenet_singlepose_lightning_int8.tflite"
 VIDEOS = SHARED / "data" / "real-video"
-# whole videos (cameras) for calibration, others held out for the label-free gate: never split by frame
-CALIB_VIDEOS = ["opencv-vtest.avi", "pose2sim-singleperson-cam01.mp4", "pose2sim-singleperson-cam02.mp4",
-                "pose2sim-multiperson-cam01.mp4", "pose2sim-multiperson-cam02.mp4"]
-VAL_VIDEOS = ["pose2sim-singleperson-cam04.mp4", "pose2sim-multiperson-cam04.mp4", "sports2d-demo.mp4"]
+
+from edgepose.demo.real import CALIB_VIDEOS, REAL_MAX_AP_DROP, VAL_VIDEOS  # noqa: E402  (the demo's split)
 
 
 def coco_mini():
@@ -40,16 +38,6 @@ def coco_mini():
 
     ann = SHARED / "data" / "coco-mini" / "test_coco.json"
     return CocoKeypoints(ann, ann.parent)
-
-
-def ap_with_interval(rt, coco) -> tuple[float, tuple[float, float]]:
-    """OKS AP (points) and its 95 % bootstrap interval over the photos."""
-    from edgepose.eval.bootstrap import ap_interval
-    from edgepose.eval.evaluate import evaluate
-
-    stats = evaluate(rt, coco, progress=False, keep_matches=True)
-    lo, hi = ap_interval(stats["matches"], resamples=1000, seed=0)
-    return 100 * stats["AP"], (100 * lo, 100 * hi)
 
 
 def export_bundles(model, args, out: Path, log) -> dict:
@@ -62,7 +50,8 @@ def export_bundles(model, args, out: Path, log) -> dict:
             kw = {}
             if precision == "int8":
                 kw = {"calib": [str(VIDEOS / v) for v in CALIB_VIDEOS], "calib_size": args.calib_size,
-                      "val": [str(VIDEOS / v) for v in VAL_VIDEOS]}
+                      "val": [str(VIDEOS / v) for v in VAL_VIDEOS], "val_size": 100,
+                      "max_ap_drop": REAL_MAX_AP_DROP}
             try:
                 b = edgepose.export(model, target=target, precision=precision, out=out / f"{target}-{precision}",
                                     log=None, **kw)
@@ -71,8 +60,10 @@ def export_bundles(model, args, out: Path, log) -> dict:
                 continue
             bundles[(target, precision)] = b
             acc = b.manifest.get("accuracy") or {}
-            log(f"{target} {precision}: written" + (f"; gate {acc.get('gate', 'labelled')}: drop "
-                                                    f"{acc.get('ap_drop')}" if acc else ""))
+            log(f"{target} {precision}: written" + (
+                f"; {acc.get('gate')} gate: AP {acc.get('ap'):.1f}, drop {acc.get('ap_drop'):.2f} "
+                f"{acc.get('ap_drop_interval95')}, p50 / p90 moved {acc.get('keypoint_error_px_p50')} / "
+                f"{acc.get('keypoint_error_px_p90')} px" if acc else ""))
     return bundles
 
 
@@ -103,6 +94,7 @@ def main() -> None:
     args = p.parse_args()
 
     import edgepose
+    from edgepose.eval.evaluate import ap_with_interval
     from edgepose.export.importer import import_model
     from edgepose.models import create
     from edgepose.runtimes.torch import TorchRuntime
@@ -117,8 +109,10 @@ def main() -> None:
     google = None
     if args.model == "movenet-lightning" and GOOGLE_INT8.is_file():
         google = import_model(GOOGLE_INT8, kind="regression", keypoints="coco", out=out / "google-int8").path
-    for key, b in [*bundles.items(), *([(("google tflite", "int8"), edgepose.load(google))] if google else [])]:
-        path = b.path if hasattr(b, "path") else google
+    paths = {key: b.path for key, b in bundles.items()}
+    if google is not None:
+        paths[("google tflite", "int8")] = google
+    for key, path in paths.items():
         with edgepose.load(path, threads=args.threads) as rt:
             ap[key] = ap_with_interval(rt, coco)
     doc = bench(bundles, google, args, log)

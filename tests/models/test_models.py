@@ -53,7 +53,10 @@ def test_forward_shapes(name):
         assert all(o.shape[2:] == (SMALL[1] // 4, SMALL[0] // 4) for o in out)
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if create(n).edgepose_meta.codec["kind"] in TRAINABLE_CODECS])
+TRAINABLE = [n for n in list_models() if create(n).edgepose_meta.codec["kind"] in TRAINABLE_CODECS]
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
 def test_one_training_step_lowers_the_loss(name):
     torch.manual_seed(0)
     model = create(name, input_size=SMALL).train()
