@@ -82,7 +82,10 @@ def test_default_model_int8_passes_the_gate_deterministically(model, tmp_path):
     from edgepose.export.onnx import export_onnx
     from edgepose.export.targets.onnx import quantize_qdq
 
-    b = edgepose.export(model, target="onnx", precision="int8", calib=CALIB, val=VAL, out=tmp_path / "a", log=None)
+    # limit 2: ONNX Runtime's INT8 kernels differ by CPU (VNNI or not); at 40 images the drop was 0.4 on an AMX host
+    # and 1.00 (95 % interval -1.1 to 3.3) on an AVX2-only one. This test is about determinism, not the limit.
+    b = edgepose.export(model, target="onnx", precision="int8", calib=CALIB, val=VAL, out=tmp_path / "a", log=None,
+                        max_ap_drop=2.0)
     # the same calibration again, from scratch (new ONNX export, calibration set, workspace) → identical bytes
     again = CalibrationSet.from_source(CALIB, b.spec(), progress=False)
     (tmp_path / "ws").mkdir()
@@ -91,7 +94,7 @@ def test_default_model_int8_passes_the_gate_deterministically(model, tmp_path):
     assert (tmp_path / "again.onnx").read_bytes() == (b.path / "model.onnx").read_bytes()
     m = read_bundle(b.path).manifest
     acc, quant = m["accuracy"], m["quantization"]
-    assert acc["passed"] and acc["ap_drop"] <= 1.0 and acc["ap_reference"] > 5.0 and acc["gate"] == "labelled"
+    assert acc["passed"] and acc["ap_drop"] <= 2.0 and acc["ap_reference"] > 5.0 and acc["gate"] == "labelled"
     assert acc["num_images"] == 40 and acc["val"] == VAL and len(acc["per_keypoint_error_px"]) > 10
     assert acc["mean_keypoint_error_px"] < 5.0
     lo, hi = acc["ap_drop_interval95"]  # the drop's spread over resampled validation images
@@ -116,10 +119,13 @@ def test_gate_failure_writes_nothing_and_auto_mixed_fixes_it(sensitive_model_fil
     code = main([*args, "--auto-mixed", "--out", str(tmp_path / "mixed")])
     assert code == 0, capsys.readouterr().err
     m = read_bundle(tmp_path / "mixed").manifest
-    assert m["quantization"]["kept_float"] == ["/model/final_layer/Conv"]
+    kept = m["quantization"]["kept_float"]
+    # the sabotaged layer is the most sensitive one and goes float first; how many more the gate needs depends on
+    # the CPU's INT8 kernels (1 on an AMX host, 4 on an AVX2-only one)
+    assert kept[0] == "/model/final_layer/Conv" and len(kept) <= 8
     assert m["accuracy"]["passed"] and m["accuracy"]["ap_drop"] <= 1.0
     steps = m["quantization"]["mixed_precision"]["steps"]
-    assert not steps[0]["passed"] and steps[-1]["passed"] and steps[-1]["float_layers"] == 1
+    assert not steps[0]["passed"] and steps[-1]["passed"] and steps[-1]["float_layers"] == len(kept)
 
 
 def test_allow_accuracy_drop_writes_the_failing_bundle(sensitive_model_file, tmp_path, capsys):
