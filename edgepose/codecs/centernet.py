@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgepose.codecs.base import Codec
+from edgepose.codecs.base import Codec, split_named_outputs
 from edgepose.codecs.heatmap import _as_size
 from edgepose.errors import ConfigError, InputError
 
@@ -231,27 +231,7 @@ class CenterNetCodec(Codec):
     # ----------------------------------------------------------------------------------------- decode
     def split_outputs(self, outputs: Any) -> list[np.ndarray]:
         """Validate raw outputs (tuple / list of 6 or dict by name) → 6 float32 arrays (N, C, Hf, Wf)."""
-        if isinstance(outputs, dict):
-            missing = [n for n in OUTPUT_NAMES if n not in outputs]
-            if missing:
-                raise InputError(f"centernet outputs dict lacks {missing}; expected keys {list(OUTPUT_NAMES)}")
-            outputs = [outputs[n] for n in OUTPUT_NAMES]
-        if not isinstance(outputs, (tuple, list)) or len(outputs) != 6:
-            got = type(outputs).__name__ + (f" of {len(outputs)}" if isinstance(outputs, (tuple, list)) else "")
-            raise InputError(f"centernet decode expects 6 outputs {list(OUTPUT_NAMES)}, got {got}")
-        fw, fh = self.feature_size
-        arrays = []
-        for name, arr in zip(OUTPUT_NAMES, outputs):
-            a = np.asarray(arr, dtype=np.float32)
-            a = a[None] if a.ndim == 3 else a
-            want = (self.channels[name], fh, fw)
-            if a.ndim != 4 or a.shape[1:] != want:
-                raise InputError(f"centernet output {name!r} must be (N, {want[0]}, {fh}, {fw}) or "
-                                 f"{want}, got shape {np.shape(arr)}")
-            arrays.append(a)
-        if len({a.shape[0] for a in arrays}) != 1:
-            raise InputError(f"centernet outputs disagree on batch size: {[a.shape[0] for a in arrays]}")
-        return arrays
+        return split_named_outputs(outputs, OUTPUT_NAMES, self.channels, self.feature_size, "centernet")
 
     def decode(self, outputs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw outputs → keypoints (N, P, K, 3), scores (N, P), boxes (N, P, 4) xyxy, in input pixels.

@@ -55,9 +55,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgepose.codecs.base import Codec
+from edgepose.codecs.base import Codec, split_named_outputs
 from edgepose.codecs.heatmap import _as_size
-from edgepose.errors import ConfigError, InputError
+from edgepose.errors import ConfigError
 
 SINGLE_OUTPUTS = ("centre", "kpt_regress", "kpt_heatmap", "kpt_offset")
 MULTI_OUTPUTS = ("centre", "box_scale", "box_offset", "kpt_regress", "kpt_heatmap", "kpt_offset")
@@ -141,28 +141,7 @@ class _MoveNetCodecBase(Codec):
 
     def split_outputs(self, outputs: Any) -> list[np.ndarray]:
         """Validate raw outputs (tuple / list in output order, or dict by name) → float32 arrays (N, C, Hf, Wf)."""
-        names, what = self.output_names, f"{self.kind} decode"
-        if isinstance(outputs, dict):
-            missing = [n for n in names if n not in outputs]
-            if missing:
-                raise InputError(f"{what} outputs dict lacks {missing}; expected keys {list(names)}")
-            outputs = [outputs[n] for n in names]
-        if not isinstance(outputs, (tuple, list)) or len(outputs) != len(names):
-            got = type(outputs).__name__ + (f" of {len(outputs)}" if isinstance(outputs, (tuple, list)) else "")
-            raise InputError(f"{what} expects {len(names)} outputs {list(names)}, got {got}")
-        fw, fh = self.feature_size
-        arrays = []
-        for name, arr in zip(names, outputs):
-            a = np.asarray(arr, dtype=np.float32)
-            a = a[None] if a.ndim == 3 else a
-            want = (self.channels[name], fh, fw)
-            if a.ndim != 4 or a.shape[1:] != want:
-                raise InputError(f"{what}: output {name!r} must be (N, {want[0]}, {fh}, {fw}) or {want}, "
-                                 f"got shape {np.shape(arr)}")
-            arrays.append(a)
-        if len({a.shape[0] for a in arrays}) != 1:
-            raise InputError(f"{what}: outputs disagree on batch size: {[a.shape[0] for a in arrays]}")
-        return arrays
+        return split_named_outputs(outputs, self.output_names, self.channels, self.feature_size, self.kind)
 
     def cell_grid(self) -> tuple[np.ndarray, np.ndarray]:
         """Flat (Hf * Wf,) float32 row and column of every cell."""
