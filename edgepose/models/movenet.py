@@ -12,7 +12,7 @@ post-processing lives in the codecs (:mod:`edgepose.codecs.movenet`) and their i
 
 Layout, as in Google's graph (read from the TFJS model): every trunk convolution has its BatchNorm folded
 into a bias (``Conv2d(bias=True)``); TensorFlow's SAME padding of the stride-2 3x3 convolutions pads one
-pixel at the bottom / right only, which ``_TfSamePad`` reproduces for the even sizes these models see; the
+pixel at the bottom / right only, which ``ConvAct`` reproduces for the even sizes these models see; the
 pyramid adds bilinear (half-pixel) x2 upsampling to 1x1 lateral projections of the trunk at strides 32, 16,
 8 and 4, each sum followed by a separable 3x3 convolution + ReLU; each head is a separable 3x3 convolution
 (96 channels) + ReLU + a 1x1 convolution. Input: RGB scaled to [-1, 1] (mean = std = 0.5 on [0, 1]).
@@ -199,7 +199,7 @@ def _build(name: str, *, input_size=None, keypoints: str = "coco", max_people: i
         config["max_people"] = int(max_people)
     kind = "centernet" if codec_kind == "movenet-multipose" else "regression"
     # single-pose crops: the person box itself, squared (padding 1.0, as edgepose runs an imported MoveNet).
-    # On the coco-mini photos Lightning scores AP 71.3 so and 60.8 with the heatmap models' 1.25 padding.
+    # On the coco-mini photos Lightning scores AP 71.3 so, 60.8 with the heatmap models' 1.25 padding.
     model.edgepose_meta = ModelMeta(name=name, kind=kind, input_size=size, keypoints=keypoints, mean=MEAN, std=STD,
                                     codec=codec, config=config, box_padding=1.0)
     return model
