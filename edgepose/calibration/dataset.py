@@ -23,10 +23,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from edgepose.calibration.frames import IMAGE_EXTS, VIDEO_EXTS, MultiReader, Skip, open_source, source_list
+from edgepose.calibration.frames import (
+    IMAGE_EXTS,
+    VIDEO_EXTS,
+    MultiReader,
+    open_source,
+    skip_reasons,
+    source_list,
+    take_frames,
+)
 from edgepose.calibration.frames import synthetic_count as _synthetic_count
 from edgepose.errors import ConfigError, DataError
-from edgepose.utils.progress import Progress
 
 __all__ = ["CalibrationSet", "IMAGE_EXTS", "VIDEO_EXTS"]
 DEFAULT_SIZE = 128
@@ -115,24 +122,10 @@ class CalibrationSet:
 def _collect(cls, reader, source: str, size: int, seed: int, progress: bool, spec) -> CalibrationSet:
     """Take samples from ``reader`` candidates (seeded subset when there are more than needed)."""
     skipped: Counter = Counter(reader.skipped)
-    got: list[tuple] = []
-    bar = Progress(size, "calibration set", enabled=progress)
-    try:
-        for index, load in reader.candidates(size, seed):
-            try:
-                frame = load()
-            except Skip as why:
-                skipped[str(why)] += 1
-                continue
-            got.append((index, _preprocess(frame.image, frame.box, spec), frame.image_id))
-            bar.update(postfix=getattr(reader, "current", None))
-            if len(got) >= size:
-                break
-    finally:
-        bar.close()
-        reader.close()
+    got = [(index, _preprocess(frame.image, frame.box, spec), frame.image_id)
+           for index, frame in take_frames(reader, size, seed, skipped, "calibration set", progress)]
     if not got:
-        detail = f" ({_reasons(skipped)})" if skipped else ""
+        detail = f" ({skip_reasons(skipped)})" if skipped else ""
         raise DataError(f"calibration source {source} gave no usable samples{detail}; expected "
                         f"{reader.expects}")
     got.sort(key=lambda t: t[0])
@@ -153,7 +146,7 @@ def _parts(reader, got: list[tuple], size: int) -> list[dict]:
 
 def _warn_about(out: CalibrationSet, size: int, skipped: Counter, source: str) -> None:
     if skipped:
-        warnings.warn(f"calibration: skipped {sum(skipped.values())} input(s) from {source}: {_reasons(skipped)}",
+        warnings.warn(f"calibration: skipped {sum(skipped.values())} input(s) from {source}: {skip_reasons(skipped)}",
                       stacklevel=4)
     if len(out) < MIN_RECOMMENDED:
         warnings.warn(f"calibration set has only {len(out)} samples (from {source}); at least {MIN_RECOMMENDED} "
@@ -176,10 +169,6 @@ def _degenerate(samples: list[np.ndarray]) -> str:
     if len(flat) > 1 and all(np.abs(f - flat[0]).max() < 1e-3 for f in flat[1:]):
         return f"all {len(flat)} samples are the same image"
     return ""
-
-
-def _reasons(skipped: Counter) -> str:
-    return ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
 
 
 def _input_spec(spec):

@@ -320,6 +320,36 @@ def _counting(load: Callable[[], Frame], got: list) -> Callable[[], Frame]:
 
 
 # ---- opening sources ------------------------------------------------------------------------------
+def take_frames(reader: Reader, size: int, seed: int, skipped: Counter, label: str,
+                progress: bool = True) -> Iterator[tuple[int, Frame]]:
+    """Yield up to ``size`` usable (index, frame) of ``reader``'s candidates with a progress bar; frames a
+    reader skips are counted in ``skipped`` by reason. The reader is closed when the generator ends."""
+    from edgepose.utils.progress import Progress
+
+    taken = 0
+    bar = Progress(size, label, enabled=progress)
+    try:
+        for index, load in reader.candidates(size, seed):
+            try:
+                frame = load()
+            except Skip as why:
+                skipped[str(why)] += 1
+                continue
+            yield index, frame
+            taken += 1
+            bar.update(postfix=getattr(reader, "current", None))
+            if taken >= size:
+                break
+    finally:
+        bar.close()
+        reader.close()
+
+
+def skip_reasons(skipped: Counter) -> str:
+    """'3 unreadable, 1 too small' — why frames were skipped, for an error message."""
+    return ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
+
+
 def source_list(source) -> list[str]:
     """``source`` (a str / Path, or a list / tuple of them) as a list of strings; ConfigError when empty."""
     items = list(source) if isinstance(source, (list, tuple)) else [source]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.calibration.frames import EXPECTED, VIDEO_EXTS, Skip, open_source, source_list
+from edgepose.calibration.frames import EXPECTED, VIDEO_EXTS, open_source, skip_reasons, source_list, take_frames
 from edgepose.calibration.gate import (
     MIN_VAL_IMAGES,
     PERSON_FLOOR,
@@ -40,7 +40,6 @@ from edgepose.calibration.gate import (
     displacement_percentiles,
 )
 from edgepose.errors import ConfigError, DataError
-from edgepose.utils.progress import Progress
 
 DEFAULT_FRAMES = 100  # frames of unlabelled --val the gate runs on
 VAL_SEED = 1  # frame offsets within a video differ from calibration's (seed 0)
@@ -184,29 +183,16 @@ def pseudo_labels(reference, val, folder: Path, *, size: int = DEFAULT_FRAMES, s
     reader = open_source(items, reference.spec.kind, size=size, seed=seed, what="--val source")
     skipped, boxes = Counter(reader.skipped), Counter()
     images, anns = [], []
-    bar = Progress(size, "label-free val", enabled=progress)
-    try:
-        for _, load in reader.candidates(size, seed):
-            try:
-                frame = load()
-            except Skip as why:
-                skipped[str(why)] += 1
-                continue
-            image_id, (h, w) = len(images) + 1, frame.image.shape[:2]
-            images.append({"id": image_id, "file_name": f"{image_id:05d}.bmp", "width": w, "height": h,
-                           "origin": frame.origin})
-            cv2.imwrite(str(folder / images[-1]["file_name"]), frame.image)  # exact and fast (PNG: 10x slower)
-            found = [(_annotation(kps, box, image_id), kps) for kps, box in _people(reference, frame.image, boxes)]
-            for ann in _mark_duplicates([(a, k) for a, k in found if a], sigmas):
-                anns.append(dict(ann, id=len(anns) + 1))
-            bar.update(postfix=getattr(reader, "current", None))
-            if len(images) >= size:
-                break
-    finally:
-        bar.close()
-        reader.close()
+    for _, frame in take_frames(reader, size, seed, skipped, "label-free val", progress):
+        image_id, (h, w) = len(images) + 1, frame.image.shape[:2]
+        images.append({"id": image_id, "file_name": f"{image_id:05d}.bmp", "width": w, "height": h,
+                       "origin": frame.origin})
+        cv2.imwrite(str(folder / images[-1]["file_name"]), frame.image)  # exact and fast (PNG: 10x slower)
+        found = [(_annotation(kps, box, image_id), kps) for kps, box in _people(reference, frame.image, boxes)]
+        for ann in _mark_duplicates([(a, k) for a, k in found if a], sigmas):
+            anns.append(dict(ann, id=len(anns) + 1))
     if not images:
-        why = f" ({', '.join(f'{n} {r}' for r, n in sorted(skipped.items()))})" if skipped else ""
+        why = f" ({skip_reasons(skipped)})" if skipped else ""
         raise DataError(f"--val {', '.join(items)} gave no usable frames{why}; expected {reader.expects}")
     names = list(get_schema(reference.spec.keypoints).names)
     path = folder / "pseudo_labels.json"
