@@ -44,6 +44,34 @@ def _split_xy(idx: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor
     return f - y * width, y
 
 
+def unpack_maps(outputs: tuple[Any, ...], names, channels: dict[str, int], size: tuple[int, int],
+                owner: str) -> list[torch.Tensor]:
+    """A decoder's arguments — the raw maps as arguments, or one tuple / list / dict (by name) of them — →
+    (N, C, H, W) tensors in ``names`` order; ``size`` is (H, W). Checked in eager mode (one-line InputError
+    naming the shapes); while tracing the shapes were already checked and a traced check would only warn."""
+    names = list(names)
+    if len(outputs) == 1 and isinstance(outputs[0], (tuple, list, dict)):
+        outputs = outputs[0]
+    if isinstance(outputs, dict):
+        missing = [n for n in names if n not in outputs]
+        if missing:
+            raise InputError(f"{owner} outputs dict lacks {missing}; expected keys {names}")
+        outputs = tuple(outputs[n] for n in names)
+    if len(outputs) != len(names):
+        raise InputError(f"{owner} expects {len(names)} outputs {names}, got {len(outputs)}")
+    maps = [o if o.dim() == 4 else o.unsqueeze(0) for o in outputs]
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return maps
+    for name, m in zip(names, maps):
+        want = (channels[name], *size)
+        if m.dim() != 4 or tuple(m.shape[1:]) != want:
+            raise InputError(f"{owner}: output {name!r} must be (N, {want[0]}, {want[1]}, {want[2]}), "
+                             f"got shape {tuple(m.shape)}")
+    if len({m.shape[0] for m in maps}) != 1:
+        raise InputError(f"{owner}: outputs disagree on batch size: {[m.shape[0] for m in maps]}")
+    return maps
+
+
 class CenterNetDecode(nn.Module):
     """6 raw CenterNet outputs (tuple, list, dict or 6 arguments) → keypoints (N, P, K, 3), scores (N, P),
     boxes (N, P, 4) xyxy, in input pixels; the same steps as ``CenterNetCodec.decode``."""
@@ -57,21 +85,7 @@ class CenterNetDecode(nn.Module):
         self.k, self.p, self.stride = codec.num_keypoints, codec.max_people, float(codec.stride)
 
     def _unpack(self, outputs: tuple[Any, ...]) -> list[torch.Tensor]:
-        if len(outputs) == 1 and isinstance(outputs[0], (tuple, list, dict)):
-            outputs = outputs[0]
-        if isinstance(outputs, dict):
-            outputs = tuple(outputs[name] for name in OUTPUT_NAMES)
-        if len(outputs) != 6:
-            raise InputError(f"CenterNetDecode expects 6 outputs {list(OUTPUT_NAMES)}, got {len(outputs)}")
-        maps = [o if o.dim() == 4 else o.unsqueeze(0) for o in outputs]
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            return maps  # shapes were checked in eager mode; a traced check would only warn
-        for name, m in zip(OUTPUT_NAMES, maps):
-            want = (self.codec.channels[name], self.height, self.width)
-            if m.dim() != 4 or tuple(m.shape[1:]) != want:
-                raise InputError(f"CenterNet output {name!r} must be (N, {want[0]}, {want[1]}, {want[2]}), "
-                                 f"got shape {tuple(m.shape)}")
-        return maps
+        return unpack_maps(outputs, OUTPUT_NAMES, self.codec.channels, (self.height, self.width), "CenterNetDecode")
 
     def _peaks(self, logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, C, H, W) logits → flat indices (N, C, k) of the top 3x3 peaks and their scores (0 if not a peak)."""

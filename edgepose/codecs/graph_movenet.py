@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgepose.codecs.graph import _split_xy, _topk_low_index
+from edgepose.codecs.graph import _split_xy, _topk_low_index, unpack_maps
 from edgepose.codecs.movenet import (
     KPT_DIST_OFFSET,
     KPT_SCORE_THRESHOLD,
@@ -28,7 +28,7 @@ from edgepose.codecs.movenet import (
     MoveNetCodec,
     MoveNetMultiPoseCodec,
 )
-from edgepose.errors import ConfigError, InputError
+from edgepose.errors import ConfigError
 
 
 class _MoveNetDecodeBase(nn.Module):
@@ -48,27 +48,8 @@ class _MoveNetDecodeBase(nn.Module):
         self.register_buffer("grid_x", torch.from_numpy(gx).reshape(1, 1, -1), persistent=False)
 
     def _unpack(self, outputs: tuple[Any, ...]) -> list[torch.Tensor]:
-        names = self.codec.output_names
-        if len(outputs) == 1 and isinstance(outputs[0], (tuple, list, dict)):
-            outputs = outputs[0]
-        if isinstance(outputs, dict):
-            missing = [n for n in names if n not in outputs]
-            if missing:
-                raise InputError(f"{type(self).__name__} outputs dict lacks {missing}; expected keys {list(names)}")
-            outputs = tuple(outputs[n] for n in names)
-        if len(outputs) != len(names):
-            raise InputError(f"{type(self).__name__} expects {len(names)} outputs {list(names)}, got {len(outputs)}")
-        maps = [o if o.dim() == 4 else o.unsqueeze(0) for o in outputs]
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            return maps  # shapes were checked in eager mode; a traced check would only warn
-        for name, m in zip(names, maps):
-            want = (self.codec.channels[name], self.height, self.width)
-            if m.dim() != 4 or tuple(m.shape[1:]) != want:
-                raise InputError(f"{type(self).__name__}: output {name!r} must be (N, {want[0]}, {want[1]}, "
-                                 f"{want[2]}), got shape {tuple(m.shape)}")
-        if len({m.shape[0] for m in maps}) != 1:
-            raise InputError(f"{type(self).__name__}: outputs disagree on batch size: {[m.shape[0] for m in maps]}")
-        return maps
+        return unpack_maps(outputs, self.codec.output_names, self.codec.channels, (self.height, self.width),
+                           type(self).__name__)
 
     @staticmethod
     def _gather(maps: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
