@@ -9,7 +9,8 @@ beside Google's own INT8 TFLite, on the same interpreter, threads and photos.
 2. export to each target × precision; INT8 is calibrated on frames sampled evenly across real videos
    (``CALIB_VIDEOS``) and gated label-free on held-out videos (``VAL_VIDEOS``), the fp32 port's own poses
    being the reference;
-3. every bundle and Google's INT8 TFLite (``../shared/models``, imported): AP on the same photos;
+3. every bundle and Google's INT8 TFLite (``../shared/models``, imported): AP on the same photos; Google's INT8
+   also through the same label-free gate as ours;
 4. every bundle, the PyTorch eager port (``--baseline torch``) and Google's model timed stage by stage, one fresh
    process each, on a real photo (a whole-frame box: one crop per call);
 5. a Markdown table: AP (interval), inference p50, whole-call p50, speed-up over eager and over Google's model.
@@ -67,6 +68,22 @@ def export_bundles(model, args, out: Path, log) -> dict:
     return bundles
 
 
+def google_label_free(model, google: Path, args, log) -> None:
+    """Google's INT8 through the same label-free gate as our INT8 bundles (the fp32 port's poses on the held-out
+    frames): how far Google's own quantization departs from its float model."""
+    import edgepose
+    from edgepose.calibration.label_free import label_free_gate
+    from edgepose.runtimes.torch import TorchRuntime
+
+    with tempfile.TemporaryDirectory() as ws, TorchRuntime(model, threads=args.threads) as ref:
+        gate = label_free_gate(ref, [str(VIDEOS / v) for v in VAL_VIDEOS], workspace=Path(ws), size=100,
+                               max_ap_drop=REAL_MAX_AP_DROP, log=lambda *_: None, progress=False)
+        with edgepose.load(google, threads=args.threads) as rt:
+            r = gate.check(rt).to_dict()
+    log(f"google tflite int8: label-free gate: AP {r['ap']:.1f}, drop {r['ap_drop']:.2f} {r['ap_drop_interval95']}, "
+        f"p50 / p90 moved {r.get('keypoint_error_px_p50')} / {r.get('keypoint_error_px_p90')} px")
+
+
 def bench(bundles: dict, google: Path | None, args, log) -> dict:
     from edgepose.profiling.runner import run_bench
 
@@ -109,6 +126,8 @@ def main() -> None:
     google = None
     if args.model == "movenet-lightning" and GOOGLE_INT8.is_file():
         google = import_model(GOOGLE_INT8, kind="regression", keypoints="coco", out=out / "google-int8").path
+    if google is not None:
+        google_label_free(model, google, args, log)
     paths = {key: b.path for key, b in bundles.items()}
     if google is not None:
         paths[("google tflite", "int8")] = google
