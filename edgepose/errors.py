@@ -56,6 +56,10 @@ class AccuracyGateFailed(ExportError):
     """A quantized model lost more accuracy than allowed."""
 
 
+class VerificationFailed(EdgeposeError, RuntimeError):
+    """A bundle's golden samples do not reproduce on this device (``edgepose verify``)."""
+
+
 class InputError(EdgeposeError, ValueError):
     """A runtime input (image, boxes, tensor) does not match what the model expects."""
 

@@ -68,6 +68,10 @@ def run_bench_cmd(args) -> int:
     if args.merge:
         doc = merge([load_report(p) for p in args.inputs])
     else:
+        from edgepose.verify import warn_if_unverified
+
+        for path in dict.fromkeys(args.inputs):
+            warn_if_unverified(path, args.backend)
         jobs = plan_jobs(args.inputs, threads=_threads(args), runs=args.runs, warmup=args.warmup,
                          batch=args.batch, image=args.image, baseline=args.baseline,
                          baseline_weights=args.baseline_weights, backend=args.backend)

@@ -168,8 +168,41 @@ def _export_one(model, tgt, *, out: Path, precision, decode, opset, dynamic_batc
                 manifest["parity"] = _parity_gate(model, tgt, Bundle(tmp, manifest), spec, samples, rel_tol, px_tol,
                                                   log)
                 manifest = write_manifest(tmp, manifest)
+        with step(f"{tgt.name}: golden samples for `edgepose verify`", log):
+            manifest["golden"] = golden_samples(tgt, Bundle(tmp, manifest), samples)
+        manifest = write_manifest(tmp, manifest)
     log(f"{tgt.name}: bundle written to {out}" + (f" — {extra['note']}" if extra.get("note") else ""))
     return Bundle(out, manifest)
+
+
+def golden_samples(tgt, bundle, samples) -> dict:
+    """Record ``bundle``'s golden samples (:mod:`edgepose.golden`) with a runtime over its files; → the manifest's
+    ``golden`` entry (``{"skipped": why}`` when no backend here runs the bundle)."""
+    from edgepose import golden
+    from edgepose.export.samples import sample_images
+
+    rt = _golden_runtime(tgt, bundle)
+    if rt is None:
+        return {"skipped": f"no backend on the exporting machine runs a {tgt.name} bundle"}
+    with rt:
+        arrays, entry = golden.record(rt, sample_images(bundle.spec(), source=samples), precision=bundle.manifest[
+            "precision"])
+    return golden.write(bundle.path, arrays, entry)
+
+
+def _golden_runtime(tgt, bundle):
+    """The gates' runtime for the bundle; for a target whose backend is not here (TensorRT), another backend
+    that runs its files (ONNX Runtime on the engine's ONNX)."""
+    from edgepose.runtimes import BACKENDS, backend_module
+
+    rt = tgt.parity_runtime(bundle)
+    if rt is not None:
+        return rt
+    for name, (_, cls_name, _, targets) in BACKENDS.items():
+        mod = backend_module(name)
+        if tgt.name in targets and name != tgt.backend and mod.is_available():
+            return getattr(mod, cls_name).from_bundle(bundle).load()
+    return None
 
 
 def _manifest(model, tgt, ctx, extra: dict) -> dict:

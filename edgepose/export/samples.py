@@ -16,11 +16,11 @@ from edgepose.pipeline.preprocess import bottomup_batch, topdown_batch
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def _synthetic_images(kind: str, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _synthetic_images(bottom_up: bool, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     from edgepose.data.synthetic import render_sample
 
     rng = np.random.default_rng(seed)
-    mode = "multi" if kind == "centernet" else "single"
+    mode = "multi" if bottom_up else "single"
     size = (256, 256) if mode == "multi" else (192, 256)
     out = []
     for _ in range(n):
@@ -54,12 +54,18 @@ def _source_images(source: str | Path, n: int) -> list[tuple[np.ndarray, np.ndar
     raise DataError(f"sample source {source} is neither a COCO json nor an image folder")
 
 
+def sample_images(spec, *, source: str | Path | None = None, n: int = 4,
+                  seed: int = 0) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(BGR image, person boxes xyxy or None) pairs: from ``source`` (a COCO json or an image folder) or, without
+    one, synthetic figures drawn from ``seed``."""
+    return _source_images(source, n) if source else _synthetic_images(spec.bottom_up, n, seed)
+
+
 def sample_inputs(spec, *, source: str | Path | None = None, n: int = 4, seed: int = 0) -> list[np.ndarray]:
     """A list of input batches (each as ``spec`` wants: layout, dtype) for parity checks."""
-    pairs = _source_images(source, n) if source else _synthetic_images(spec.kind, n, seed)
     batches = []
-    for image, boxes in pairs:
-        if spec.kind == "centernet":
+    for image, boxes in sample_images(spec, source=source, n=n, seed=seed):
+        if spec.bottom_up:
             batches.append(bottomup_batch(image, spec.input)[0])
             continue
         h, w = image.shape[:2]

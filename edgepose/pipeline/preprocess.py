@@ -135,8 +135,8 @@ def to_tensor(images: np.ndarray, spec: InputSpec) -> np.ndarray:
     return np.ascontiguousarray(batch, dtype=np.float32)
 
 
-def topdown_batch(image: np.ndarray, boxes: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Crops for every box → (batch (N, 3, H, W) or (N, H, W, 3) float32, forward matrices (N, 2, 3))."""
+def topdown_crops(image: np.ndarray, boxes: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """One affine crop per box → (crops (N, H, W, 3) BGR uint8, forward matrices (N, 2, 3))."""
     crops, mats = [], []
     aspect = spec.size[0] / spec.size[1]
     for box in boxes:
@@ -144,13 +144,27 @@ def topdown_batch(image: np.ndarray, boxes: np.ndarray, spec: InputSpec) -> tupl
         crop, m = affine_crop(image, center, scale, spec.size)
         crops.append(crop)
         mats.append(m)
-    return to_tensor(np.stack(crops), spec), np.stack(mats)
+    if not crops:
+        return np.zeros((0, spec.size[1], spec.size[0], 3), np.uint8), np.zeros((0, 2, 3))
+    return np.stack(crops), np.stack(mats)
+
+
+def topdown_batch(image: np.ndarray, boxes: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Crops for every box → (batch (N, 3, H, W) or (N, H, W, 3) float32, forward matrices (N, 2, 3))."""
+    crops, mats = topdown_crops(image, boxes, spec)
+    return to_tensor(crops, spec), mats
+
+
+def bottomup_crops(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The whole frame letterboxed → (frames (1, H, W, 3) BGR uint8, forward matrix (1, 2, 3))."""
+    padded, m = letterbox(image, spec.size)
+    return padded[None], np.asarray(m, np.float64)[None]
 
 
 def bottomup_batch(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     """Letterbox the whole frame → (batch (1, ...) float32, forward matrix (1, 2, 3))."""
-    padded, m = letterbox(image, spec.size)
-    return to_tensor(padded[None], spec), np.asarray(m, np.float64)[None]
+    frames, mats = bottomup_crops(image, spec)
+    return to_tensor(frames, spec), mats
 
 
 def map_back(keypoints: np.ndarray, mats: np.ndarray) -> np.ndarray:

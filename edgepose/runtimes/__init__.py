@@ -49,14 +49,18 @@ def check_backend_runs(name: str, target: str, where: str = "") -> None:
                           f"{', '.join(targets)} bundles")
 
 
-def load(bundle: str | Path, *, backend: str | None = None, verify: bool = True, **options):
+def load(bundle: str | Path, *, backend: str | None = None, verify: bool = False, check_files: bool = True,
+         **options):
     """Open a bundle directory and return a loaded :class:`~edgepose.runtimes.base.Runtime`.
 
-    ``options`` go to the backend (e.g. ``threads=2``; OpenVINO ``device="CPU"``, ``inference_precision``).
+    ``check_files`` compares every file with the sha256 in the manifest. ``verify=True`` also runs the bundle's
+    golden samples (:mod:`edgepose.verify`) and raises VerificationFailed when this device does not reproduce
+    them within the manifest's tolerances. ``options`` go to the backend (e.g. ``threads=2``; OpenVINO
+    ``device="CPU"``, ``inference_precision``).
     """
     from edgepose.bundle import read_bundle
 
-    b = read_bundle(bundle, verify=verify)
+    b = read_bundle(bundle, verify=check_files)
     acc = b.manifest.get("accuracy")
     if isinstance(acc, dict) and acc.get("passed") is False:
         warnings.warn(f"bundle {b.path} failed its accuracy gate (AP drop {acc.get('ap_drop')} > limit "
@@ -71,5 +75,24 @@ def load(bundle: str | Path, *, backend: str | None = None, verify: bool = True,
     if not mod.is_available():
         raise BackendUnavailable(f"backend {name!r} is not available here: {unavailable_reason(name)} "
                                  f"(bundle {b.path} needs it)")
-    rt = getattr(mod, cls_name).from_bundle(b, **options)
-    return rt.load()
+    rt = getattr(mod, cls_name).from_bundle(b, **options).load()
+    if verify:
+        _verify_loaded(rt, b)
+    return rt
+
+
+def _verify_loaded(rt, bundle) -> None:
+    from edgepose.errors import VerificationFailed
+    from edgepose.verify import remember, verify_runtime
+
+    try:
+        report = verify_runtime(rt, bundle)
+    except BaseException:
+        rt.close()
+        raise
+    remember(bundle, report)
+    if not report.passed:
+        rt.close()
+        failed = "; ".join(f"{s.name}: {s.summary}" for s in report.stages if not s.passed)
+        raise VerificationFailed(f"bundle {bundle.path} does not reproduce its golden samples on this device "
+                                 f"({failed})")

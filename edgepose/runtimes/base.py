@@ -160,14 +160,18 @@ class Runtime:
         """One person per input: → keypoints (N, K, 3) in input pixels."""
         outs = self.infer(batch)
         self._lap("inference")
-        if self.spec.kind == "regression" and not self.spec.codec:  # a foreign model's own output (import)
-            kps = self._regression(outs[0], batch.shape[0])
-        elif self.spec.decode == "graph":
-            kps = outs[0].astype(np.float32)
-        else:  # a heatmap codec takes the one map; a multi-head codec (MoveNet) all outputs
-            kps = self.codec.decode(outs[0] if len(outs) == 1 else tuple(outs)).astype(np.float32)
+        kps = self.decode_topdown(outs, batch.shape[0])
         self._lap("decode")
         return kps
+
+    def decode_topdown(self, outs: list[np.ndarray], n: int) -> np.ndarray:
+        """The graph's outputs for ``n`` crops → keypoints (n, K, 3) x, y, score in input pixels."""
+        if self.spec.kind == "regression" and not self.spec.codec:  # a foreign model's own output (import)
+            return self._regression(outs[0], n)
+        if self.spec.decode == "graph":
+            return outs[0].astype(np.float32)
+        # a heatmap codec takes the one map; a multi-head codec (MoveNet) all outputs
+        return self.codec.decode(outs[0] if len(outs) == 1 else tuple(outs)).astype(np.float32)
 
     def _regression(self, out: np.ndarray, n: int) -> np.ndarray:
         """MoveNet-style (N, 1, K, 3) y, x, score in [0, 1] → (N, K, 3) x, y, score in input pixels."""
@@ -180,10 +184,7 @@ class Runtime:
         self._lap("preprocess")
         outs = self.infer(batch)
         self._lap("inference")
-        if self.spec.decode == "graph":
-            kps, scores, boxes = (np.asarray(o, np.float32) for o in outs[:3])
-        else:
-            kps, scores, boxes = self.codec.decode(tuple(outs))
+        kps, scores, boxes = self.decode_bottomup(outs)
         keep = scores[0] >= score_threshold
         kps = map_back(kps[:1, keep], mats)[0]
         corners = boxes[0, keep].reshape(-1, 2, 2)
@@ -192,6 +193,14 @@ class Runtime:
                       boxes_img[..., :2].reshape(-1, 4).astype(np.float32))
         self._lap("decode")
         return poses
+
+    def decode_bottomup(self, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The graph's outputs for one frame → (keypoints (1, P, K, 3), scores (1, P), boxes (1, P, 4) xyxy),
+        in input pixels, every candidate (unthresholded)."""
+        if self.spec.decode == "graph":
+            kps, scores, boxes = (np.asarray(o, np.float32) for o in outs[:3])
+            return kps, scores, boxes
+        return self.codec.decode(tuple(outs))
 
     @property
     def codec(self):

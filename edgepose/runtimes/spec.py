@@ -32,6 +32,11 @@ class ModelSpec:
         if self.decode not in DECODE_PLACES:
             raise ConfigError(f"decode must be one of {DECODE_PLACES}, got {self.decode!r}")
 
+    @property
+    def bottom_up(self) -> bool:
+        """True when the model finds the people itself in the whole frame (no person boxes)."""
+        return self.kind == "centernet"
+
     @classmethod
     def from_meta(cls, meta, decode: str = "host") -> ModelSpec:
         size = tuple(int(v) for v in meta.input_size)

@@ -228,7 +228,7 @@ def test_corrupt_model_raises_bundle_error(topdown, tmp_path):
     with pytest.raises(BundleError, match="bytes"):  # the manifest's size / sha256 check
         edgepose.load(copy)
     with pytest.raises(BundleError, match="TFLite interpreter cannot load .*Flatbuffer"):
-        edgepose.load(copy, verify=False)
+        edgepose.load(copy, check_files=False)
     with pytest.raises(BundleError, match="not found"):
         TFLiteRuntime(tmp_path / "missing.tflite", bundle.spec()).load()
     with pytest.raises(BundleError, match="manifest lists"):

@@ -1,0 +1,111 @@
+"""Golden samples and ``edgepose verify``: a bundle checks itself, and says which stage deviates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+import edgepose
+from edgepose.bundle import read_bundle, write_manifest
+from edgepose.cli import main
+from edgepose.errors import BundleError, VerificationFailed
+from edgepose.golden import GOLDEN_FILE, MAX_BYTES
+from edgepose.models import create
+from edgepose.verify import unverified_warning, verify_runtime
+
+pytestmark = pytest.mark.onnxruntime
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("verify") / "ort"
+    model = create("simplebaseline-mnv2s-edge", weights="default")
+    edgepose.export(model, target="onnx", out=out, samples=shared_data / "coco-mini" / "test_coco.json", log=None)
+    return out
+
+
+def _report(path):
+    with edgepose.load(path) as rt:
+        return verify_runtime(rt, read_bundle(path))
+
+
+def test_bundle_carries_golden_samples_within_budget(bundle_dir):
+    m = read_bundle(bundle_dir).manifest
+    g = m["golden"]
+    assert g["file"] == GOLDEN_FILE and GOLDEN_FILE in m["files"]  # hashed like the model: tampering is caught
+    assert 0 < g["bytes"] <= MAX_BYTES and len(g["samples"]) == 3
+    assert g["tolerances"]["px"] == 0.5 and g["reference_backend"] == "onnxruntime"
+
+
+def test_verify_passes_where_exported(bundle_dir):
+    report = _report(bundle_dir)
+    assert report.passed, report.lines()
+    assert [s.name for s in report.stages] == ["preprocess", "inference", "decode", "end-to-end"]
+    assert not any(s.deviates for s in report.stages)
+    assert report.stage("decode").numbers["joints"] > 0  # something was compared
+
+
+def test_other_interpolation_is_a_preprocessing_deviation(bundle_dir, monkeypatch):
+    """Another OpenCV build rounding the warp differently: simulated by moving every sample position by half a
+    step of OpenCV's 1/32-pixel interpolation grid, so some snap to the neighbouring step."""
+    warp = cv2.warpAffine
+
+    def other_rounding(img, m, size, **kw):
+        return warp(img, np.asarray(m, np.float64) + [[0, 0, 1 / 64], [0, 0, 1 / 64]], size, **kw)
+
+    monkeypatch.setattr(cv2, "warpAffine", other_rounding)
+    report = _report(bundle_dir)
+    pre = report.stage("preprocess")
+    assert pre.deviates and pre.numbers["differ"] > 0 and pre.numbers["max_levels"] >= 1
+    assert f"{pre.numbers['differ']:,} of {pre.numbers['values']:,} values differ" in pre.summary
+    assert not report.stage("inference").deviates  # the model ran on the stored crops: unaffected
+
+
+def test_perturbed_weight_is_an_inference_deviation(bundle_dir, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    copy = tmp_path / "b"
+    shutil.copytree(bundle_dir, copy)
+    model = onnx.load(copy / "model.onnx")
+    init = next(t for t in model.graph.initializer if t.dims and len(t.dims) == 4)
+    w = numpy_helper.to_array(init).copy()
+    w.flat[0] += 5.0 * (np.abs(w).max() + 1.0)
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(model, copy / "model.onnx")
+    write_manifest(copy, read_bundle(copy, verify=False).manifest)  # re-hash, as a re-signed bundle would be
+    report = _report(copy)
+    assert not report.passed and not report.stage("inference").passed
+    assert report.stage("preprocess").passed and not report.stage("preprocess").deviates
+    with pytest.raises(VerificationFailed, match="inference"):
+        edgepose.load(copy, verify=True)
+
+
+def test_cli_verify_records_the_device_and_bench_stops_warning(bundle_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EDGEPOSE_CACHE", str(tmp_path / "cache"))
+    bundle = read_bundle(bundle_dir)
+    assert "never been verified" in unverified_warning(bundle, "onnxruntime")
+    assert main(["verify", str(bundle_dir), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["passed"] and len(doc["stages"]) == 4
+    assert unverified_warning(bundle, "onnxruntime") is None
+    assert main(["verify", str(bundle_dir)]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
+def test_verify_refuses_a_bundle_without_golden_samples(bundle_dir, tmp_path, capsys):
+    copy = tmp_path / "old"
+    shutil.copytree(bundle_dir, copy)
+    (copy / GOLDEN_FILE).unlink()
+    manifest = read_bundle(copy, verify=False).manifest
+    manifest.pop("golden")
+    write_manifest(copy, manifest)
+    assert main(["verify", str(copy)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no golden samples" in err[0] and "re-export" in err[0]
+    with pytest.raises(BundleError, match="no golden samples"):
+        edgepose.load(copy, verify=True)
