@@ -1,0 +1,51 @@
+"""Generated multi-person sequences for the tracking, smoothing and video-loop tests (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgepose.runtimes.poses import Poses
+
+# A standing person in COCO-17 order, as fractions of the box (x right, y down).
+TEMPLATE = np.array([
+    [0.50, 0.08], [0.54, 0.06], [0.46, 0.06], [0.58, 0.08], [0.42, 0.08],  # nose, eyes, ears
+    [0.68, 0.22], [0.32, 0.22], [0.76, 0.38], [0.24, 0.38], [0.80, 0.52], [0.20, 0.52],  # shoulders, elbows, wrists
+    [0.62, 0.55], [0.38, 0.55], [0.64, 0.76], [0.36, 0.76], [0.64, 0.96], [0.36, 0.96],  # hips, knees, ankles
+], np.float32)
+
+
+def person(cx: float, cy: float, height: float, score: float = 0.9, rng=None, noise: float = 0.0):
+    """(keypoints (17, 3), box (4,)) of a person of ``height`` pixels centred at (cx, cy)."""
+    w = height * 0.45
+    box = np.array([cx - w / 2, cy - height / 2, cx + w / 2, cy + height / 2], np.float32)
+    xy = box[:2] + TEMPLATE * [w, height]
+    if rng is not None and noise:
+        xy = xy + rng.normal(0, noise, xy.shape)
+    kps = np.concatenate([xy, np.full((17, 1), score)], axis=1).astype(np.float32)
+    return kps, box
+
+
+def frame_poses(people: list[tuple[np.ndarray, np.ndarray, float]]) -> Poses:
+    """Poses of one frame from (keypoints, box, person score) triples."""
+    if not people:
+        return Poses.empty(17)
+    return Poses(np.stack([p[0] for p in people]), np.array([p[2] for p in people], np.float32),
+                 np.stack([p[1] for p in people]))
+
+
+def crossing(frames: int = 60, hidden: range = range(0), seed: int = 0, low: range = range(0)):
+    """Two people walking towards each other and past: A (taller, left → right), B (right → left, a little higher
+    in the frame). A is not detected at all in the frames of ``hidden`` (occluded by B) and is detected with a low
+    score (0.2) in the frames of ``low``. → list of (Poses, true ids) per frame (ids 0 = A, 1 = B)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in range(frames):
+        a = person(100 + 8 * f, 300, 220, rng=rng, noise=2.0)
+        b = person(100 + 8 * (frames - 1) - 8 * f, 290, 200, rng=rng, noise=2.0)
+        people, truth = [(b[0], b[1], 0.9)], [1]
+        if f not in hidden:
+            score = 0.2 if f in low else 0.9
+            people.insert(0, (a[0], a[1], score))
+            truth.insert(0, 0)
+        out.append((frame_poses(people), truth))
+    return out
