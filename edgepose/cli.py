@@ -58,6 +58,18 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _enable_faulthandler() -> None:
+    """A crash inside a native library (segfault, abort) prints the Python stack that called it, not only the
+    shell's one-line 'Segmentation fault'."""
+    import faulthandler
+
+    if not faulthandler.is_enabled():
+        try:
+            faulthandler.enable(all_threads=True)
+        except (ValueError, AttributeError, OSError):  # no usable stderr (pythonw, some embedded hosts)
+            pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgepose import commands  # noqa: F401  (registers the subcommands; imports nothing heavy)
 
@@ -82,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.showwarning = _warning_line
+    _enable_faulthandler()
     # JAX (imported by the TFLite converter stack) warns on every fork of the quantizer's worker pool
     warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
     from edgepose.utils.progress import end_open_line

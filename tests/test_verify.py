@@ -109,3 +109,30 @@ def test_verify_refuses_a_bundle_without_golden_samples(bundle_dir, tmp_path, ca
     assert len(err) == 1 and "has no golden samples" in err[0] and "re-export" in err[0]
     with pytest.raises(BundleError, match="no golden samples"):
         edgepose.load(copy, verify=True)
+
+
+def test_native_crash_while_loading_shows_the_python_stack_and_the_held_lines(bundle_dir):
+    """A backend that segfaults inside model loading (under the held stderr, as TFLite's loads are): the
+    command prints the Python traceback naming the call site and what the library printed before dying."""
+    import subprocess
+    import sys
+
+    script = f"""
+import ctypes, os, sys
+import edgepose.runtimes.onnxruntime as ort
+from edgepose.utils.native_stderr import native_stderr_held
+
+def crashing_load(self):
+    with native_stderr_held():
+        os.write(2, b"libbackend: cannot map the weights\\n")
+        ctypes.string_at(0)
+
+ort.OnnxRuntime.load_impl = crashing_load
+from edgepose.cli import main
+sys.exit(main(["verify", {str(bundle_dir)!r}]))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Segmentation fault" in proc.stderr or "Fatal Python error" in proc.stderr
+    assert "in crashing_load" in proc.stderr  # the call site, from faulthandler
+    assert "libbackend: cannot map the weights" in proc.stderr  # replayed by the keeper after the crash

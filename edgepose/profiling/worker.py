@@ -21,9 +21,12 @@ def _write(path: str, text: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    import faulthandler
+
     from edgepose.errors import EdgeposeError
     from edgepose.profiling.bench import bench_job
 
+    faulthandler.enable(all_threads=True)  # a backend crashing natively prints the Python stack to our stderr
     job_file, out_file, err_file = argv
     with open(job_file) as f:
         job = json.load(f)
