@@ -64,6 +64,10 @@ class InputError(EdgeposeError, ValueError):
     """A runtime input (image, boxes, tensor) does not match what the model expects."""
 
 
+class OutputError(EdgeposeError, OSError):
+    """An output file cannot be created or written (a full disk, a folder that refuses writes)."""
+
+
 def suggest(name: str, choices: Iterable[str], what: str) -> UnknownNameError:
     """Build an ``UnknownNameError`` for ``name`` with close-match suggestions from ``choices``."""
     choices = sorted(choices)
