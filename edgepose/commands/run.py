@@ -11,12 +11,14 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".avi")
 def _run_args(p) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="a bundle made by `edgepose export` or `edgepose import`")
     p.add_argument("--source", required=True,
-                   help="video file, camera index (0), rtsp://... / http://... stream, or csi://N (Jetson CSI camera)")
+                   help="video file, camera index (0), rtsp://... / http://... stream, csi://N (Jetson CSI camera) or "
+                        "picam://N (Raspberry Pi camera, needs picamera2)")
     p.add_argument("--detector", default=None, metavar="BUNDLE",
                    help="bottom-up bundle (e.g. centernet-mnv2s) that finds person boxes for a top-down BUNDLE; "
                         "without it a top-down model sees the whole frame as one person")
     p.add_argument("--out", default=None, help="annotated video to write (.mp4 or .avi; written when the run ends)")
-    p.add_argument("--json", default=None, help="JSON lines file: one line per frame with the people found")
+    p.add_argument("--json", default=None, help="JSON lines file: one line per frame with the people found "
+                                                "(written frame by frame)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
     p.add_argument("--threads", type=int, default=None,
                    help="inference threads (default: the bundle's --device profile, else every core the backend "
@@ -24,64 +26,140 @@ def _run_args(p) -> None:
     p.add_argument("--min-score", type=float, default=0.3,
                    help="with --detector: keep the people it scores at least this (0..1; replaces the detector "
                         "bundle's own threshold)")
+    g = p.add_argument_group("video: tracking, smoothing, detector schedule, threads")
+    g.add_argument("--track", action="store_true",
+                   help="follow people across frames: a track id per person in the JSON lines, drawn with a trail")
+    g.add_argument("--track-patience", type=int, default=30, metavar="FRAMES",
+                   help="frames a lost person's id is kept waiting for them to come back (default 30)")
+    g.add_argument("--smooth", action="store_true",
+                   help="One-Euro filter on each tracked person's joints (needs --track)")
+    g.add_argument("--smooth-cutoff", type=float, default=1.0, metavar="HZ",
+                   help="One-Euro min cutoff: lower = steadier still joints, more lag (default 1.0 Hz)")
+    g.add_argument("--smooth-beta", type=float, default=2.0,
+                   help="One-Euro beta, per person height / s: higher = less lag on fast moves (default 2.0)")
+    g.add_argument("--smooth-dcutoff", type=float, default=1.0, metavar="HZ",
+                   help="One-Euro cutoff of the speed estimate (default 1.0 Hz)")
+    g.add_argument("--detect-every", type=int, default=1, metavar="N",
+                   help="run --detector every N frames and take the boxes from the tracks in between (needs "
+                        "--track; the detector also runs when a track is lost; default 1: every frame)")
+    g.add_argument("--sequential", action="store_true",
+                   help="one thread: read, infer and write each frame in turn (default: three threads with bounded "
+                        "queues; a camera or stream then drops the frames inference is too slow for, counted)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.epilog = ("Times are milliseconds per frame (median of the per-frame call: detect + pose); FPS = frames / "
-                "second over the whole run, reading, drawing and writing frames included. Ctrl-C (or SIGTERM) stops "
-                "a camera or stream: the video and JSON lines of the frames done so far are kept.")
+    p.epilog = ("Times are milliseconds per frame (median of the per-frame call: boxes, pose, tracking, smoothing); "
+                "FPS = frames / second over the whole run, reading, drawing and writing frames included. Ctrl-C (or "
+                "SIGTERM) stops a camera or stream: the video and JSON lines of the frames done so far are kept, as "
+                "they are when a stream stops or a write fails (then the exit code is non-zero).")
 
 
-@command("run", "run a bundle on a video file, camera or stream: annotated video, JSON lines, FPS")(_run_args)
-def run_run(args) -> int:
-    import edgepose
-    from edgepose.pipeline.video import VideoOutput, open_source, run_stream
-    from edgepose.utils.fs import check_output_file
-    from edgepose.utils.progress import Progress
-
+def _check_args(args) -> None:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames {args.max_frames}: expected at least 1")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     if not 0.0 <= args.min_score <= 1.0:
         raise ConfigError(f"--min-score {args.min_score}: expected a score between 0 and 1")
+    if args.detect_every < 1:
+        raise ConfigError(f"--detect-every {args.detect_every}: expected a whole number >= 1 (1: the detector runs "
+                          "on every frame)")
+    if args.detect_every > 1 and not (args.track and args.detector):
+        raise ConfigError(f"--detect-every {args.detect_every} needs --detector and --track (between detector runs "
+                          "the boxes come from the tracks)")
+    if args.smooth and not args.track:
+        raise ConfigError("--smooth needs --track (the filter follows each tracked person's joints)")
+    if args.track_patience < 0:
+        raise ConfigError(f"--track-patience {args.track_patience}: expected a number of frames >= 0")
+
+
+def _trackers(args, keypoints: str):
+    """(PoseTracker or None, PoseSmoother or None) from the options; option errors before any work."""
+    if not args.track:
+        return None, None
+    from edgepose.pipeline.smooth import PoseSmoother, SmoothOptions
+    from edgepose.pipeline.track import PoseTracker, TrackOptions
+
+    tracker = PoseTracker(TrackOptions(patience=args.track_patience), keypoints=keypoints)
+    if not args.smooth:
+        return tracker, None
+    return tracker, PoseSmoother(SmoothOptions(min_cutoff=args.smooth_cutoff, beta=args.smooth_beta,
+                                               d_cutoff=args.smooth_dcutoff))
+
+
+def _load_detector(args, rt, options):
+    import edgepose
+
+    if not args.detector:
+        return None
+    detector = edgepose.load(args.detector, **options)
+    if detector.spec.kind != "centernet" or rt.spec.kind == "centernet":
+        detector.close()
+        if rt.spec.kind == "centernet":
+            raise ConfigError(f"--detector given for {args.bundle}, a bottom-up (centernet) bundle that finds "
+                              "people itself; expected --detector only with a top-down BUNDLE")
+        raise ConfigError(f"--detector {args.detector} is a {detector.spec.kind!r} model; expected a bottom-up "
+                          "(centernet) bundle that finds people")
+    return detector
+
+
+@command("run", "run a bundle on a video file, camera or stream: annotated video, JSON lines, FPS")(_run_args)
+def run_run(args) -> int:
+    import edgepose
+    from edgepose.utils.fs import check_output_file
+
+    _check_args(args)
     check_output_file(args.out, "--out", VIDEO_SUFFIXES)
     check_output_file(args.json, "--json")
     options = {"threads": args.threads} if args.threads else {}
     with edgepose.load(args.bundle, **options) as rt:
-        detector = edgepose.load(args.detector, **options) if args.detector else None
-        if detector is not None and (detector.spec.kind != "centernet" or rt.spec.kind == "centernet"):
-            detector.close()
-            if rt.spec.kind == "centernet":
-                raise ConfigError(f"--detector given for {args.bundle}, a bottom-up (centernet) bundle that finds "
-                                  "people itself; expected --detector only with a top-down BUNDLE")
-            raise ConfigError(f"--detector {args.detector} is a {detector.spec.kind!r} model; expected a bottom-up "
-                              "(centernet) bundle that finds people")
-        cap = out = None
+        tracker, smoother = _trackers(args, rt.spec.keypoints)
+        detector = _load_detector(args, rt, options)
         try:
-            cap = open_source(args.source)
-            if args.out:
-                import cv2
-
-                size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-                out = VideoOutput(args.out, cap.get(cv2.CAP_PROP_FPS), size)
-            bar = Progress(args.max_frames, "frames", enabled=not args.quiet)
-            stats = run_stream(rt, cap, detector=detector, out=out, json_path=args.json,
-                               max_frames=args.max_frames, min_score=args.min_score, progress=bar)
-            bar.close()
-        except BaseException:
-            if out is not None:
-                out.close(keep=False)
-            raise
+            stats = _run(args, rt, detector, tracker, smoother)
         finally:
-            if cap is not None:
-                cap.release()
             if detector is not None:
                 detector.close()
-        if out is not None:
-            out.close(keep=True)
+    _report(stats, tracker)
+    return 0
+
+
+def _run(args, rt, detector, tracker, smoother) -> dict:
+    from edgepose.pipeline.sources import is_live, open_source
+    from edgepose.pipeline.video import VideoOutput, run_stream
+    from edgepose.utils.progress import Progress
+
+    cap = out = None
+    try:
+        cap = open_source(args.source)
+        if args.out:
+            import cv2
+
+            size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            out = VideoOutput(args.out, cap.get(cv2.CAP_PROP_FPS), size)
+        bar = Progress(args.max_frames, "frames", enabled=not args.quiet)
+        stats = run_stream(rt, cap, detector=detector, out=out, json_path=args.json, max_frames=args.max_frames,
+                           min_score=args.min_score, progress=bar, tracker=tracker, smoother=smoother,
+                           detect_every=args.detect_every, pipelined=not args.sequential,
+                           live=is_live(args.source), name=f"--source {args.source}")
+        bar.close()
+    except BaseException:
+        if out is not None:  # the frames written so far stay a valid video
+            out.close(keep=out.frames > 0)
+        raise
+    finally:
+        if cap is not None:
+            cap.release()
+    if out is not None:
+        out.close(keep=True)
+    return stats
+
+
+def _report(stats: dict, tracker) -> None:
     ms = stats["ms"]
     if stats["stopped"]:
         print(f"stopped by {stats['stopped']} after {stats['frames']} frames; the outputs hold those frames")
-    print(f"{stats['frames']} frames, {stats['people']} people, {stats['fps']:.1f} FPS; per frame (median ms): "
-          f"detect {ms['detect']:.2f}, preprocess {ms['preprocess']:.2f}, inference {ms['inference']:.2f}, "
-          f"decode {ms['decode']:.2f}, total {ms['total']:.2f}")
-    return 0
+    extra = f", {stats['dropped']} stale frames dropped" if stats["dropped"] else ""
+    if tracker is not None:
+        extra += f", {tracker.next_id - 1} tracks, detector on {stats['detector_runs']} frames"
+    print(f"{stats['frames']} frames, {stats['people']} people, {stats['fps']:.1f} FPS{extra}; per frame (median "
+          f"ms): detect {ms['detect']:.2f}, preprocess {ms['preprocess']:.2f}, inference {ms['inference']:.2f}, "
+          f"decode {ms['decode']:.2f}, track {ms['track']:.2f}, total {ms['total']:.2f}")
