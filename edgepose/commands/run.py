@@ -25,7 +25,7 @@ def _run_args(p) -> None:
                         "may use)")
     p.add_argument("--min-score", type=float, default=0.3,
                    help="with --detector: keep the people it scores at least this (0..1; replaces the detector "
-                        "bundle's own threshold)")
+                        "bundle's own threshold); with --track, people it scores down to 0.1 continue a track")
     g = p.add_argument_group("video: tracking, smoothing, detector schedule, threads")
     g.add_argument("--track", action="store_true",
                    help="follow people across frames: a track id per person in the JSON lines, drawn with a trail")
@@ -71,14 +71,18 @@ def _check_args(args) -> None:
         raise ConfigError(f"--track-patience {args.track_patience}: expected a number of frames >= 0")
 
 
-def _trackers(args, keypoints: str):
-    """(PoseTracker or None, PoseSmoother or None) from the options; option errors before any work."""
+def _trackers(args, spec):
+    """(PoseTracker or None, PoseSmoother or None) from the options; option errors before any work. A person
+    starts a track at the score the run reports people at (--min-score on detector boxes, else the bundle's own
+    threshold); down to 0.1 they only continue one."""
     if not args.track:
         return None, None
     from edgepose.pipeline.smooth import PoseSmoother, SmoothOptions
     from edgepose.pipeline.track import PoseTracker, TrackOptions
 
-    tracker = PoseTracker(TrackOptions(patience=args.track_patience), keypoints=keypoints)
+    high = args.min_score if args.detector else (spec.score_threshold or 0.0) if spec.kind == "centernet" else 0.0
+    tracker = PoseTracker(TrackOptions(patience=args.track_patience, high_score=high, low_score=min(0.1, high)),
+                          keypoints=spec.keypoints)
     if not args.smooth:
         return tracker, None
     return tracker, PoseSmoother(SmoothOptions(min_cutoff=args.smooth_cutoff, beta=args.smooth_beta,
@@ -111,7 +115,7 @@ def run_run(args) -> int:
     check_output_file(args.json, "--json")
     options = {"threads": args.threads} if args.threads else {}
     with edgepose.load(args.bundle, **options) as rt:
-        tracker, smoother = _trackers(args, rt.spec.keypoints)
+        tracker, smoother = _trackers(args, rt.spec)
         detector = _load_detector(args, rt, options)
         try:
             stats = _run(args, rt, detector, tracker, smoother)

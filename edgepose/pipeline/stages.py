@@ -68,7 +68,11 @@ class FrameProcessor:
         if detector is not None and rt.spec.kind == "centernet":
             raise ConfigError("a detector was given for a bottom-up (centernet) bundle, which finds people itself; "
                               "expected a detector only for a top-down bundle")
-        self.rt, self.detector, self.min_score = rt, detector, min_score
+        self.rt, self.detector = rt, detector
+        # with a tracker, people down to its low score are looked for: they may continue a track (ByteTrack)
+        self.min_score = min(min_score, tracker.options.low_score) if tracker is not None else min_score
+        self.bottomup_score = tracker.options.low_score if tracker is not None and rt.spec.kind == "centernet" \
+            else None
         self.tracker, self.smoother, self.detect_every = tracker, smoother, int(detect_every)
         self.times = {s: deque(maxlen=WINDOW) for s in (*STAGES, "total")}
         self.since_detect = None  # frames since the detector last ran (None: never)
@@ -95,7 +99,7 @@ class FrameProcessor:
         detect = time.perf_counter() - start
         self.rt.stage_times = dict.fromkeys(STAGES[1:4], 0.0)
         try:
-            poses = self.rt(frame) if boxes is None else self.rt(frame, boxes)
+            poses = self.rt(frame, score_threshold=self.bottomup_score) if boxes is None else self.rt(frame, boxes)
             stage = dict(self.rt.stage_times)
         finally:
             self.rt.stage_times = None

@@ -35,6 +35,7 @@ class TrackOptions:
 
     high_score: float = 0.3  # people scoring at least this match first and may start a track
     low_score: float = 0.1  # people in [low_score, high_score) only continue a track seen in the last frame
+    # (scores: the detector's box scores when given to update(), else the person scores)
     min_similarity: float = 0.2  # stage 1 (OKS or IoU): weaker pairs stay unmatched
     low_similarity: float = 0.4  # stage 2 (box IoU)
     patience: int = 30  # frames a lost track waits to be found again before it ends
@@ -153,13 +154,15 @@ class PoseTracker:
     def update(self, poses, box_scores: np.ndarray | None = None) -> np.ndarray:
         """Match ``poses`` (one frame) to the tracks → (N,) track ids, -1 for a person left out (below
         ``high_score`` and continuing no track). ``box_scores`` (N,) are the detector's scores of the people's boxes
-        (kept per track for :meth:`boxes`; default 1)."""
+        (a top-down model's person boxes): the two stages then split on them, as ByteTrack splits on detection
+        scores, and :meth:`boxes` hands them on; without them the person scores are used."""
         o = self.options
         kps, boxes, scores = poses.keypoints, poses.boxes, np.asarray(poses.scores, np.float32)
-        box_scores = np.ones(len(scores), np.float32) if box_scores is None else np.asarray(box_scores, np.float32)
+        split = scores if box_scores is None else np.asarray(box_scores, np.float32)
+        box_scores = np.ones(len(scores), np.float32) if box_scores is None else split
         ids = np.full(len(scores), -1, np.int64)
-        high = np.flatnonzero(scores >= o.high_score)
-        low = np.flatnonzero((scores >= o.low_score) & (scores < o.high_score))
+        high = np.flatnonzero(split >= o.high_score)
+        low = np.flatnonzero((split >= o.low_score) & (split < o.high_score))
         free = list(range(len(self.tracks)))
         pairs = self._match(free, high, kps, boxes, o.similarity, o.min_similarity)
         seen = [t for t in free if self.tracks[t].lost == 0 and t not in {p[0] for p in pairs}]

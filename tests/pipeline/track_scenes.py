@@ -49,3 +49,59 @@ def crossing(frames: int = 60, hidden: range = range(0), seed: int = 0, low: ran
             truth.insert(0, 0)
         out.append((frame_poses(people), truth))
     return out
+
+
+class FakeSource:
+    """``n`` small frames, each carrying its index in its first pixel (for :class:`FakeBottomUp`); ``read_ms`` of
+    sleep per read; ``fail_at``: the read that raises ``OSError`` (a camera unplugged)."""
+
+    def __init__(self, n: int, *, read_ms: float = 0.0, size=(64, 48), fail_at: int | None = None):
+        self.n, self.read_ms, self.size, self.fail_at, self.reads = n, read_ms, size, fail_at, 0
+
+    def read(self):
+        import time
+
+        if self.read_ms:
+            time.sleep(self.read_ms / 1e3)
+        if self.reads == self.fail_at:
+            raise OSError("camera unplugged")
+        if self.reads >= self.n:
+            return False, None
+        frame = np.zeros((self.size[1], self.size[0], 3), np.uint8)
+        frame[0, 0] = (self.reads % 256, self.reads // 256 % 256, self.reads // 65536)
+        self.reads += 1
+        return True, frame
+
+    def get(self, prop):
+        import cv2
+
+        return {cv2.CAP_PROP_FPS: 30.0, cv2.CAP_PROP_FRAME_COUNT: float(self.n)}.get(prop, 0.0)
+
+
+class FakeBottomUp:
+    """A bottom-up 'model' that sees the two people of :func:`crossing` walking back and forth (a period of 120
+    frames) in the frame whose index :class:`FakeSource` wrote, both gone for 40 frames every 240 (longer than the
+    tracker's default patience: their tracks end and new ones start); ``ms`` of sleep per call."""
+
+    backend = "fake"
+
+    def __init__(self, ms: float = 0.0):
+        from types import SimpleNamespace
+
+        self.spec = SimpleNamespace(kind="centernet", keypoints="coco", score_threshold=0.2)
+        self.stage_times = None
+        self.ms = ms
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self, frame, boxes=None, score_threshold=None):
+        import time
+
+        if self.ms:
+            time.sleep(self.ms / 1e3)
+        i = int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1]) + 65536 * int(frame[0, 0, 2])
+        f = i % 120 if i % 240 < 120 else 119 - i % 120
+        if i % 240 >= 200:
+            return frame_poses([])
+        a = person(100 + 8 * f, 300, 220, rng=self.rng, noise=2.0)
+        b = person(100 + 8 * 119 - 8 * f, 290, 200, rng=self.rng, noise=2.0)
+        return frame_poses([(a[0], a[1], 0.9), (b[0], b[1], 0.9)])
