@@ -174,3 +174,106 @@ def test_input_spec_takes_numpy_numbers_and_refuses_nonsense():
                       (dict(layout="CHW"), "layout"), (dict(dtype="float16"), "dtype"), (dict(padding=0), "padding")):
         with pytest.raises(ConfigError, match=match):
             InputSpec(**{"size": (96, 128), **kw})
+
+
+@pytest.mark.onnxruntime
+def test_detect_every_n_finds_the_same_people_on_a_static_scene(bundles):
+    """A still synthetic scene (3 people, the default models): with the detector every 3rd frame the frames between
+    take their boxes from the tracks and give the same people, ids and keypoints as the detector on every frame."""
+    import edgepose
+    from edgepose.data.synthetic import render_sample
+    from edgepose.pipeline.stages import FrameProcessor
+    from edgepose.pipeline.track import PoseTracker, TrackOptions
+
+    image = render_sample(np.random.default_rng(2), mode="multi", image_size=(640, 480), max_people=3)[0]
+    with edgepose.load(bundles["simplebaseline-mnv2s-edge"], threads=2) as rt, \
+            edgepose.load(bundles["centernet-mnv2s"], threads=2) as det:
+        runs = {}
+        for n in (1, 3):
+            proc = FrameProcessor(rt, detector=det, tracker=PoseTracker(TrackOptions(high_score=0.3, low_score=0.1)),
+                                  detect_every=n)
+            runs[n] = [proc(image, i, i / 30) for i in range(6)]
+            assert proc.detector_runs == (6 if n == 1 else 2)
+    for every, sparse in zip(runs[1], runs[3]):
+        assert len(every.poses) == 3 and sparse.ids.tolist() == every.ids.tolist() == [1, 2, 3]
+        ok = (every.poses.keypoints[..., 2] > 0.3) & (sparse.poses.keypoints[..., 2] > 0.3)
+        err = np.linalg.norm(every.poses.keypoints[..., :2] - sparse.poses.keypoints[..., :2], axis=-1)[ok]
+        assert ok.mean() > 0.5 and np.median(err) < 4.0, (ok.mean(), np.median(err))
+
+
+@pytest.mark.onnxruntime
+def test_track_smooth_detect_every_cli(bundles, video, tmp_path, capsys):
+    js, out = tmp_path / "p.jsonl", tmp_path / "o.avi"
+    code = main(["run", str(bundles["simplebaseline-mnv2s-edge"]), "--detector", str(bundles["centernet-mnv2s"]),
+                 "--source", str(video), "--json", str(js), "--out", str(out), "--track", "--smooth",
+                 "--detect-every", "2", "--min-score", "0.2", "--threads", "1", "--quiet"])
+    assert code == 0 and "tracks, detector on" in capsys.readouterr().out
+    lines = [json.loads(ln) for ln in js.read_text().splitlines()]
+    assert [ln["frame"] for ln in lines] == [0, 1, 2, 3, 4] and lines[0]["detected"]
+    assert lines[1]["t"] == pytest.approx(1 / cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS), abs=1e-4)
+    people = [p for ln in lines for p in ln["people"]]
+    assert people and all(isinstance(p["track_id"], int) and p["track_id"] >= 1 for p in people)
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+
+
+@pytest.mark.onnxruntime
+def test_video_bad_input(bundles, video, tmp_path, capsys):
+    sb, cn = str(bundles["simplebaseline-mnv2s-edge"]), str(bundles["centernet-mnv2s"])
+    src = ["--source", str(video)]
+    assert "--detect-every 0: expected a whole number >= 1" in _error(["run", cn, *src, "--detect-every", "0"], capsys)
+    assert "needs --detector and --track" in _error(["run", sb, "--detector", cn, *src, "--detect-every", "3"], capsys)
+    assert "--smooth needs --track" in _error(["run", cn, *src, "--smooth"], capsys)
+    assert "--track-patience -1" in _error(["run", cn, *src, "--track", "--track-patience", "-1"], capsys)
+    assert "camera 7 could not be opened" in _error(["run", cn, "--source", "7"], capsys)
+
+
+def _avi(path, frames: int) -> None:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    for i in range(frames):
+        w.write(np.full((240, 320, 3), 10 * i, np.uint8))
+    w.release()
+
+
+@pytest.mark.onnxruntime
+@pytest.mark.parametrize("mode", ["--sequential", "--track"])
+def test_a_source_that_stops_mid_stream_keeps_valid_outputs(bundles, tmp_path, capsys, mode):
+    """A file cut in half (its header announces 20 frames, 6 can be read): a one-line error, exit code 2, and the
+    JSON lines and video of the 6 frames in place and readable."""
+    whole, cut = tmp_path / "whole.avi", tmp_path / "cut.avi"
+    _avi(whole, 20)
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    js, out = tmp_path / "p.jsonl", tmp_path / "o.mp4"
+    msg = _error(["run", str(bundles["centernet-mnv2s"]), "--source", str(cut), "--json", str(js), "--out", str(out),
+                  mode, "--quiet"], capsys)
+    assert "ended after 6 of the 20 frames" in msg
+    assert [json.loads(ln)["frame"] for ln in js.read_text().splitlines()] == list(range(6))
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.avi", "o.mp4", "p.jsonl", "whole.avi"]
+
+
+@pytest.mark.onnxruntime
+def test_an_output_that_fails_mid_run_keeps_the_lines_before(bundles, video, tmp_path, capsys, monkeypatch):
+    """The disk fills up at frame 3 (the 4th write fails): one-line error, the JSON lines of frames 0-2 whole, the
+    video of the frames processed valid."""
+    import errno
+    import os
+
+    import edgepose.pipeline.video as video_mod
+
+    calls = {"n": 0}
+    real_write = os.write
+
+    def write(fd, data):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            real_write(fd, bytes(data)[:10])  # half a line reaches the disk, then it is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(video_mod.os, "write", write)
+    js, out = tmp_path / "p.jsonl", tmp_path / "o.avi"
+    msg = _error(["run", str(bundles["centernet-mnv2s"]), "--source", str(video), "--json", str(js), "--out", str(out),
+                  "--quiet"], capsys)
+    assert "writing frame 3 failed (No space left on device)" in msg and "keeps the 3 frames before" in msg
+    assert [json.loads(ln)["frame"] for ln in js.read_text().splitlines()] == [0, 1, 2]
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) >= 3
