@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from edgepose.codecs.dark import ANISOTROPY, LOG_FLOOR, MAX_STEP, dark_window, ring_derivatives
-from edgepose.codecs.heatmap import HeatmapCodec
+from edgepose.codecs.heatmap import PEAK_RADIUS, HeatmapCodec
 from edgepose.errors import ConfigError, InputError
 
 
@@ -69,6 +69,7 @@ class HeatmapDecode(nn.Module):
         if not isinstance(codec, HeatmapCodec):
             raise ConfigError(f"HeatmapDecode needs a HeatmapCodec, got {type(codec).__name__}")
         self.method = codec.method
+        self.peak_margin = codec.peak_margin
         self.width, self.height = w, h = codec.heatmap_size
         xs, ys = np.arange(w), np.arange(h)
         inner_x, inner_y = (xs > 0) & (xs < w - 1), (ys > 0) & (ys < h - 1)
@@ -76,6 +77,9 @@ class HeatmapDecode(nn.Module):
         inv = 1.0 / np.asarray(codec.scale, np.float64) * np.ones(2)
         # per-cell tables, in input px: [x, y] (+ [quarter-offset size x, y] for argmax), summed from a row of each
         self._const("row_index", ys[:, None] * w + xs[None, :], torch.int64)
+        if self.peak_margin:  # each cell's column and row, for the window around the maximum
+            self._const("cell_x", np.tile(xs, h), torch.int64)
+            self._const("cell_y", np.repeat(ys, w), torch.int64)
         if self.method == "argmax":
             self._const("pos_x", np.stack([xs, zx, 0.25 * inner_x, zx], 1) * np.tile(inv, 2))
             self._const("pos_y", np.stack([zy, ys, zy, 0.25 * inner_y], 1) * np.tile(inv, 2))
@@ -121,7 +125,16 @@ class HeatmapDecode(nn.Module):
             step = torch.sign(diff) * quarter  # MSRA: ±0.25 px towards the higher neighbour, 0 on the border
         else:
             base, step = self.pos_x[x] + self.pos_y[y], self._taylor_step(flat, x, y)
+        if self.peak_margin:
+            score = score * self._distinctness(flat, x, y, score)
         return torch.cat([base + step, score], dim=2)
+
+    def _distinctness(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+        """``heatmap.peak_distinctness``: min(1, relative gap to the best value outside the peak's window / margin)."""
+        near = ((self.cell_x - x[..., None]).abs() <= PEAK_RADIUS) & ((self.cell_y - y[..., None]).abs() <= PEAK_RADIUS)
+        second = torch.amax(flat.masked_fill(near, float("-inf")), dim=2, keepdim=True)
+        gap = (score - second) / score.abs().clamp_min(1e-6)
+        return torch.clamp(torch.nan_to_num(gap / self.peak_margin, nan=0.0), 0.0, 1.0)
 
     def _padded_window(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(N, K, S * S) the log-quadratically padded map on the window around each argmax: the clamped

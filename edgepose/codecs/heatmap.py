@@ -22,7 +22,11 @@ Decoders:
   second-order Taylor step ``-H^-1 g`` (gradient g and Hessian H by central differences).
 * ``udp``: the same refinement as ``dark`` with the UDP coordinate map.
 
-The score of a joint is always the maximum of the (unblurred) heatmap.
+The score of a joint is the maximum of the (unblurred) heatmap. With ``peak_margin`` > 0 it is lowered where
+the peak is not distinct: ``gap`` = (maximum − the largest value outside the (2r+1)² window around it, r =
+:data:`PEAK_RADIUS` cells) / |maximum|, and the score is multiplied by ``min(1, gap / peak_margin)``. A flat map
+with two near-equal maxima — whose argmax one grey level of input noise can move across the crop — then gets a
+score near 0 instead of presenting a coin toss as a position (see docs/benchmarks.md, "Weak joints").
 """
 
 from __future__ import annotations
@@ -39,6 +43,21 @@ from edgepose.codecs.dark import MAX_STEP as _MAX_TAYLOR_STEP
 from edgepose.errors import ConfigError, InputError, suggest
 
 METHODS = ("argmax", "dark", "udp")
+PEAK_RADIUS = 1  # heatmap cells around the maximum that belong to its own peak
+PEAK_MARGIN = 0.2  # the zoo's heatmap models: a second peak within 20 % of the first lowers the score
+
+
+def peak_distinctness(heatmaps: np.ndarray, x: np.ndarray, y: np.ndarray, score: np.ndarray,
+                      margin: float) -> np.ndarray:
+    """(M, H, W) maps with maxima ``score`` at (x, y) → (M,) factors in [0, 1]: min(1, gap / margin), gap being
+    the relative drop from the maximum to the best value outside its (2r+1)² window (1 when none is outside)."""
+    m, h, w = heatmaps.shape
+    near = (np.abs(np.arange(h)[None, :, None] - y[:, None, None]) <= PEAK_RADIUS) & \
+           (np.abs(np.arange(w)[None, None, :] - x[:, None, None]) <= PEAK_RADIUS)
+    second = np.where(near, -np.inf, heatmaps).reshape(m, h * w).max(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = (score.astype(np.float64) - second) / np.maximum(np.abs(score), 1e-6)
+    return np.clip(np.nan_to_num(gap / margin, nan=0.0), 0.0, 1.0)
 
 
 def _as_size(value: Any, what: str) -> tuple[int, int]:
@@ -173,12 +192,13 @@ class HeatmapCodec(Codec):
         sigma: Gaussian standard deviation of the targets, in heatmap pixels.
         method: "argmax" (MSRA quarter offset), "dark" or "udp"; sets both the coordinate map and decoder.
         blur_kernel: odd size of the Gaussian blur used by the DARK / UDP refinement.
+        peak_margin: lower the score of joints whose peak is not distinct (module docstring); 0 = off.
     """
 
     kind: ClassVar[str] = "heatmap"
 
     def __init__(self, input_size: tuple[int, int] = (192, 256), heatmap_size: tuple[int, int] = (48, 64),
-                 sigma: float = 2.0, method: str = "argmax", blur_kernel: int = 11) -> None:
+                 sigma: float = 2.0, method: str = "argmax", blur_kernel: int = 11, peak_margin: float = 0.0) -> None:
         self.input_size = _as_size(input_size, "input_size")
         self.heatmap_size = _as_size(heatmap_size, "heatmap_size")
         if method not in METHODS:
@@ -193,7 +213,10 @@ class HeatmapCodec(Codec):
                               f"different strides ({wi / wh:g} vs {hi / hh:g}); expected one stride")
         if method == "udp" and (min(wh, hh) < 2 or min(wi, hi) < 2):
             raise ConfigError(f"udp needs sizes of at least 2 px, got {self.input_size}, {self.heatmap_size}")
+        if isinstance(peak_margin, bool) or not isinstance(peak_margin, (int, float)) or not 0 <= peak_margin <= 1:
+            raise ConfigError(f"peak_margin must be a number in [0, 1] (0 = off), got {peak_margin!r}")
         self.sigma = float(sigma)
+        self.peak_margin = float(peak_margin)
         self.method = method
         self.blur_kernel = blur_kernel
 
@@ -213,8 +236,11 @@ class HeatmapCodec(Codec):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable parameters (for bundle manifests)."""
-        return {"kind": self.kind, "input_size": list(self.input_size), "heatmap_size": list(self.heatmap_size),
-                "sigma": self.sigma, "method": self.method, "blur_kernel": self.blur_kernel}
+        d = {"kind": self.kind, "input_size": list(self.input_size), "heatmap_size": list(self.heatmap_size),
+             "sigma": self.sigma, "method": self.method, "blur_kernel": self.blur_kernel}
+        if self.peak_margin:  # absent = off: manifests written before it existed decode as they did
+            d["peak_margin"] = self.peak_margin
+        return d
 
     # ----------------------------------------------------------------------------------------- encode
     def encode(self, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,4 +302,6 @@ class HeatmapCodec(Codec):
         out[:, 0] = (x + step[:, 0]) / sx
         out[:, 1] = (y + step[:, 1]) / sy
         out[:, 2] = score
+        if self.peak_margin:
+            out[:, 2] *= peak_distinctness(flat, x, y, score, self.peak_margin)
         return out.reshape(n, k, 3)

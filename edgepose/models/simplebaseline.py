@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgepose.codecs.heatmap import PEAK_MARGIN
 from edgepose.errors import ConfigError
 from edgepose.keypoints import get_schema
 from edgepose.models.backbones import MobileNetV2Trunk, ResNetTrunk, init_weights
@@ -75,7 +76,7 @@ def _build(name: str, backbone: str, *, head: str, head_channels: int, upsample_
     config = dict(head_channels=head_channels, upsample_mode=upsample_mode, keypoints=keypoints,
                   input_size=list(size), width_mult=width_mult, sigma=sigma, decode=decode)
     codec = dict(kind="heatmap", input_size=list(size), heatmap_size=[size[0] // 4, size[1] // 4],
-                 sigma=sigma, method=decode)
+                 sigma=sigma, method=decode, peak_margin=PEAK_MARGIN)
     model.edgepose_meta = ModelMeta(name=name, kind="heatmap", input_size=size, keypoints=keypoints,
                                     codec=codec, config=config)
     return model
