@@ -10,7 +10,8 @@ from edgepose.errors import ConfigError, DataError
 from edgepose.utils.fs import check_output_file
 
 DATA_HELP = ("synthetic[:N] | synthetic-val[:N] | coco:ANN.json[:IMG_DIR] | ANN.json "
-             "(synthetic data is generated from a fixed seed and cached in $EDGEPOSE_CACHE)")
+             "(synthetic data is generated from a fixed seed and cached in $EDGEPOSE_CACHE); eval also takes "
+             "posetrack:ANN.json|ANN_DIR[:ROOT] (PoseTrack tracking: MOTA, ID switches)")
 
 
 def _train_args(p) -> None:
@@ -123,6 +124,8 @@ def run_eval(args) -> int:
         raise ConfigError(f"--det-min-score must be in [0, 1], got {args.det_min_score}")
     if args.det_min_score and args.detections is None:
         raise ConfigError(f"--det-min-score {args.det_min_score:g} given without --detections; expected both")
+    if args.data.startswith("posetrack:"):
+        return _eval_posetrack(args)
     rt, name = _eval_runtime(args)
     with rt:
         if args.flip_test and rt.spec.kind != "heatmap":
@@ -142,6 +145,28 @@ def run_eval(args) -> int:
         boxes = f", {stats['num_results']} detected people" if dets is not None else ""
         print(f"{name} on {args.data} ({stats['num_images']} images{boxes}): "
               f"AP {stats['AP']:.3f}  AP50 {stats['AP50']:.3f}  AP75 {stats['AP75']:.3f}  AR {stats['AR']:.3f}")
+    return 0
+
+
+def _eval_posetrack(args) -> int:
+    """``--data posetrack:...``: tracking metrics (MOTA, ID switches; :mod:`edgepose.eval.posetrack`)."""
+    from edgepose.data.coco import load_detections
+    from edgepose.eval.posetrack import evaluate_tracking, parse_posetrack_spec
+
+    parse_posetrack_spec(args.data)  # a bad path fails before a model is loaded
+    if args.flip_test or args.max_images:
+        raise ConfigError("--flip-test and --max-images do not apply to --data posetrack:...; expected neither")
+    dets = load_detections(args.detections, min_score=args.det_min_score) if args.detections else None
+    rt, name = _eval_runtime(args)
+    with rt:
+        stats = evaluate_tracking(rt, args.data, detections=dets, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(f"{name} on {args.data} ({stats['num_videos']} videos, {stats['num_labeled']} labelled of "
+              f"{stats['num_frames']} frames): MOTA {100 * stats['MOTA']:.1f}  ID switches {stats['num_switches']}  "
+              f"misses {stats['num_misses']}  false positives {stats['num_false_positives']}  (of "
+              f"{stats['num_objects']} labelled joints)")
     return 0
 
 
