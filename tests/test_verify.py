@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import edgepose
+import edgepose.golden
 from edgepose.bundle import read_bundle, write_manifest
 from edgepose.cli import main
 from edgepose.errors import BundleError, VerificationFailed
@@ -136,3 +137,19 @@ sys.exit(main(["verify", {str(bundle_dir)!r}]))
     assert "Segmentation fault" in proc.stderr or "Fatal Python error" in proc.stderr
     assert "in crashing_load" in proc.stderr  # the call site, from faulthandler
     assert "libbackend: cannot map the weights" in proc.stderr  # replayed by the keeper after the crash
+
+
+# fp32 on every target: tests/export/test_conformance.py; INT8 on ONNX Runtime, TensorRT's ONNX and TFLite:
+# tests/calibration/test_int8_export.py and tests/quantization/test_tflite_int8.py. The other precisions here.
+@pytest.mark.slow
+@pytest.mark.parametrize("target, precision", [pytest.param("openvino", "int8", marks=pytest.mark.openvino),
+                                               pytest.param("openvino", "fp16", marks=pytest.mark.openvino),
+                                               pytest.param("tflite", "fp16", marks=pytest.mark.tflite)])
+def test_verify_passes_where_exported_for_each_precision(target, precision, tmp_path):
+    model = create("simplebaseline-mnv2s-edge", weights="default")
+    calib = "synthetic:16" if precision == "int8" else None
+    b = edgepose.export(model, target=target, precision=precision, calib=calib, val="synthetic-val:20",
+                        allow_accuracy_drop=True, out=tmp_path / "b", log=None)
+    assert b.manifest["golden"]["tolerances"] == edgepose.golden.tolerances_for(precision)
+    report = _report(b.path)
+    assert report.passed, report.lines()

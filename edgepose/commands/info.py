@@ -66,6 +66,10 @@ def _print_device() -> None:
         print(f"  profile: {p.name} ({p.title}: {p.target} {p.precision}); see `edgepose devices`")
     else:
         print("  profile: none matches this machine; see `edgepose devices`")
+    from edgepose.devices.recommend import recommend
+
+    for line in recommend(fp["profile"]).lines():
+        print(line)
 
 
 def _info_args(p) -> None:

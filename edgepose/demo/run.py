@@ -82,6 +82,19 @@ def _export_one(cfg: DemoConfig, model, name: str, target: str, precision: str, 
     return row
 
 
+def _verified(rt, path: Path) -> str:
+    """`edgepose verify` on the bundle just written: its golden samples on this machine, stage by stage."""
+    from edgepose.bundle import read_bundle
+    from edgepose.verify import remember, verify_runtime
+
+    bundle = read_bundle(path)
+    report = verify_runtime(rt, bundle)
+    remember(bundle, report)
+    if report.passed:
+        return "; verify passed"
+    return "; verify FAILED: " + ", ".join(f"{s.name} {s.summary}" for s in report.stages if not s.passed)
+
+
 def _model_rows(cfg: DemoConfig, name: str, model, score, int8_kwargs: dict) -> list[Row]:
     """Every target × precision of one model: export, then ``score(runtime)`` → (AP, interval or None)."""
     import edgepose
@@ -97,6 +110,7 @@ def _model_rows(cfg: DemoConfig, name: str, model, score, int8_kwargs: dict) -> 
             if row.bundle is not None and row.status.startswith("ok"):
                 with edgepose.load(row.bundle, threads=cfg.threads) as rt:
                     row.ap, row.ap_ci = score(rt)
+                    row.status += _verified(rt, row.bundle)
             cfg.log(f"  {target:9s} {precision:5s} {time.perf_counter() - t0:5.1f} s  "
                     f"{f'AP {row.ap:.1f}' if row.ap is not None else row.status}")
             rows.append(row)

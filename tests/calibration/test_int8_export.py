@@ -93,6 +93,8 @@ def test_default_model_int8_passes_the_gate_deterministically(model, tmp_path):
     quantize_qdq(onnx_exp.path, tmp_path / "again.onnx", again, input_name="input", workspace=tmp_path / "ws")
     assert (tmp_path / "again.onnx").read_bytes() == (b.path / "model.onnx").read_bytes()
     m = read_bundle(b.path).manifest
+    with edgepose.load(b.path, verify=True):  # its golden samples reproduce here (VerificationFailed otherwise)
+        pass
     acc, quant = m["accuracy"], m["quantization"]
     assert acc["passed"] and acc["ap_drop"] <= 2.0 and acc["ap_reference"] > 5.0 and acc["gate"] == "labelled"
     assert acc["num_images"] == 40 and acc["val"] == VAL and len(acc["per_keypoint_error_px"]) > 10
@@ -154,6 +156,9 @@ def test_tensorrt_int8_carries_a_symmetric_qdq_onnx(model, tmp_path):
     assert build["precision"] == "int8" and "INT8" in build["flags"]
     assert b.manifest["quantization"]["activations"] == "int8 symmetric"
     assert b.manifest["accuracy"]["passed"] and "stand-in" in b.manifest["accuracy"]["runtime"]
+    assert b.manifest["golden"]["reference_backend"] == "onnxruntime"  # TensorRT is verified on the device
+    with edgepose.load(b.path, backend="onnxruntime", verify=True):
+        pass
 
 
 def test_quantizable_layers_and_unknown_exclusions(model, tmp_path):

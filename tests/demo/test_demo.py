@@ -32,6 +32,7 @@ def test_demo_small(tmp_path, capsys, shared_data):
     for r in summary["rows"]:
         if r[1] == "onnx" and r[7].startswith("ok"):
             assert float(r[5]) > 0 and r[6].endswith("x")  # latency and speed-up over PyTorch
+            assert "verify passed" in r[7]  # every bundle's golden samples, checked where it was exported
     images = next(s for s in doc["sections"] if "photos" in s["title"])["images"]
     assert any(im["file"].startswith("images/movenet-lightning") for im in images)
     assert len(images) >= 8 and all((out / im["file"]).stat().st_size > 10_000 for im in images)

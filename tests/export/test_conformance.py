@@ -21,6 +21,7 @@ from edgepose.runtimes import is_available
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.runtimes.torch import TorchRuntime
 from edgepose.testing import compare_keypoints, compare_poses, make_realistic, well_conditioned
+from edgepose.verify import verify_runtime
 from edgepose.weights import DEFAULTS
 
 SMALL = (64, 96)
@@ -84,6 +85,8 @@ def test_bundle_matches_pytorch_on_real_photos(name, target, decode, photos, tmp
     with edgepose.load(tmp_path / "b", threads=1) as rt, TorchRuntime(wrap_for_export(model, rt.spec.decode),
                                                                        _ref_spec(rt.spec)) as ref:
         assert rt.backend == bundle.backend
+        report = verify_runtime(rt, bundle)  # the golden samples reproduce where the bundle was exported
+        assert report.passed and not any(s.deviates for s in report.stages), report.lines()
         if rt.spec.kind == "centernet":
             _check_bottomup(model, rt, ref, photos)
         else:

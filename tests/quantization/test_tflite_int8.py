@@ -110,6 +110,8 @@ def test_centernet_int8_passes_the_accuracy_gate(tmp_path):
     acc, q = bundle.manifest["accuracy"], bundle.manifest["quantization"]
     assert acc["passed"] and acc["ap_drop"] <= 1.0 and acc["ap_reference"] > 15.0, acc
     assert q["int8_op_share"] == 1.0 and q["kept_float"] == [] and "mixed_precision" not in q
+    with edgepose.load(bundle.path, verify=True):  # golden samples of a bottom-up INT8 bundle
+        pass
 
 
 @pytest.mark.slow
