@@ -170,7 +170,7 @@ def verify_runtime(rt, bundle) -> VerifyReport:
     """Run ``bundle``'s golden samples through the loaded runtime ``rt`` (made from that bundle)."""
     entry = bundle.manifest.get("golden") or {}
     if "file" not in entry:
-        why = entry.get("skipped") or "it was written before golden samples existed (edgepose < 0.2) or by import"
+        why = entry.get("skipped") or "it was written before golden samples existed"
         raise BundleError(f"bundle {bundle.path} has no golden samples ({why}); re-export it to verify it")
     samples = golden.load(bundle.path, entry)
     tol, score_min, spec = entry["tolerances"], float(entry.get("score_min", golden.SCORE_MIN)), rt.spec

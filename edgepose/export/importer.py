@@ -168,9 +168,20 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
         try:  # a file the backend cannot run never becomes a bundle
             with load_bundle(tmp) as rt:
                 _check_runs(rt, kind)
+                manifest["golden"] = _golden(rt, tmp, manifest["precision"])
         except EdgeposeError as exc:
             raise type(exc)(str(exc).replace(str(tmp), str(Path(out)))) from None
+        manifest = write_manifest(tmp, manifest)
     return Bundle(Path(out), manifest)
+
+
+def _golden(rt, bundle_dir: Path, precision: str) -> dict:
+    """Golden samples for `edgepose verify` (synthetic figures: an imported model comes without images)."""
+    from edgepose import golden
+    from edgepose.export.samples import sample_images
+
+    arrays, entry = golden.record(rt, sample_images(rt.spec), precision=precision)
+    return golden.write(bundle_dir, arrays, entry)
 
 
 def _check_runs(rt, kind: str) -> None:

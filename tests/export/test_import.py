@@ -35,7 +35,7 @@ def test_movenet_gives_plausible_keypoints(movenet, shared_data, tmp_path, capsy
 
     image = cv2.imread(str(shared_data / "coco-mini" / img_info["file_name"]))
     x, y, w, h = ann["bbox"]
-    with edgepose.load(tmp_path / "mn", threads=2) as rt:
+    with edgepose.load(tmp_path / "mn", threads=2, verify=True) as rt:  # an import carries golden samples too
         assert rt.backend == "tflite"
         poses = rt(image, boxes=np.array([[x, y, x + w, y + h]], np.float32))
     kps = poses.keypoints[0]
@@ -79,7 +79,11 @@ def test_import_checks_options_against_the_model(tmp_path):
     image = np.full((160, 120, 3), 90, np.uint8)
     image[40:120, 50:70] = 200
     with edgepose.load(tmp_path / "host") as a, edgepose.load(tmp_path / "dark") as c:
-        np.testing.assert_allclose(a(image).keypoints, c(image).keypoints, atol=1e-4)
+        ka, kc = a(image).keypoints, c(image).keypoints
+        np.testing.assert_allclose(ka[..., :2], kc[..., :2], atol=1e-4)
+        # the zoo model lowers the score of joints whose peak is not distinct (peak_margin); a foreign import's
+        # score is the heatmap's maximum
+        assert np.all(ka[..., 2] <= kc[..., 2] + 1e-6)
 
 
 def test_import_errors(tmp_path, movenet):
