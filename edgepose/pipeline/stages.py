@@ -13,7 +13,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,24 @@ from edgepose.runtimes.poses import Poses
 
 STAGES = ("detect", "preprocess", "inference", "decode", "track")
 WINDOW = 10_000  # per-frame times kept for the medians: a camera running for days keeps its memory flat
+
+
+class TimeWindow:
+    """The last ``size`` values in a preallocated array (a ring): memory fixed from the first frame on."""
+
+    def __init__(self, size: int = WINDOW):
+        self.values = np.zeros(size)
+        self.count = 0
+
+    def append(self, value: float) -> None:
+        self.values[self.count % len(self.values)] = value
+        self.count += 1
+
+    def __len__(self) -> int:
+        return min(self.count, len(self.values))
+
+    def median(self) -> float:
+        return float(np.median(self.values[:len(self)])) if self.count else 0.0
 
 
 def person_boxes(detector, frame: np.ndarray, min_score: float) -> np.ndarray | None:
@@ -74,7 +91,7 @@ class FrameProcessor:
         self.bottomup_score = tracker.options.low_score if tracker is not None and rt.spec.kind == "centernet" \
             else None
         self.tracker, self.smoother, self.detect_every = tracker, smoother, int(detect_every)
-        self.times = {s: deque(maxlen=WINDOW) for s in (*STAGES, "total")}
+        self.times = {s: TimeWindow() for s in (*STAGES, "total")}
         self.since_detect = None  # frames since the detector last ran (None: never)
         self.detector_runs = 0
         self.frames = 0
@@ -124,7 +141,7 @@ class FrameProcessor:
         return poses, ids
 
     def medians(self) -> dict[str, float]:
-        return {s: float(np.median(v)) if v else 0.0 for s, v in self.times.items()}
+        return {s: w.median() for s, w in self.times.items()}
 
 
 class _Latest:

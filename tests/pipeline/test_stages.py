@@ -180,3 +180,13 @@ def test_short_soak_keeps_memory_flat_and_every_line(tmp_path):
     assert tracker.next_id == 1 + 2 * 13 and len(tracker.tracks) <= 2 and set(smoother.filters) <= tracker.live_ids
     assert sum(1 for _ in js.open()) == 3000
     assert rss[3000] - rss[500] < 2.0, rss
+
+
+def test_time_window_keeps_the_last_values_in_fixed_memory():
+    from edgepose.pipeline.stages import TimeWindow
+
+    w = TimeWindow(4)
+    assert len(w) == 0 and w.median() == 0.0
+    for v in (100, 1, 2, 3, 4, 5):
+        w.append(v)
+    assert len(w) == 4 and w.median() == 3.5 and w.values.nbytes == 32
