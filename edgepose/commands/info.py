@@ -115,6 +115,14 @@ def bundle_summary(m: dict) -> list[str]:
         lines.append(f"parity vs PyTorch: {'passed' if parity['passed'] else 'FAILED'} (keypoints max error "
                      f"{parity.get('keypoint_px_error', float('nan')):.4f} px)")
     lines += _accuracy_lines(m.get("accuracy"), m.get("quantization"))
+    golden = m.get("golden") or {}
+    if "file" in golden:
+        tol, kib = golden.get("tolerances") or {}, golden.get("bytes", 0) / 1024
+        lines.append(f"golden samples: {len(golden.get('samples', []))} ({kib:.0f} KiB, reference "
+                     f"{golden.get('reference_backend')}; tolerances: inference {100 * tol.get('relative', 0):g} % of "
+                     f"range, keypoints {tol.get('px')} px) — check this device with `edgepose verify`")
+    elif golden.get("skipped"):
+        lines.append(f"golden samples: none ({golden['skipped']})")
     return lines
 
 
