@@ -168,6 +168,7 @@ def test_info_shows_and_verifies_a_bundle(onnx_bundle, tmp_path, capsys):
     assert main(["info", str(onnx_bundle)]) == 0
     out = capsys.readouterr().out
     assert "target: onnx on onnxruntime" in out and "parity vs PyTorch: passed" in out and "sha256 verified" in out
+    assert "golden samples: 3 (" in out and "edgepose verify" in out
     assert main(["info", str(onnx_bundle), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["target"] == "onnx"
     b = _copy(onnx_bundle, tmp_path / "t")
