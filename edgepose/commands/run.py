@@ -35,7 +35,7 @@ def _run_args(p) -> None:
                    help="One-Euro filter on each tracked person's joints (needs --track)")
     g.add_argument("--smooth-cutoff", type=float, default=1.0, metavar="HZ",
                    help="One-Euro min cutoff: lower = steadier still joints, more lag (default 1.0 Hz)")
-    g.add_argument("--smooth-beta", type=float, default=2.0,
+    g.add_argument("--smooth-beta", type=float, default=2.0, metavar="BETA",
                    help="One-Euro beta, per person height / s: higher = less lag on fast moves (default 2.0)")
     g.add_argument("--smooth-dcutoff", type=float, default=1.0, metavar="HZ",
                    help="One-Euro cutoff of the speed estimate (default 1.0 Hz)")
@@ -67,6 +67,11 @@ def _check_args(args) -> None:
                           "the boxes come from the tracks)")
     if args.smooth and not args.track:
         raise ConfigError("--smooth needs --track (the filter follows each tracked person's joints)")
+    for flag, v in (("--smooth-cutoff", args.smooth_cutoff), ("--smooth-dcutoff", args.smooth_dcutoff)):
+        if not v > 0 or v == float("inf"):
+            raise ConfigError(f"{flag} {v}: expected a frequency in Hz > 0")
+    if not 0 <= args.smooth_beta < float("inf"):
+        raise ConfigError(f"--smooth-beta {args.smooth_beta}: expected a number >= 0")
     if args.track_patience < 0:
         raise ConfigError(f"--track-patience {args.track_patience}: expected a number of frames >= 0")
 

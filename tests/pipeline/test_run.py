@@ -224,6 +224,9 @@ def test_video_bad_input(bundles, video, tmp_path, capsys):
     assert "needs --detector and --track" in _error(["run", sb, "--detector", cn, *src, "--detect-every", "3"], capsys)
     assert "--smooth needs --track" in _error(["run", cn, *src, "--smooth"], capsys)
     assert "--track-patience -1" in _error(["run", cn, *src, "--track", "--track-patience", "-1"], capsys)
+    assert "--smooth-cutoff 0.0: expected a frequency" in _error(["run", cn, *src, "--track", "--smooth",
+                                                                  "--smooth-cutoff", "0"], capsys)
+    assert "--smooth-beta nan" in _error(["run", cn, *src, "--track", "--smooth", "--smooth-beta", "nan"], capsys)
     assert "camera 7 could not be opened" in _error(["run", cn, "--source", "7"], capsys)
 
 
