@@ -49,7 +49,9 @@ def test_cli_help_is_light(cmd):
     "edgepose.devices", "edgepose.devices.detect", "edgepose.devices.profiles", "edgepose.commands.devices",
     "edgepose.profiling.bench", "edgepose.profiling.runner", "edgepose.profiling.worker", "edgepose.profiling.schema",
     "edgepose.profiling.report", "edgepose.pipeline.draw", "edgepose.demo.images", "edgepose.pipeline.video",
-    "edgepose.commands.run",
+    "edgepose.commands.run", "edgepose.pipeline.track", "edgepose.pipeline.smooth", "edgepose.pipeline.stages",
+    "edgepose.pipeline.sources", "edgepose.pipeline.memory", "edgepose.golden", "edgepose.verify",
+    "edgepose.devices.recommend", "edgepose.commands.verify", "edgepose.utils.native_stderr",
 ])
 def test_device_side_modules_do_not_import_torch(module):
     assert _heavy_after(f"import {module}") == []

@@ -98,6 +98,19 @@ def test_cli_verify_records_the_device_and_bench_stops_warning(bundle_dir, tmp_p
     assert "PASSED" in capsys.readouterr().out
 
 
+def test_run_warns_once_until_the_bundle_is_verified_here(bundle_dir, shared_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EDGEPOSE_CACHE", str(tmp_path / "cache"))
+    video = next((shared_data / "posetrack18-mini" / "videos").rglob("*.mp4"))
+    args = ["run", str(bundle_dir), "--source", str(video), "--max-frames", "2", "--json", str(tmp_path / "p.jsonl")]
+    assert main(args) == 0
+    warned = [ln for ln in capsys.readouterr().err.splitlines() if "never been verified" in ln]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and f"edgepose verify {bundle_dir}" in warned[0]
+    assert main(["verify", str(bundle_dir)]) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "verified" not in capsys.readouterr().err
+
+
 def test_verify_refuses_a_bundle_without_golden_samples(bundle_dir, tmp_path, capsys):
     copy = tmp_path / "old"
     shutil.copytree(bundle_dir, copy)

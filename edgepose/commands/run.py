@@ -119,6 +119,11 @@ def run_run(args) -> int:
     check_output_file(args.out, "--out", VIDEO_SUFFIXES)
     check_output_file(args.json, "--json")
     options = {"threads": args.threads} if args.threads else {}
+    from edgepose.verify import warn_if_unverified
+
+    for path in (args.bundle, args.detector):
+        if path:
+            warn_if_unverified(path)
     with edgepose.load(args.bundle, **options) as rt:
         tracker, smoother = _trackers(args, rt.spec)
         detector = _load_detector(args, rt, options)
