@@ -77,9 +77,10 @@ class HeatmapDecode(nn.Module):
         inv = 1.0 / np.asarray(codec.scale, np.float64) * np.ones(2)
         # per-cell tables, in input px: [x, y] (+ [quarter-offset size x, y] for argmax), summed from a row of each
         self._const("row_index", ys[:, None] * w + xs[None, :], torch.int64)
-        if self.peak_margin:  # each cell's column and row, for the window around the maximum
-            self._const("cell_x", np.tile(xs, h), torch.int64)
-            self._const("cell_y", np.repeat(ys, w), torch.int64)
+        if self.peak_margin:  # per argmax column / row: which cells lie within PEAK_RADIUS of it (1.0) or not
+            cell_x, cell_y = np.tile(xs, h), np.repeat(ys, w)
+            self._const("near_x", np.abs(cell_x[None, :] - xs[:, None]) <= PEAK_RADIUS)
+            self._const("near_y", np.abs(cell_y[None, :] - ys[:, None]) <= PEAK_RADIUS)
         if self.method == "argmax":
             self._const("pos_x", np.stack([xs, zx, 0.25 * inner_x, zx], 1) * np.tile(inv, 2))
             self._const("pos_y", np.stack([zy, ys, zy, 0.25 * inner_y], 1) * np.tile(inv, 2))
@@ -131,8 +132,8 @@ class HeatmapDecode(nn.Module):
 
     def _distinctness(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
         """``heatmap.peak_distinctness``: min(1, relative gap to the best value outside the peak's window / margin)."""
-        near = ((self.cell_x - x[..., None]).abs() <= PEAK_RADIUS) & ((self.cell_y - y[..., None]).abs() <= PEAK_RADIUS)
-        second = torch.amax(flat.masked_fill(near, float("-inf")), dim=2, keepdim=True)
+        near = self.near_x[x] * self.near_y[y]  # (N, K, H*W): table rows, no integer arithmetic (TFLite has no
+        second = torch.amax(torch.where(near > 0, float("-inf"), flat), dim=2, keepdim=True)  # int64 Abs)
         gap = (score - second) / score.abs().clamp_min(1e-6)
         return torch.clamp(torch.nan_to_num(gap / self.peak_margin, nan=0.0), 0.0, 1.0)
 
