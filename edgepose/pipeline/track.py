@@ -126,7 +126,8 @@ def pose_oks(a: np.ndarray, a_boxes: np.ndarray, b: np.ndarray, sigmas, keypoint
 
 
 def assign(similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """Optimal (row, col) pairs maximising the summed similarity, keeping pairs with similarity >= ``threshold``."""
+    """Optimal (row, col) pairs maximising the summed similarity over the pairs with similarity >= ``threshold``
+    (weaker pairs count as 0 in the optimisation and are never returned)."""
     if similarity.size == 0:
         return []
     try:
@@ -135,8 +136,11 @@ def assign(similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
         raise BackendUnavailable("scipy is not installed; pose tracking needs it for the optimal assignment: "
                                  "pip install 'edgepose[video]'") from None
     sim = np.nan_to_num(similarity, nan=0.0)
+    # pairs below the threshold cannot be kept, so they must not steer the assignment either: zeroed first, else
+    # a weak pair taken for its small gain could cost a strong pair its partner
+    sim = np.where(sim >= threshold, sim, 0.0)
     rows, cols = linear_sum_assignment(-sim)
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] >= threshold]
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if sim[r, c] >= threshold and sim[r, c] > 0]
 
 
 class PoseTracker:

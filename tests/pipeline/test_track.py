@@ -105,6 +105,11 @@ def test_similarities():
     assert assign(np.array([[0.1]]), 0.2) == []
 
 
+def test_assign_leaves_weak_pairs_out_before_optimising():
+    """Row 0's weak pair (0.15 < 0.2) must not take row 1's only partner: (0, 0) is kept, not (1, 0) alone."""
+    assert assign(np.array([[0.9, 0.15], [0.85, 0.0]]), 0.2) == [(0, 0)]
+
+
 @pytest.mark.parametrize("kw", [dict(high_score=1.5), dict(low_score=0.5, high_score=0.3), dict(patience=-1),
                                 dict(similarity="giou"), dict(trail=2.5)])
 def test_bad_options_are_one_line_errors(kw):
