@@ -121,17 +121,18 @@ class FrameProcessor:
         finally:
             self.rt.stage_times = None
         mark = time.perf_counter()
-        poses, ids = self._track(poses, boxes, t)
+        poses, ids = self._track(poses, boxes, t, detected)
         now = time.perf_counter()
         for s, v in (("detect", detect), *stage.items(), ("track", now - mark), ("total", now - start)):
             self.times[s].append(v * 1e3)
         self.frames += 1
         return FrameResult(index, t, frame, poses, ids, detected, (now - start) * 1e3)
 
-    def _track(self, poses: Poses, boxes, t: float) -> tuple[Poses, np.ndarray | None]:
+    def _track(self, poses: Poses, boxes, t: float, detected: bool) -> tuple[Poses, np.ndarray | None]:
         if self.tracker is None:
             return poses, None
-        ids = self.tracker.update(poses, box_scores=None if boxes is None else boxes[:, 4])
+        ids = self.tracker.update(poses, box_scores=None if boxes is None else boxes[:, 4],
+                                  from_tracks=boxes is not None and not detected)
         keep = ids >= 0
         poses, ids = Poses(poses.keypoints[keep], poses.scores[keep], poses.boxes[keep]), ids[keep]
         if self.smoother is not None:

@@ -155,22 +155,30 @@ class PoseTracker:
         self.next_id = 1
         self.ended = 0  # tracks that ran out of patience (for reports)
 
-    def update(self, poses, box_scores: np.ndarray | None = None) -> np.ndarray:
+    def update(self, poses, box_scores: np.ndarray | None = None, *, from_tracks: bool = False) -> np.ndarray:
         """Match ``poses`` (one frame) to the tracks → (N,) track ids, -1 for a person left out (below
-        ``high_score`` and continuing no track). ``box_scores`` (N,) are the detector's scores of the people's boxes
-        (a top-down model's person boxes): the two stages then split on them, as ByteTrack splits on detection
-        scores, and :meth:`boxes` hands them on; without them the person scores are used."""
+        ``high_score`` and continuing no track, or below ``low_score``). ``box_scores`` (N,) are the detector's
+        scores of the people's boxes (a top-down model's person boxes): the two stages then split on them, as
+        ByteTrack splits on detection scores, and :meth:`boxes` hands them on; without them the person scores are
+        used.
+
+        ``from_tracks``: the boxes came from :meth:`boxes` (a frame the detector skipped), so they say nothing of
+        whether a person is still there: the stages split on the person scores (box score x joint scores), pairs
+        are matched by OKS only (a box IoU would compare a track with the box it made itself), and no track starts
+        (new people are the detector's to find). A person who left then scores low, is left out, and the track
+        is lost."""
         o = self.options
         kps, boxes, scores = poses.keypoints, poses.boxes, np.asarray(poses.scores, np.float32)
-        split = scores if box_scores is None else np.asarray(box_scores, np.float32)
-        box_scores = np.ones(len(scores), np.float32) if box_scores is None else split
+        split = scores if box_scores is None or from_tracks else np.asarray(box_scores, np.float32)
+        box_scores = np.ones(len(scores), np.float32) if box_scores is None else np.asarray(box_scores, np.float32)
         ids = np.full(len(scores), -1, np.int64)
         high = np.flatnonzero(split >= o.high_score)
         low = np.flatnonzero((split >= o.low_score) & (split < o.high_score))
         free = list(range(len(self.tracks)))
-        pairs = self._match(free, high, kps, boxes, o.similarity, o.min_similarity)
+        kind1, kind2 = ("pose", "pose") if from_tracks else (o.similarity, "iou")
+        pairs = self._match(free, high, kps, boxes, kind1, o.min_similarity)
         seen = [t for t in free if self.tracks[t].lost == 0 and t not in {p[0] for p in pairs}]
-        pairs += self._match(seen, low, kps, boxes, "iou", o.low_similarity)
+        pairs += self._match(seen, low, kps, boxes, kind2, o.low_similarity if kind2 == "iou" else o.min_similarity)
         for t, i in pairs:
             self.tracks[t].update(kps[i], boxes[i], scores[i], box_scores[i], o.keypoint_score)
             ids[i] = self.tracks[t].id
@@ -180,7 +188,7 @@ class PoseTracker:
         before = len(self.tracks)
         self.tracks = [t for t in self.tracks if t.lost <= o.patience]
         self.ended += before - len(self.tracks)
-        for i in high:
+        for i in ([] if from_tracks else high):
             if ids[i] < 0:
                 self.tracks.append(Track(self.next_id, kps[i], boxes[i], scores[i], box_scores[i], o.trail,
                                          o.keypoint_score))
@@ -189,14 +197,15 @@ class PoseTracker:
         return ids
 
     def _match(self, tracks: list[int], people: np.ndarray, kps, boxes, kind: str, threshold: float):
-        """Optimal pairs (track index, person index) between ``tracks`` and ``people`` by ``kind`` similarity."""
+        """Optimal pairs (track index, person index) between ``tracks`` and ``people`` by ``kind`` similarity: "oks"
+        (box IoU where a pair shares no confident joint), "iou", or "pose" (OKS alone; no shared joint: no match)."""
         if not tracks or len(people) == 0:
             return []
         pred = [self.tracks[t].predicted() for t in tracks]
         p_kps = np.stack([k for k, _ in pred])
         p_box = np.stack([b for _, b in pred])
-        sim = box_iou(p_box, boxes[people])
-        if kind == "oks":
+        sim = box_iou(p_box, boxes[people]) if kind != "pose" else np.zeros((len(tracks), len(people)))
+        if kind in ("oks", "pose"):
             oks = pose_oks(p_kps, p_box, kps[people], self.sigmas, self.options.keypoint_score)
             sim = np.where(np.isnan(oks), sim, oks)
         return [(tracks[r], int(people[c])) for r, c in assign(sim, threshold)]

@@ -190,3 +190,18 @@ def test_time_window_keeps_the_last_values_in_fixed_memory():
     for v in (100, 1, 2, 3, 4, 5):
         w.append(v)
     assert len(w) == 4 and w.median() == 3.5 and w.values.nbytes == 32
+
+
+def test_detect_every_n_loses_a_person_who_left_and_runs_the_detector_early():
+    """The person walks out at frame 5; the detector is due every 10 frames. On frame 5 the box from the track
+    holds only background (person score 0.045): the person is left out, not written as a ghost, the track is lost,
+    and the detector runs on frame 6 instead of frame 10; the track ends after its patience."""
+    from track_scenes import FakeTopDown, frame_with_index
+
+    rt = FakeTopDown(leave=5)
+    proc = FrameProcessor(rt, detector=rt.detector, tracker=PoseTracker(TrackOptions(patience=3)), detect_every=10)
+    results = [proc(frame_with_index(i), i, i / 30) for i in range(12)]
+    assert [len(r.poses) for r in results] == [1] * 5 + [0] * 7
+    assert all(r.ids.tolist() == [1] for r in results[:5])
+    assert [r.detected for r in results[:7]] == [True, False, False, False, False, False, True]
+    assert proc.tracker.tracks == [] and proc.tracker.ended == 1

@@ -105,3 +105,42 @@ class FakeBottomUp:
         a = person(100 + 8 * f, 300, 220, rng=self.rng, noise=2.0)
         b = person(100 + 8 * 119 - 8 * f, 290, 200, rng=self.rng, noise=2.0)
         return frame_poses([(a[0], a[1], 0.9), (b[0], b[1], 0.9)])
+
+
+def frame_with_index(i: int, size=(320, 240)) -> np.ndarray:
+    """A blank frame carrying ``i`` in its first pixel, as :class:`FakeSource` writes it."""
+    frame = np.zeros((size[1], size[0], 3), np.uint8)
+    frame[0, 0] = (i % 256, i // 256 % 256, i // 65536)
+    return frame
+
+
+def _index(frame) -> int:
+    return int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1]) + 65536 * int(frame[0, 0, 2])
+
+
+class FakeTopDown:
+    """A top-down 'model' and its person detector for one still person who walks out of the frame at ``leave``:
+    while there, the pose model finds them in any box that covers them (joint scores 0.9); after, a box holds only
+    background (joint scores 0.05). Person scores are box score x mean joint score, as the real runtimes give."""
+
+    backend = "fake"
+
+    def __init__(self, leave: int):
+        from types import SimpleNamespace
+
+        self.spec = SimpleNamespace(kind="simplebaseline", keypoints="coco", score_threshold=None)
+        self.stage_times = None
+        self.leave = leave
+        self.kps, self.box = person(150, 130, 200)
+
+    def detector(self, frame, score_threshold=None) -> Poses:
+        if _index(frame) >= self.leave:
+            return frame_poses([])
+        return frame_poses([(self.kps, self.box, 0.9)])
+
+    def __call__(self, frame, boxes=None, score_threshold=None) -> Poses:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 5)
+        there = _index(frame) < self.leave
+        kps = np.repeat(self.kps[None], len(boxes), axis=0)
+        kps[..., 2] = 0.9 if there else 0.05
+        return Poses(kps, (kps[..., 2].mean(axis=1) * boxes[:, 4]).astype(np.float32), boxes[:, :4].copy())
