@@ -66,6 +66,7 @@ class FrameResult:
     ids: np.ndarray | None
     detected: bool
     ms: float  # the per-frame call: boxes + pose + tracking + smoothing
+    trails: dict | None = None  # {track id: (P, 2) centres} as they were after this frame (drawn by the writer)
 
 
 class FrameProcessor:
@@ -122,11 +123,13 @@ class FrameProcessor:
             self.rt.stage_times = None
         mark = time.perf_counter()
         poses, ids = self._track(poses, boxes, t, detected)
+        # the writer thread draws this frame later: the trails are copied now, not read from the live tracker then
+        trails = self.tracker.trails() if self.tracker is not None else None
         now = time.perf_counter()
         for s, v in (("detect", detect), *stage.items(), ("track", now - mark), ("total", now - start)):
             self.times[s].append(v * 1e3)
         self.frames += 1
-        return FrameResult(index, t, frame, poses, ids, detected, (now - start) * 1e3)
+        return FrameResult(index, t, frame, poses, ids, detected, (now - start) * 1e3, trails)
 
     def _track(self, poses: Poses, boxes, t: float, detected: bool) -> tuple[Poses, np.ndarray | None]:
         if self.tracker is None:

@@ -104,17 +104,16 @@ def frame_record(result) -> dict:
 class _Writer:
     """Draws and writes each processed frame (the write stage)."""
 
-    def __init__(self, rt, out, jf, tracker, progress):
-        self.rt, self.out, self.jf, self.tracker, self.progress = rt, out, jf, tracker, progress
+    def __init__(self, rt, out, jf, progress):
+        self.rt, self.out, self.jf, self.progress = rt, out, jf, progress
         self.people = 0
         self.times: list[float] = []
 
     def __call__(self, result) -> None:
         self.people += len(result.poses)
         if self.out is not None:
-            trails = self.tracker.trails() if self.tracker is not None else None
             self.out.write(draw_poses(result.frame, result.poses, keypoints=self.rt.spec.keypoints, ids=result.ids,
-                                      trails=trails, label=f"{self.rt.backend} {result.ms:.1f} ms"))
+                                      trails=result.trails, label=f"{self.rt.backend} {result.ms:.1f} ms"))
         if self.jf is not None:
             self.jf.write(frame_record(result))
         if self.progress is not None:
@@ -148,7 +147,7 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
                              detect_every=detect_every)
     source = Source(cap, live=live, name=name, max_frames=max_frames)
     jf = JsonLines(json_path) if json_path else None
-    write = _Writer(rt, out, jf, tracker, progress)
+    write = _Writer(rt, out, jf, progress)
     done = {"dropped": 0}
     loop_start = time.perf_counter()
     try:

@@ -205,3 +205,20 @@ def test_detect_every_n_loses_a_person_who_left_and_runs_the_detector_early():
     assert all(r.ids.tolist() == [1] for r in results[:5])
     assert [r.detected for r in results[:7]] == [True, False, False, False, False, False, True]
     assert proc.tracker.tracks == [] and proc.tracker.ended == 1
+
+
+def test_trails_are_drawn_as_they_were_after_the_frame(monkeypatch):
+    """The writer draws frame 0 after frame 1 was processed (pipelined): it must draw frame 0's trails (one point
+    per track), not the tracker's state of then (two points, one from the future)."""
+    import edgepose.pipeline.video as video_mod
+    from track_scenes import frame_with_index
+
+    drawn = []
+    monkeypatch.setattr(video_mod, "draw_poses", lambda frame, poses, **kw: drawn.append(kw["trails"]) or frame)
+    rt = FakeBottomUp()
+    proc = FrameProcessor(rt, tracker=PoseTracker())
+    first, second = proc(frame_with_index(0), 0, 0.0), proc(frame_with_index(1), 1, 1 / 30)
+    write = video_mod._Writer(rt, types.SimpleNamespace(write=lambda frame: None), None, None)
+    write(first)
+    write(second)
+    assert [sorted((tid, len(p)) for tid, p in d.items()) for d in drawn] == [[(1, 1), (2, 1)], [(1, 2), (2, 2)]]
