@@ -3,7 +3,7 @@
 ``--source`` takes a video file, a camera index (``0``), a network stream (``rtsp://``, ``http://``), a Jetson CSI
 camera (``csi://0``: a GStreamer ``nvarguscamerasrc`` pipeline, which needs OpenCV built with GStreamer, as
 JetPack's is) or a Raspberry Pi camera (``picam://0`` through picamera2, imported only then). A :class:`Source`
-gives ``(frame, timestamp in seconds)`` pairs: a file's timestamps are its own (frame index / FPS), a live
+gives ``(frame, source index, timestamp in seconds)``: a file's timestamps are its own (frame index / FPS), a live
 source's come from the clock at capture. A live source that stops giving frames, or a file that ends before the
 frame count its header announces, is an error (:class:`SourceStopped`) once the frames before are done.
 """
@@ -122,11 +122,11 @@ def is_live(source: str) -> bool:
 
 
 class Source:
-    """Frames from ``cap`` (anything with OpenCV's ``read()``), numbered and timestamped; raises
-    :class:`SourceStopped` from :meth:`read` when a live source stops or a file ends early."""
+    """Frames from ``cap`` (anything with OpenCV's ``read()``), numbered in the order the source gave them and
+    timestamped; raises :class:`SourceStopped` from :meth:`read` when a live source stops or a file ends early."""
 
-    def __init__(self, cap, *, live: bool = False, name: str = "the source", max_frames: int | None = None):
-        self.cap, self.live, self.name, self.max_frames = cap, live, name, max_frames
+    def __init__(self, cap, *, live: bool = False, name: str = "the source"):
+        self.cap, self.live, self.name = cap, live, name
         get = getattr(cap, "get", None)
         fps = float(get(cv2.CAP_PROP_FPS)) if get else 0.0
         self.fps = fps if math.isfinite(fps) and fps > 0 else 30.0
@@ -135,17 +135,16 @@ class Source:
         self.count = 0
         self.start = time.monotonic()
 
-    def read(self) -> tuple[np.ndarray, float] | None:
-        """The next (frame, seconds), or None at the end (of the file, or of ``max_frames``)."""
-        if self.max_frames is not None and self.count >= self.max_frames:
-            return None
+    def read(self) -> tuple[np.ndarray, int, float] | None:
+        """The next (frame, index in the source, seconds), or None at the end of the file. A live source's frames
+        that the processing was too slow for leave gaps in the indices of the frames processed."""
         ok, frame = self.cap.read()
         if not ok or frame is None:
             self._check_end()
             return None
         t = time.monotonic() - self.start if self.live else self.count / self.fps
         self.count += 1
-        return frame, t
+        return frame, self.count - 1, t
 
     def _check_end(self) -> None:
         if self.count == 0:

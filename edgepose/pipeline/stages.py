@@ -59,7 +59,7 @@ class FrameResult:
     """One processed frame: its people (with track ids when tracking; -1 never appears, untracked people are
     left out) and whether the detector ran on it."""
 
-    index: int
+    index: int  # in the source: a live source's dropped frames leave gaps (the JSON "frame")
     t: float
     frame: np.ndarray
     poses: Poses
@@ -149,24 +149,30 @@ class FrameProcessor:
 
 
 class _Latest:
-    """A one-frame mailbox for a live source: a new frame replaces one not taken yet (counted as dropped)."""
+    """A one-frame mailbox for a live source: a new frame replaces one not taken yet (counted as dropped). The end
+    (``_END`` or the source's error) is kept apart and handed out after the frame still waiting, never instead."""
 
     def __init__(self):
         self.cond = threading.Condition()
         self.item, self.has, self.dropped = None, False, 0
+        self.final = None
 
     def put(self, item, timeout=None) -> None:
         with self.cond:
-            if self.has and item is not _END and not isinstance(self.item, BaseException):
-                self.dropped += 1
-            if not (self.has and (self.item is _END or isinstance(self.item, BaseException))):
+            if item is _END or isinstance(item, BaseException):
+                if self.final is None:
+                    self.final = item
+            elif self.final is None:
+                self.dropped += self.has
                 self.item, self.has = item, True
             self.cond.notify()
 
     def get(self, timeout=None):
         with self.cond:
-            if not self.cond.wait_for(lambda: self.has, timeout):
+            if not self.cond.wait_for(lambda: self.has or self.final is not None, timeout):
                 raise queue.Empty
+            if not self.has:
+                return self.final
             item, self.item, self.has = self.item, None, False
             return item
 
@@ -211,10 +217,11 @@ def _writer(results_q, write, errors: list) -> None:
             errors.append(e)
 
 
-def run_pipelined(source, process, write, stop, *, depth: int = 4) -> dict:
-    """Capture (``source.read()`` → (frame, t) or None), ``process(frame, index, t)`` → result and ``write(result)``
-    in three threads with bounded queues of ``depth`` (a live source: a one-frame mailbox). Returns
-    {"frames", "dropped"}; an exception from any stage is raised here after every processed frame is written."""
+def run_pipelined(source, process, write, stop, *, depth: int = 4, max_frames: int | None = None) -> dict:
+    """Capture (``source.read()`` → (frame, index, t) or None), ``process(frame, index, t)`` → result and
+    ``write(result)`` in three threads with bounded queues of ``depth`` (a live source: a one-frame mailbox), until
+    the source ends, ``stop.signal`` or ``max_frames`` frames processed. Returns {"frames", "dropped"}; an exception
+    from any stage is raised here after every processed frame is written."""
     frames_q = _Latest() if source.live else queue.Queue(maxsize=depth)
     results_q: queue.Queue = queue.Queue(maxsize=depth)
     halt, errors = threading.Event(), []
@@ -224,7 +231,7 @@ def run_pipelined(source, process, write, stop, *, depth: int = 4) -> dict:
     writer.start()
     n = 0
     try:
-        while not stop.signal and not errors:
+        while not stop.signal and not errors and (max_frames is None or n < max_frames):
             try:
                 item = frames_q.get(timeout=0.1)
             except queue.Empty:
@@ -233,7 +240,7 @@ def run_pipelined(source, process, write, stop, *, depth: int = 4) -> dict:
                 break
             if isinstance(item, BaseException):
                 raise item
-            result = process(item[0], n, item[1])
+            result = process(*item)
             n += 1
             while not errors:
                 try:

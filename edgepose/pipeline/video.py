@@ -120,13 +120,13 @@ class _Writer:
             self.progress.update()
 
 
-def _sequential(source: Source, process, write, stop) -> dict:
+def _sequential(source: Source, process, write, stop, *, max_frames: int | None = None) -> dict:
     n = 0
-    while not stop.signal:
+    while not stop.signal and (max_frames is None or n < max_frames):
         item = source.read()
         if item is None:
             break
-        write(process(item[0], n, item[1]))
+        write(process(*item))
         n += 1
     return {"frames": n, "dropped": 0}
 
@@ -145,7 +145,7 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
     the end of the source). A second Ctrl-C stops at once, even inside a stalled read, and still keeps them."""
     process = FrameProcessor(rt, detector=detector, min_score=min_score, tracker=tracker, smoother=smoother,
                              detect_every=detect_every)
-    source = Source(cap, live=live, name=name, max_frames=max_frames)
+    source = Source(cap, live=live, name=name)
     jf = JsonLines(json_path) if json_path else None
     write = _Writer(rt, out, jf, progress)
     done = {"dropped": 0}
@@ -153,7 +153,8 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
     try:
         with stop_requests() as stop:
             try:
-                done = (run_pipelined if pipelined else _sequential)(source, process, write, stop)
+                done = (run_pipelined if pipelined else _sequential)(source, process, write, stop,
+                                                                     max_frames=max_frames)
             except KeyboardInterrupt:  # a second Ctrl-C (a stalled camera or stream): stop now, still keep outputs
                 if not stop.signal:
                     raise

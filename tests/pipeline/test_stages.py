@@ -53,7 +53,8 @@ def test_pipelined_fps_follows_the_slowest_stage():
 
 def test_a_live_source_keeps_the_newest_frame_and_counts_the_dropped():
     """A camera at ~200 FPS, processing at ~50: stale frames are dropped (counted), the ones processed are the
-    newest, in order, and every one of them is written."""
+    newest, in order, every one of them is written under its index in the source (the gaps show the frames dropped),
+    and the last frame the camera gave before it stopped is processed, not replaced by the end."""
     done: list[int] = []
     source = Source(FakeSource(100, read_ms=5), live=True)
     seen = []
@@ -64,8 +65,8 @@ def test_a_live_source_keeps_the_newest_frame_and_counts_the_dropped():
 
     with pytest.raises(SourceStopped, match="stopped giving frames after 100"):
         run_pipelined(source, process, _slow_writer(0, done), _NoStop())
-    assert len(done) == len(seen) < 60 and done == list(range(len(seen)))
-    assert seen == sorted(seen) and seen[-1] >= 90  # the newest frames, never an old one after a new one
+    assert len(done) == len(seen) < 60 and done == seen
+    assert seen == sorted(seen) and seen[-1] == 99  # the newest frames, never an old one after a new one
 
 
 def test_processed_frames_are_written_when_the_source_fails():
@@ -147,8 +148,8 @@ def test_picamera2_source(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=_Picamera2))
     cam = open_source("picam://0")
     source = Source(cam, live=True)
-    frame, t = source.read()
-    assert frame.shape == (720, 1280, 3) and frame[0, 0, 0] == 1 and t >= 0
+    frame, index, t = source.read()
+    assert frame.shape == (720, 1280, 3) and frame[0, 0, 0] == 1 and index == 0 and t >= 0
     cam.release()
     with pytest.raises(Exception, match="picam://1: picamera2 could not open it"):
         open_source("picam://1")
@@ -222,3 +223,12 @@ def test_trails_are_drawn_as_they_were_after_the_frame(monkeypatch):
     write(first)
     write(second)
     assert [sorted((tid, len(p)) for tid, p in d.items()) for d in drawn] == [[(1, 1), (2, 1)], [(1, 2), (2, 2)]]
+
+
+def test_max_frames_counts_the_frames_processed_from_a_live_source():
+    """--max-frames 5 on a camera faster than the processing: 5 frames are processed and written, however many the
+    camera gave (and dropped) meanwhile."""
+    done: list[int] = []
+    stats = run_pipelined(Source(FakeSource(1000, read_ms=2), live=True), _process(15), _slow_writer(0, done),
+                          _NoStop(), max_frames=5)
+    assert stats["frames"] == 5 and len(done) == 5 and stats["dropped"] > 0 and done == sorted(done)
