@@ -142,6 +142,7 @@ def _run(args, rt, detector, tracker, smoother) -> dict:
     from edgepose.utils.progress import Progress
 
     cap = out = None
+    handed = False  # run_stream releases the capture, once no thread reads from it
     try:
         cap = open_source(args.source)
         if args.out:
@@ -150,6 +151,7 @@ def _run(args, rt, detector, tracker, smoother) -> dict:
             size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
             out = VideoOutput(args.out, cap.get(cv2.CAP_PROP_FPS), size)
         bar = Progress(args.max_frames, "frames", enabled=not args.quiet)
+        handed = True
         stats = run_stream(rt, cap, detector=detector, out=out, json_path=args.json, max_frames=args.max_frames,
                            min_score=args.min_score, progress=bar, tracker=tracker, smoother=smoother,
                            detect_every=args.detect_every, pipelined=not args.sequential,
@@ -160,7 +162,7 @@ def _run(args, rt, detector, tracker, smoother) -> dict:
             out.close(keep=out.frames > 0)
         raise
     finally:
-        if cap is not None:
+        if cap is not None and not handed:
             cap.release()
     if out is not None:
         out.close(keep=True)

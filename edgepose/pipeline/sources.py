@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -134,17 +135,47 @@ class Source:
         self.expected = int(count) if math.isfinite(count) and count > 0 else None
         self.count = 0
         self.start = time.monotonic()
+        self._lock = threading.Lock()
+        self._reading = self._close_pending = self.closed = False
 
     def read(self) -> tuple[np.ndarray, int, float] | None:
         """The next (frame, index in the source, seconds), or None at the end of the file. A live source's frames
         that the processing was too slow for leave gaps in the indices of the frames processed."""
-        ok, frame = self.cap.read()
+        with self._lock:
+            if self.closed or self._close_pending:
+                return None
+            self._reading = True
+        try:
+            ok, frame = self.cap.read()
+        finally:
+            with self._lock:
+                self._reading = False
+                if self._close_pending:
+                    self._release()
+        if self.closed:
+            return None
         if not ok or frame is None:
             self._check_end()
             return None
         t = time.monotonic() - self.start if self.live else self.count / self.fps
         self.count += 1
         return frame, self.count - 1, t
+
+    def close(self) -> None:
+        """Release the capture (``cap.release()`` when it has one). When another thread is inside ``read()`` (a
+        capture thread stalled on a stream, left behind after its join timed out), the release happens when that
+        read returns, never under it: a native capture released mid-read can crash the process."""
+        with self._lock:
+            if self._reading:
+                self._close_pending = True
+            elif not self.closed:
+                self._release()
+
+    def _release(self) -> None:
+        self.closed, self._close_pending = True, False
+        release = getattr(self.cap, "release", None)
+        if release is not None:
+            release()
 
     def _check_end(self) -> None:
         if self.count == 0:

@@ -22,6 +22,7 @@ from edgepose.pipeline.preprocess import usable_boxes
 from edgepose.runtimes.poses import Poses
 
 STAGES = ("detect", "preprocess", "inference", "decode", "track")
+READER_JOIN_S = 2.0  # how long the end of a run waits for a capture thread stalled in read()
 WINDOW = 10_000  # per-frame times kept for the medians: a camera running for days keeps its memory flat
 
 
@@ -252,7 +253,9 @@ def run_pipelined(source, process, write, stop, *, depth: int = 4, max_frames: i
         halt.set()
         results_q.put(_END)  # the writer drains what was processed, then stops
         writer.join()
-        reader.join(timeout=2.0)  # a capture stalled in read() is a daemon thread: it does not hold the exit
+        # a capture stalled in read() is a daemon thread: it does not hold the exit, and Source.close() leaves the
+        # release of the capture to it
+        reader.join(timeout=READER_JOIN_S)
     if errors:
         raise errors[0]
     return {"frames": n, "dropped": getattr(frames_q, "dropped", 0)}

@@ -142,15 +142,18 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
 
     Ctrl-C or SIGTERM (the only way to stop a camera or a stream) ends the loop after the current frame, like the
     end of a video: the frames done so far are kept and ``stopped`` names the signal ("SIGINT" / "SIGTERM"; None at
-    the end of the source). A second Ctrl-C stops at once, even inside a stalled read, and still keeps them."""
-    process = FrameProcessor(rt, detector=detector, min_score=min_score, tracker=tracker, smoother=smoother,
-                             detect_every=detect_every)
+    the end of the source). A second Ctrl-C stops at once, even inside a stalled read, and still keeps them.
+
+    ``cap`` is released here (its ``release()``, when it has one), once no thread is reading from it."""
     source = Source(cap, live=live, name=name)
-    jf = JsonLines(json_path) if json_path else None
-    write = _Writer(rt, out, jf, progress)
-    done = {"dropped": 0}
-    loop_start = time.perf_counter()
+    jf = None
     try:
+        process = FrameProcessor(rt, detector=detector, min_score=min_score, tracker=tracker, smoother=smoother,
+                                 detect_every=detect_every)
+        jf = JsonLines(json_path) if json_path else None
+        write = _Writer(rt, out, jf, progress)
+        done = {"dropped": 0}
+        loop_start = time.perf_counter()
         with stop_requests() as stop:
             try:
                 done = (run_pipelined if pipelined else _sequential)(source, process, write, stop,
@@ -160,6 +163,7 @@ def run_stream(rt, cap, *, detector=None, out=None, json_path=None, max_frames=N
                     raise
         wall = time.perf_counter() - loop_start
     finally:
+        source.close()
         if jf is not None:
             jf.close(keep=jf.lines > 0)
     n = process.frames

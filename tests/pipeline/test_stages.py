@@ -232,3 +232,59 @@ def test_max_frames_counts_the_frames_processed_from_a_live_source():
     stats = run_pipelined(Source(FakeSource(1000, read_ms=2), live=True), _process(15), _slow_writer(0, done),
                           _NoStop(), max_frames=5)
     assert stats["frames"] == 5 and len(done) == 5 and stats["dropped"] > 0 and done == sorted(done)
+
+
+class _StallingStream:
+    """A stream whose 2nd read stalls (until ``unblock``) after Ctrl-C was pressed; it records a release that
+    comes while a read is still inside the capture (a native crash with a real RTSP / CSI capture)."""
+
+    def __init__(self):
+        import threading
+
+        self.reads, self.in_read, self.unblock = 0, False, threading.Event()
+        self.released = self.released_in_read = False
+
+    def read(self):
+        import os
+        import signal
+
+        from track_scenes import frame_with_index
+
+        self.reads += 1
+        if self.reads == 2:
+            self.in_read = True
+            time.sleep(0.2)  # frame 0 is processed meanwhile
+            os.kill(os.getpid(), signal.SIGINT)
+            self.unblock.wait(5)
+            self.in_read = False
+        return True, frame_with_index(self.reads - 1)
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        self.released, self.released_in_read = True, self.in_read
+
+
+def test_a_capture_stalled_in_read_is_released_only_after_the_read_returns(monkeypatch):
+    """Ctrl-C while the capture thread is stuck in read(): the run ends (the join times out), but the capture is
+    released when that read returns, not under it."""
+    import threading
+
+    import edgepose.pipeline.sources as sources_mod
+    import edgepose.pipeline.stages as stages_mod
+    from edgepose.commands.run import _run
+
+    cap = _StallingStream()
+    monkeypatch.setattr(sources_mod, "open_source", lambda source: cap)
+    monkeypatch.setattr(stages_mod, "READER_JOIN_S", 0.05)
+    args = types.SimpleNamespace(source="rtsp://cam", out=None, json=None, max_frames=None, quiet=True,
+                                 min_score=0.3, detect_every=1, sequential=False)
+    stats = _run(args, FakeBottomUp(), None, None, None)
+    assert stats["stopped"] == "SIGINT" and stats["frames"] == 1
+    assert not cap.released  # the read is still in progress
+    cap.unblock.set()
+    for t in threading.enumerate():
+        if t.name == "edgepose-capture":
+            t.join(2)
+    assert cap.released and not cap.released_in_read
