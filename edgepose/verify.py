@@ -128,14 +128,16 @@ def _person_scale(spec, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return 1.0 / np.sqrt(np.abs(np.linalg.det(mats[:, :, :2])))
 
 
-def _keypoint_gap(ref: np.ndarray, dev: np.ndarray, score_min: float, scale=None) -> tuple[float, int, int]:
-    """(largest distance over the reference's confident joints, joints compared, people missing)."""
+def _keypoint_gap(ref: np.ndarray, dev: np.ndarray, score_min: float, scale=None,
+                  match: bool = False) -> tuple[float, int, int]:
+    """(largest distance over the reference's confident joints, joints compared, people missing). ``match``
+    (bottom-up): pair each reference person with the closest one found here, not by position in the list."""
     if len(ref) == 0:
         return 0.0, 0, 0
     if len(dev) < len(ref):
         return np.inf, 0, len(ref) - len(dev)
     ref, dev = ref.astype(np.float64), dev.astype(np.float64)
-    if len(dev) > len(ref) or dev.shape[0] != ref.shape[0]:  # bottom-up: pair each reference person greedily
+    if match:
         dev = _match(ref, dev)
     scale = np.ones(len(ref)) if scale is None else np.broadcast_to(np.asarray(scale, np.float64), (len(ref),))
     mask = ref[..., 2] >= score_min
@@ -181,10 +183,12 @@ def verify_runtime(rt, bundle) -> VerifyReport:
         f" ({where})" if rel > 0 else "")
     stages.append(Stage("inference", ok, f"{text}   [tol {100 * tol['relative']:g} %]",
                         {"relative": rel}, deviates=rel > 0))
-    gaps = [_keypoint_gap(s["keypoints"], golden.decoded(rt, o), score_min) for s, o in zip(samples, outs_all)]
+    match = spec.bottom_up
+    gaps = [_keypoint_gap(s["keypoints"], golden.decoded(rt, o), score_min, match=match)
+            for s, o in zip(samples, outs_all)]
     stages.append(_keypoint_stage("decode", gaps, tol["px"], "" if ok else " (inference already deviates)"))
     gaps = [_keypoint_gap(s["poses"], golden.end_to_end(rt, s["image"], s["boxes"]), score_min,
-                          _person_scale(spec, s["image"], s["boxes"])) for s in samples]
+                          _person_scale(spec, s["image"], s["boxes"]), match=match) for s in samples]
     stages.append(_keypoint_stage("end-to-end", gaps, tol["px"]))
     return VerifyReport(str(bundle.path), rt.backend, _device_label(), len(samples), stages)
 

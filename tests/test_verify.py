@@ -166,3 +166,17 @@ def test_verify_passes_where_exported_for_each_precision(target, precision, tmp_
     assert b.manifest["golden"]["tolerances"] == edgepose.golden.tolerances_for(precision)
     report = _report(b.path)
     assert report.passed, report.lines()
+
+
+def test_keypoint_gap_pairs_bottom_up_people_by_position_not_order():
+    from edgepose.verify import _keypoint_gap
+
+    rng = np.random.default_rng(0)
+    a = np.concatenate([rng.random((3, 17, 2)) * 200, np.full((3, 17, 1), 0.9)], axis=-1)
+    swapped = a[[2, 0, 1]]
+    assert _keypoint_gap(a, swapped, 0.3, match=True) == (0.0, 51, 0)
+    assert _keypoint_gap(a, swapped, 0.3)[0] > 10  # top-down: person i is box i
+    moved = a.copy()
+    moved[1, 4, :2] += [3.0, 4.0]
+    assert _keypoint_gap(a, moved, 0.3, scale=[1.0, 2.0, 1.0])[0] == pytest.approx(2.5)  # image px / crop scale
+    assert _keypoint_gap(a, a[:2], 0.3, match=True) == (np.inf, 0, 1)  # a person not found

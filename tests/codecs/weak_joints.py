@@ -10,9 +10,9 @@ from edgepose.data.coco import CocoKeypoints
 from edgepose.pipeline.preprocess import to_tensor, topdown_crops
 
 
-def coco_crops(json_path, spec) -> np.ndarray:
+def coco_crops(json_path, spec, img_dir=None) -> np.ndarray:
     """One uint8 crop per ground-truth person box of a COCO-style file (crowds skipped)."""
-    coco = CocoKeypoints(json_path)
+    coco = CocoKeypoints(json_path, img_dir)
     crops = []
     for image_id in coco.image_ids:
         anns = [a for a in coco.annotations_for(image_id) if not a.get("iscrowd", 0) and a["bbox"][2] > 1]
