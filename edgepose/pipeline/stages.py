@@ -205,17 +205,47 @@ def _capture(source, frames_q, halt: threading.Event) -> None:
         _put(frames_q, e, halt)
 
 
-def _writer(results_q, write, errors: list) -> None:
-    while True:
-        item = results_q.get()
-        if item is _END:
-            return
-        if errors:
-            continue  # drain after a failed write; the processing thread raises it
+def _writer(results_q, write, errors: list, finished: threading.Event) -> None:
+    try:
+        while True:
+            item = results_q.get()
+            if item is _END:
+                return
+            if errors:
+                continue  # drain after a failed write; the processing thread raises it
+            try:
+                write(item)
+            except BaseException as e:
+                errors.append(e)
+    finally:
+        finished.set()
+
+
+def _finish(results_q, finished: threading.Event, reader: threading.Thread) -> bool:
+    """Let the writer write every processed frame and stop, even through Ctrl-C (the caller closes the outputs
+    after this: a writer left running would write into closed files) → whether Ctrl-C came meanwhile. The writer's
+    end is its ``finished`` event, not ``Thread.join()``: a join interrupted by Ctrl-C can mark a running thread
+    stopped (CPython bpo-45274's fix)."""
+    interrupted, sent = False, False
+    while not sent:
         try:
-            write(item)
-        except BaseException as e:
-            errors.append(e)
+            results_q.put(_END)  # the writer drains what was processed, then stops
+            sent = True
+        except KeyboardInterrupt:
+            interrupted = True
+    while True:
+        try:
+            if finished.wait(0.1):
+                break
+        except KeyboardInterrupt:
+            interrupted = True
+    try:
+        # a capture stalled in read() is a daemon thread: it does not hold the exit, and Source.close() leaves the
+        # release of the capture to it
+        reader.join(timeout=READER_JOIN_S)
+    except KeyboardInterrupt:
+        interrupted = True
+    return interrupted
 
 
 def run_pipelined(source, process, write, stop, *, depth: int = 4, max_frames: int | None = None) -> dict:
@@ -225,9 +255,9 @@ def run_pipelined(source, process, write, stop, *, depth: int = 4, max_frames: i
     from any stage is raised here after every processed frame is written."""
     frames_q = _Latest() if source.live else queue.Queue(maxsize=depth)
     results_q: queue.Queue = queue.Queue(maxsize=depth)
-    halt, errors = threading.Event(), []
+    halt, finished, errors = threading.Event(), threading.Event(), []
     reader = threading.Thread(target=_capture, args=(source, frames_q, halt), name="edgepose-capture", daemon=True)
-    writer = threading.Thread(target=_writer, args=(results_q, write, errors), name="edgepose-write", daemon=True)
+    writer = threading.Thread(target=_writer, args=(results_q, write, errors, finished), name="edgepose-write", daemon=True)
     reader.start()
     writer.start()
     n = 0
@@ -251,11 +281,9 @@ def run_pipelined(source, process, write, stop, *, depth: int = 4, max_frames: i
                     continue
     finally:
         halt.set()
-        results_q.put(_END)  # the writer drains what was processed, then stops
-        writer.join()
-        # a capture stalled in read() is a daemon thread: it does not hold the exit, and Source.close() leaves the
-        # release of the capture to it
-        reader.join(timeout=READER_JOIN_S)
+        interrupted = _finish(results_q, finished, reader)
+    if interrupted:
+        raise KeyboardInterrupt
     if errors:
         raise errors[0]
     return {"frames": n, "dropped": getattr(frames_q, "dropped", 0)}

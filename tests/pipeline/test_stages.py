@@ -288,3 +288,34 @@ def test_a_capture_stalled_in_read_is_released_only_after_the_read_returns(monke
         if t.name == "edgepose-capture":
             t.join(2)
     assert cap.released and not cap.released_in_read
+
+
+def test_ctrl_c_while_waiting_for_the_writer_lets_it_finish_first():
+    """Ctrl-C lands while the run waits for the writer's last frames: the KeyboardInterrupt comes out only after
+    the writer wrote them (the outputs are closed after run_pipelined returns)."""
+    import os
+    import signal
+
+    done: list[int] = []
+    processed = []
+
+    def process(frame, index, t):
+        processed.append(index)
+        return types.SimpleNamespace(index=index)
+
+    def write(result):
+        if not done:
+            while len(processed) < 3:
+                time.sleep(0.01)
+            time.sleep(0.1)  # the processing thread is waiting for the writer by now
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+        done.append(result.index)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_pipelined(Source(FakeSource(3)), process, write, _NoStop())
+        assert done == [0, 1, 2]
+    finally:
+        signal.signal(signal.SIGINT, previous)
