@@ -74,6 +74,10 @@ def _check_args(args) -> None:
         raise ConfigError(f"--smooth-beta {args.smooth_beta}: expected a number >= 0")
     if args.track_patience < 0:
         raise ConfigError(f"--track-patience {args.track_patience}: expected a number of frames >= 0")
+    if args.track:
+        from edgepose.utils.lazy import check_installed
+
+        check_installed("scipy", "--track (the optimal assignment of people to tracks)")
 
 
 def _trackers(args, spec):

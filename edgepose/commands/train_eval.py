@@ -153,7 +153,11 @@ def _eval_posetrack(args) -> int:
     from edgepose.data.coco import load_detections
     from edgepose.eval.posetrack import evaluate_tracking, parse_posetrack_spec
 
-    parse_posetrack_spec(args.data)  # a bad path fails before a model is loaded
+    from edgepose.utils.lazy import check_installed
+
+    parse_posetrack_spec(args.data)  # a bad path, or a missing package, fails before a model is loaded
+    check_installed("motmetrics", "--data posetrack:... (MOTA, ID switches)")
+    check_installed("scipy", "--data posetrack:... (the tracker's optimal assignment)")
     if args.flip_test or args.max_images:
         raise ConfigError("--flip-test and --max-images do not apply to --data posetrack:...; expected neither")
     dets = load_detections(args.detections, min_score=args.det_min_score) if args.detections else None

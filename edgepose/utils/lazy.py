@@ -13,7 +13,8 @@ EXTRAS = {
     "torch": "export", "onnx": "export", "onnxscript": "export", "onnxslim": "export",
     "litert_torch": "export", "ai_edge_quantizer": "export", "pycocotools": "eval", "onnxruntime": "onnxruntime",
     "openvino": "openvino", "nncf": "openvino", "ai_edge_litert": "tflite",
-    "tflite_runtime": "tflite", "tensorrt": "tensorrt", "matplotlib": "report",
+    "tflite_runtime": "tflite", "tensorrt": "tensorrt", "matplotlib": "report", "motmetrics": "eval",
+    "scipy": "video",
 }
 
 
@@ -35,3 +36,11 @@ def require(name: str, purpose: str = "") -> ModuleType:
         raise BackendUnavailable(
             f"package {name!r} is not installed{why}: pip install 'edgepose[{extra}]' ({exc})"
         ) from None
+
+
+def check_installed(name: str, purpose: str) -> None:
+    """Raise BackendUnavailable naming the edgepose extra when ``name`` is not installed, without importing it: a
+    command checks what it will need before any work."""
+    if not is_importable(name):
+        raise BackendUnavailable(f"{purpose} needs {name}, which is not installed: pip install "
+                                 f"'edgepose[{EXTRAS.get(name, 'all')}]'")

@@ -85,3 +85,10 @@ def test_posetrack_bad_input(shared_data, tmp_path, capsys):
     (tmp_path / "x.json").write_text(json.dumps({"images": [{"id": 1}], "annotations": []}))
     assert "no vid_id / frame_id" in cli_error(["eval", "movenet-multipose", "--data",
                                                 f"posetrack:{tmp_path / 'x.json'}:{tmp_path}"], capsys)
+
+
+def test_posetrack_without_motmetrics_fails_before_loading_a_model(shared_data, monkeypatch, capsys):
+    ann = shared_data / "posetrack18-mini" / "annotations" / "val"
+    monkeypatch.setitem(__import__("sys").modules, "motmetrics", None)  # as if not installed
+    msg = cli_error(["eval", "no-such-model", "--data", f"posetrack:{ann}", "--no-progress"], capsys)
+    assert "motmetrics" in msg and "pip install 'edgepose[eval]'" in msg

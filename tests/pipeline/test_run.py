@@ -280,3 +280,9 @@ def test_an_output_that_fails_mid_run_keeps_the_lines_before(bundles, video, tmp
     assert "writing frame 3 failed (No space left on device)" in msg and "keeps the 3 frames before" in msg
     assert [json.loads(ln)["frame"] for ln in js.read_text().splitlines()] == [0, 1, 2]
     assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) >= 3
+
+
+def test_track_without_scipy_is_a_one_line_error_before_any_work(monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "scipy", None)  # as if not installed
+    msg = _error(["run", "no-such-bundle", "--source", "no-such.mp4", "--track"], capsys)
+    assert "--track" in msg and "pip install 'edgepose[video]'" in msg
