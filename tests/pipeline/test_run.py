@@ -68,26 +68,46 @@ def test_bad_input(bundles, video, tmp_path, capsys):
     assert not out.exists()
 
 
-class _StoppedCamera:
-    """A capture whose ``n``-th read brings Ctrl-C (or SIGTERM) along with its frame."""
+class _Written:
+    """A progress bar that counts the frames written (run_stream calls update() after each)."""
 
-    def __init__(self, video, n, signum):
-        self.cap, self.n, self.signum = cv2.VideoCapture(str(video)), n, signum
+    n = 0
+
+    def update(self):
+        self.n += 1
+
+    def wait(self, frames: int) -> None:
+        import time
+
+        end = time.monotonic() + 5
+        while self.n < frames and time.monotonic() < end:
+            time.sleep(0.005)
+
+
+class _StoppedCamera:
+    """A capture whose ``n``-th read brings Ctrl-C (or SIGTERM) along with its frame, once the frames before it are
+    written (pipelined, the capture thread reads ahead of them)."""
+
+    def __init__(self, video, n, signum, written):
+        self.cap, self.n, self.signum, self.written, self.reads = cv2.VideoCapture(str(video)), n, signum, written, 0
 
     def read(self):
         import os
 
-        self.n -= 1
-        if self.n == 0:
+        self.reads += 1
+        if self.reads == self.n:
+            self.written.wait(self.n - 1)
             os.kill(os.getpid(), self.signum)
         return self.cap.read()
 
 
 @pytest.mark.onnxruntime
+@pytest.mark.parametrize("pipelined", [False, True], ids=["sequential", "pipelined"])
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
-def test_ctrl_c_keeps_the_frames_done(bundles, video, tmp_path, signame):
-    """A camera is stopped with Ctrl-C / SIGTERM: the loop ends after that frame, the JSON lines and the video of
-    the frames done stay, and the previous signal handlers are back."""
+def test_ctrl_c_keeps_the_frames_done(bundles, video, tmp_path, signame, pipelined):
+    """A camera is stopped with Ctrl-C / SIGTERM: the loop ends after that frame (pipelined: the frame in progress,
+    which may be the one before), the JSON lines and the video of the frames done stay, and the previous signal
+    handlers are back."""
     import signal
 
     import edgepose
@@ -95,22 +115,26 @@ def test_ctrl_c_keeps_the_frames_done(bundles, video, tmp_path, signame):
 
     js, out = tmp_path / "p.jsonl", tmp_path / "o.mp4"
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    written = _Written()
     with edgepose.load(bundles["centernet-mnv2s"]) as rt:
         writer = VideoOutput(out, 30.0, (1280, 720))
-        stats = run_stream(rt, _StoppedCamera(video, 3, getattr(signal, signame)), out=writer, json_path=str(js))
+        stats = run_stream(rt, _StoppedCamera(video, 3, getattr(signal, signame), written), out=writer,
+                           json_path=str(js), pipelined=pipelined, progress=written)
         writer.close(keep=True)
-    assert stats["stopped"] == signame and stats["frames"] == 3
-    assert [json.loads(ln)["frame"] for ln in js.read_text().splitlines()] == [0, 1, 2]
-    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    n = stats["frames"]
+    assert stats["stopped"] == signame and (n in (2, 3) if pipelined else n == 3)
+    assert [json.loads(ln)["frame"] for ln in js.read_text().splitlines()] == list(range(n))
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4", "p.jsonl"]
     assert {s: signal.getsignal(s) for s in before} == before
 
 
 class _StalledCamera:
-    """The 2nd read stalls: the first Ctrl-C arrives while it blocks, a second one interrupts it."""
+    """The 2nd read stalls: the first Ctrl-C arrives while it blocks (once frame 0 is written), a second one
+    interrupts it."""
 
-    def __init__(self, video):
-        self.cap, self.reads = cv2.VideoCapture(str(video)), 0
+    def __init__(self, video, written):
+        self.cap, self.reads, self.written = cv2.VideoCapture(str(video)), 0, written
 
     def read(self):
         import os
@@ -118,19 +142,23 @@ class _StalledCamera:
 
         self.reads += 1
         if self.reads == 2:
+            self.written.wait(1)
             os.kill(os.getpid(), signal.SIGINT)  # first Ctrl-C: only a request, the read goes on blocking ...
             raise KeyboardInterrupt  # ... until the second Ctrl-C interrupts it
         return self.cap.read()
 
 
 @pytest.mark.onnxruntime
-def test_a_second_ctrl_c_in_a_stalled_read_still_keeps_the_outputs(bundles, video, tmp_path):
+@pytest.mark.parametrize("pipelined", [False, True], ids=["sequential", "pipelined"])
+def test_a_second_ctrl_c_in_a_stalled_read_still_keeps_the_outputs(bundles, video, tmp_path, pipelined):
     import edgepose
     from edgepose.pipeline.video import run_stream
 
     js = tmp_path / "p.jsonl"
+    written = _Written()
     with edgepose.load(bundles["centernet-mnv2s"]) as rt:
-        stats = run_stream(rt, _StalledCamera(video), json_path=str(js))
+        stats = run_stream(rt, _StalledCamera(video, written), json_path=str(js), pipelined=pipelined,
+                           progress=written)
     assert stats["stopped"] == "SIGINT" and stats["frames"] == 1
     assert len(js.read_text().splitlines()) == 1
 
