@@ -5,7 +5,8 @@ pipelined, writing the annotated video and JSON lines; resident memory sampled e
 
 Default bundle: the demo's bottom-up default centernet-mnv2s, ONNX fp32, exported into --work (small and fast, so
 that 10,000 frames fit in minutes on 2 cores); the four videos are scaled to a quarter (272 x 480) once and looped.
-Pass: RSS grows at most 5 MB from frame 1,000 (after warm-up) to the end, and the JSON lines hold every frame once.
+Pass: RSS grows at most 5 MB from frame 1,000 (after warm-up) to the end, and the JSON lines hold every frame once
+(and the video every frame); the exit code is 1 when either fails.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from common import machine  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-video"
 VIDEOS = [SHARED / f"pose2sim-multiperson-cam0{i}.mp4" for i in (1, 2, 3, 4)]
 SIZE = (272, 480)  # a quarter of 1088 x 1920
+MAX_GROWTH_MB = 5.0  # RSS growth allowed after warm-up
 
 
 def small_loop(work: Path) -> Path:
@@ -73,7 +75,7 @@ class Probe:
             self.samples.append((self.n, self.rss_mb()))
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--frames", type=int, default=10_000)
@@ -117,7 +119,15 @@ def main() -> None:
     print(f"RSS MiB: at frame 1000 {warm:.1f}, at the end {end:.1f}, growth {end - warm:+.1f}, max "
           f"{max(r for _, r in probe.samples):.1f}; samples every 250 frames: "
           f"{[round(r, 1) for _, r in probe.samples]}")
+    failed = []
+    if end - warm > MAX_GROWTH_MB:
+        failed.append(f"RSS grew {end - warm:+.1f} MiB after warm-up (allowed {MAX_GROWTH_MB:g})")
+    if frames != list(range(stats["frames"])) or video_frames != stats["frames"]:
+        failed.append(f"{len(frames)} JSON lines and {video_frames} video frames for {stats['frames']} frames "
+                      "processed (expected each frame once)")
+    print("FAIL: " + "; ".join(failed) if failed else "PASS")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Video loop on real footage: FPS sequential vs pipelined and every-frame vs detect-every-N, keypoint jitter with
-and without One-Euro smoothing, and track ids on the Pose2Sim multi-person videos (no ground truth: new ids beyond
-the people on screen bound the ID switches and fragmentations from above).
+and without One-Euro smoothing, and track ids on the Pose2Sim multi-person videos (no ground truth: the count of ids
+beyond the people on screen, i.e. fragmentations and switches to a new id; two tracks swapping ids are not seen).
 
     .venv/bin/python benchmarks/video.py --work /tmp/ep-video [--threads 2] [--frames 100]
 
