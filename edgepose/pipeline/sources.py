@@ -117,8 +117,16 @@ class PiCamera:
         self.cam.close()
 
 
+VIDEO_FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
+
+
 def is_live(source: str) -> bool:
-    """A camera or a stream (frames arrive on their own clock), not a file."""
+    """A camera or a stream (frames arrive on their own clock), not a file: a video file served over HTTP
+    (``http://host/clip.mp4``) is read frame by frame like a local one."""
+    if source.startswith(("http://", "https://")):
+        from urllib.parse import urlparse
+
+        return not urlparse(source).path.lower().endswith(VIDEO_FILE_SUFFIXES)
     return source.isdigit() or "://" in source
 
 

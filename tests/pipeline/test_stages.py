@@ -319,3 +319,10 @@ def test_ctrl_c_while_waiting_for_the_writer_lets_it_finish_first():
         assert done == [0, 1, 2]
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_is_live_tells_cameras_and_streams_from_files():
+    from edgepose.pipeline.sources import is_live
+
+    assert all(map(is_live, ["0", "rtsp://cam/stream", "csi://0", "picam://0", "http://cam:8080/video"]))
+    assert not any(map(is_live, ["clip.mp4", "http://host/videos/clip.mp4", "https://host/a.MOV?token=1"]))
