@@ -43,7 +43,8 @@ def _export_args(p) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (ONNX / OpenVINO / TensorRT)")
     p.add_argument("--samples", default=None,
-                   help="COCO json or image folder for the parity gate (default: synthetic images)")
+                   help="COCO json or image folder for the parity gate and the bundle's golden samples (the first 3 "
+                        "images, for `edgepose verify`; default: synthetic figures)")
     p.add_argument("--no-parity", action="store_true", help="skip the PyTorch parity gate (not recommended)")
     p.add_argument("--head", choices=("heatmap", "centernet"), help="output kind of your own model")
     p.add_argument("--keypoints", default=None, help="keypoint schema of your own model: coco or mpii")
