@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgepose.cli import command
 from edgepose.errors import ConfigError
+from edgepose.pipeline import START_SCORE
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".avi")
 
@@ -18,12 +19,13 @@ def _run_args(p) -> None:
                         "without it a top-down model sees the whole frame as one person")
     p.add_argument("--out", default=None, help="annotated video to write (.mp4 or .avi; written when the run ends)")
     p.add_argument("--json", default=None, help="JSON lines file: one line per frame with the people found "
-                                                "(written frame by frame)")
+                                                "(written frame by frame to .NAME.partial beside it, renamed to NAME "
+                                                "when the run ends)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
     p.add_argument("--threads", type=int, default=None,
                    help="inference threads (default: the bundle's --device profile, else every core the backend "
                         "may use)")
-    p.add_argument("--min-score", type=float, default=0.3,
+    p.add_argument("--min-score", type=float, default=START_SCORE,
                    help="with --detector: keep the people it scores at least this (0..1; replaces the detector "
                         "bundle's own threshold); with --track, people it scores down to 0.1 continue a track")
     g = p.add_argument_group("video: tracking, smoothing, detector schedule, threads")
@@ -59,12 +61,9 @@ def _check_args(args) -> None:
         raise ConfigError(f"--threads {args.threads}: expected at least 1")
     if not 0.0 <= args.min_score <= 1.0:
         raise ConfigError(f"--min-score {args.min_score}: expected a score between 0 and 1")
-    if args.detect_every < 1:
-        raise ConfigError(f"--detect-every {args.detect_every}: expected a whole number >= 1 (1: the detector runs "
-                          "on every frame)")
-    if args.detect_every > 1 and not (args.track and args.detector):
-        raise ConfigError(f"--detect-every {args.detect_every} needs --detector and --track (between detector runs "
-                          "the boxes come from the tracks)")
+    from edgepose.pipeline.stages import check_detect_every
+
+    check_detect_every(args.detect_every, detector=bool(args.detector), tracker=args.track)
     if args.smooth and not args.track:
         raise ConfigError("--smooth needs --track (the filter follows each tracked person's joints)")
     for flag, v in (("--smooth-cutoff", args.smooth_cutoff), ("--smooth-dcutoff", args.smooth_dcutoff)):

@@ -191,9 +191,12 @@ def track_dataset(rt, videos: dict[str, list[dict]], root: Path, *, tracker_fact
 def evaluate_tracking(rt, spec: str, *, detections: dict | None = None, high_score: float | None = None,
                       keypoint_score: float = 0.3, progress: bool = True) -> dict:
     """``posetrack:...`` (see :func:`parse_posetrack_spec`) → the metrics of :func:`accumulate` plus counts. A person
-    starts a track at ``high_score`` (default: 0.5 on detector boxes, a bottom-up bundle's own threshold)."""
+    starts a track at ``high_score`` (default: ``edgepose run``'s, :data:`edgepose.pipeline.START_SCORE` on detector
+    boxes, a bottom-up bundle's own threshold)."""
+    from edgepose.pipeline import START_SCORE
+
     if high_score is None:
-        high_score = 0.5 if rt.spec.kind != "centernet" else float(rt.spec.score_threshold or 0.0)
+        high_score = START_SCORE if rt.spec.kind != "centernet" else float(rt.spec.score_threshold or 0.0)
     from edgepose.pipeline.track import PoseTracker, TrackOptions
 
     path, root = parse_posetrack_spec(spec)

@@ -55,6 +55,16 @@ def person_boxes(detector, frame: np.ndarray, min_score: float) -> np.ndarray | 
     return np.concatenate([found.boxes[keep], found.scores[keep, None]], axis=1).astype(np.float32)
 
 
+def check_detect_every(detect_every, *, detector: bool, tracker: bool) -> None:
+    """The detector schedule's one check (the CLI's, before any work, and :class:`FrameProcessor`'s)."""
+    if isinstance(detect_every, bool) or not isinstance(detect_every, (int, np.integer)) or detect_every < 1:
+        raise ConfigError(f"--detect-every {detect_every!r}: expected a whole number >= 1 (1: the detector runs "
+                          "on every frame)")
+    if detect_every > 1 and not (detector and tracker):
+        raise ConfigError(f"--detect-every {detect_every} needs --detector and --track (between detector runs the "
+                          "person boxes come from the tracks); expected --detect-every 1 without them")
+
+
 @dataclass
 class FrameResult:
     """One processed frame: its people (with track ids when tracking; -1 never appears, untracked people are
@@ -75,12 +85,7 @@ class FrameProcessor:
 
     def __init__(self, rt, *, detector=None, min_score: float = 0.3, tracker=None, smoother=None,
                  detect_every: int = 1):
-        if isinstance(detect_every, bool) or not isinstance(detect_every, (int, np.integer)) or detect_every < 1:
-            raise ConfigError(f"--detect-every {detect_every!r}: expected a whole number >= 1 (1: the detector runs "
-                              "on every frame)")
-        if detect_every > 1 and (detector is None or tracker is None):
-            raise ConfigError(f"--detect-every {detect_every} needs --detector and --track (between detector runs the "
-                              "person boxes come from the tracks); expected --detect-every 1 without them")
+        check_detect_every(detect_every, detector=detector is not None, tracker=tracker is not None)
         if smoother is not None and tracker is None:
             raise ConfigError("smoothing needs tracking (a filter follows one person's joints); expected --smooth "
                               "together with --track")
