@@ -152,7 +152,6 @@ def _eval_posetrack(args) -> int:
     """``--data posetrack:...``: tracking metrics (MOTA, ID switches; :mod:`edgepose.eval.posetrack`)."""
     from edgepose.data.coco import load_detections
     from edgepose.eval.posetrack import evaluate_tracking, parse_posetrack_spec
-
     from edgepose.utils.lazy import check_installed
 
     parse_posetrack_spec(args.data)  # a bad path, or a missing package, fails before a model is loaded

@@ -262,7 +262,8 @@ def run_pipelined(source, process, write, stop, *, depth: int = 4, max_frames: i
     results_q: queue.Queue = queue.Queue(maxsize=depth)
     halt, finished, errors = threading.Event(), threading.Event(), []
     reader = threading.Thread(target=_capture, args=(source, frames_q, halt), name="edgepose-capture", daemon=True)
-    writer = threading.Thread(target=_writer, args=(results_q, write, errors, finished), name="edgepose-write", daemon=True)
+    writer = threading.Thread(target=_writer, args=(results_q, write, errors, finished), name="edgepose-write",
+                              daemon=True)
     reader.start()
     writer.start()
     n = 0

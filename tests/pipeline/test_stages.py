@@ -211,8 +211,9 @@ def test_detect_every_n_loses_a_person_who_left_and_runs_the_detector_early():
 def test_trails_are_drawn_as_they_were_after_the_frame(monkeypatch):
     """The writer draws frame 0 after frame 1 was processed (pipelined): it must draw frame 0's trails (one point
     per track), not the tracker's state of then (two points, one from the future)."""
-    import edgepose.pipeline.video as video_mod
     from track_scenes import frame_with_index
+
+    import edgepose.pipeline.video as video_mod
 
     drawn = []
     monkeypatch.setattr(video_mod, "draw_poses", lambda frame, poses, **kw: drawn.append(kw["trails"]) or frame)
