@@ -34,6 +34,8 @@ MAX_BYTES = 1 << 20  # size budget of the golden file; samples are dropped (from
 N_VALUES = 256
 N_TOP = 32
 SCORE_MIN = 0.3  # joints compared by keypoint position: those the reference scores at least this
+# INT8 maps move more under one grey level of noise: joints up to 0.48 moved > 1 heatmap cell (docs/benchmarks.md)
+SCORE_MIN_INT8 = 0.5
 
 # per precision: preprocessing (grey levels, share of values that may differ), inference (largest difference
 # of the output digest as a share of the reference output's range), keypoints (input pixels)
@@ -125,7 +127,8 @@ def record(rt, pairs, *, precision: str) -> tuple[dict[str, np.ndarray], dict]:
                 arrays[f"s{i}_out{j}_{key}"] = value
         samples.append({"tensor_sha256": tensor_sha256(tensor),
                         "outputs": [{"shape": list(np.shape(o)), "dtype": str(np.asarray(o).dtype)} for o in outs]})
-    entry = {"samples": samples, "tolerances": tolerances_for(precision), "score_min": SCORE_MIN,
+    score_min = SCORE_MIN if precision in ("fp32", "fp16") else SCORE_MIN_INT8
+    entry = {"samples": samples, "tolerances": tolerances_for(precision), "score_min": score_min,
              "reference_backend": rt.backend}
     return arrays, entry
 
