@@ -50,19 +50,26 @@ def test_verify_passes_where_exported(bundle_dir):
     assert report.stage("decode").numbers["joints"] > 0  # something was compared
 
 
-def test_other_interpolation_is_a_preprocessing_deviation(bundle_dir, monkeypatch):
-    """Another OpenCV build rounding the warp differently: simulated by moving every sample position by half a
-    step of OpenCV's 1/32-pixel interpolation grid, so some snap to the neighbouring step."""
-    warp = cv2.warpAffine
+def _grid_shift(warp):
+    """Another OpenCV build rounding the warp differently: every sample position moved by half a step of OpenCV's
+    1/32-pixel interpolation grid, so some snap to the neighbouring step."""
+    return lambda img, m, size, **kw: warp(img, np.asarray(m, np.float64) + [[0, 0, 1 / 64], [0, 0, 1 / 64]], size,
+                                           **kw)
 
-    def other_rounding(img, m, size, **kw):
-        return warp(img, np.asarray(m, np.float64) + [[0, 0, 1 / 64], [0, 0, 1 / 64]], size, **kw)
 
-    monkeypatch.setattr(cv2, "warpAffine", other_rounding)
+def _nearest(warp):
+    """A build (or a port) that crops with nearest-neighbour instead of bilinear interpolation."""
+    return lambda img, m, size, flags=cv2.INTER_LINEAR, **kw: warp(img, m, size, flags=cv2.INTER_NEAREST, **kw)
+
+
+@pytest.mark.parametrize("other_build", [_grid_shift, _nearest])
+def test_other_interpolation_is_a_preprocessing_deviation(bundle_dir, monkeypatch, other_build):
+    monkeypatch.setattr(cv2, "warpAffine", other_build(cv2.warpAffine))
     report = _report(bundle_dir)
     pre = report.stage("preprocess")
     assert pre.deviates and pre.numbers["differ"] > 0 and pre.numbers["max_levels"] >= 1
     assert f"{pre.numbers['differ']:,} of {pre.numbers['values']:,} values differ" in pre.summary
+    assert not pre.passed  # both move far more than 1 % of the values
     assert not report.stage("inference").deviates  # the model ran on the stored crops: unaffected
 
 
