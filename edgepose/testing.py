@@ -99,3 +99,12 @@ def cli_error(argv: list[str], capture) -> str:
     err = capture.readouterr().err
     assert code != 0, f"edgepose {' '.join(argv)} exited 0; expected a failure. stderr: {err}"
     return error_line(err)
+
+
+def distinct_peaks(heatmaps: np.ndarray, scores: np.ndarray, rel: float = 1e-6) -> np.ndarray:
+    """(N, K) bool: joints whose decoded score is the heatmap's own maximum, i.e. not lowered by the decoder's
+    peak-distinctness factor (``peak_margin``). Scores are continuous in the outputs there; where the factor
+    acts it divides a small gap by the margin, amplifying float differences, so compare those joints by position."""
+    peak = np.asarray(heatmaps, np.float64).reshape(*np.shape(heatmaps)[:2], -1).max(axis=-1)
+    return np.abs(np.asarray(scores, np.float64) - peak) <= rel * max(float(np.abs(peak).max()), 1e-12)
+

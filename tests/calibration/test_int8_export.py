@@ -123,8 +123,9 @@ def test_gate_failure_writes_nothing_and_auto_mixed_fixes_it(sensitive_model_fil
     m = read_bundle(tmp_path / "mixed").manifest
     kept = m["quantization"]["kept_float"]
     # the sabotaged layer is the most sensitive one and goes float first; how many more the gate needs depends on
-    # the CPU's INT8 kernels (1 on an AMX host, 4 on an AVX2-only one)
-    assert kept[0] == "/model/final_layer/Conv" and len(kept) <= 8
+    # the CPU's INT8 kernels and the scoring (1 on an AMX host; on an AVX2-only one 4, and 19 since weak joints'
+    # scores are lowered by peak_margin: the plain model's drop on synthetic-val:100 is 1.4 there, 1.8 without it)
+    assert kept[0] == "/model/final_layer/Conv" and len(kept) <= 28
     assert m["accuracy"]["passed"] and m["accuracy"]["ap_drop"] <= 1.0
     steps = m["quantization"]["mixed_precision"]["steps"]
     assert not steps[0]["passed"] and steps[-1]["passed"] and steps[-1]["float_layers"] == len(kept)

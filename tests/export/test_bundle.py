@@ -34,7 +34,7 @@ def test_manifest_records_what_a_device_needs(onnx_bundle):
     assert m["spec"]["input"]["size"] == [96, 128] and m["spec"]["input"]["layout"] == "NCHW"
     assert m["spec"]["kind"] == "heatmap" and m["spec"]["keypoints"] == "coco"
     assert m["model"]["name"] == "simplebaseline-mnv2s-edge" and len(m["model"]["source_sha256"]) == 64
-    assert set(m["files"]) == {"model.onnx"} and m["parity"]["passed"] is True
+    assert set(m["files"]) == {"model.onnx", "golden.npz"} and m["parity"]["passed"] is True
     assert m["backend_version"] and m["edgepose_version"] == edgepose.__version__
 
 

@@ -101,7 +101,7 @@ def test_export_writes_complete_bundle(bundles):
     m = trt.manifest
     assert (m["target"], m["backend"], m["precision"]) == ("tensorrt", "tensorrt", "fp16")
     assert m["model_file"] == m["onnx_file"] == "model.onnx" and "edgepose build" in m["note"]
-    assert set(m["files"]) == {"model.onnx", "build.json"}
+    assert set(m["files"]) == {"model.onnx", "build.json", "golden.npz"}
     assert json.loads((trt.path / "build.json").read_text()) == m["build"]
     assert m["build"]["flags"] == ["FP16"] and m["build"]["precision"] == "fp16"
     assert m["build"]["profile"] == {"input": {k: [1, 3, SIZE[1], SIZE[0]] for k in ("min", "opt", "max")}}
