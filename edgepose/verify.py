@@ -19,6 +19,7 @@ numpy, OpenCV and the bundle's backend.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -69,16 +70,19 @@ class VerifyReport:
         return dict(asdict(self), passed=self.passed)
 
 
-def _preprocess(spec, samples: list[dict], entry: dict, tol: dict) -> Stage:
+def _preprocess(spec, samples: list[dict], entry: dict, tol: dict) -> tuple[Stage, list[np.ndarray]]:
+    """The preprocessing stage, and each sample's forward matrices (for the end-to-end stage's scale)."""
     total = differ = 0
     worst = 0
     tensor_mismatch = 0
+    mats_all = []
     for i, s in enumerate(samples):
-        crops, _ = golden.crops_for(spec, s["image"], s["boxes"])
+        crops, mats = golden.crops_for(spec, s["image"], s["boxes"])
+        mats_all.append(mats)
         ref = s["crops"]
         if crops.shape != ref.shape:
             return Stage("preprocess", False, f"sample {i}: crops of shape {crops.shape}, the reference has "
-                         f"{ref.shape}", deviates=True)
+                         f"{ref.shape}", deviates=True), []
         delta = np.abs(crops.astype(np.int16) - ref.astype(np.int16))
         total += delta.size
         differ += int(np.count_nonzero(delta))
@@ -94,7 +98,7 @@ def _preprocess(spec, samples: list[dict], entry: dict, tol: dict) -> Stage:
     summary += f"   [tol ≤ {tol['levels']} level on ≤ {100 * tol['fraction']:g} %]"
     return Stage("preprocess", passed, summary, {"values": total, "differ": differ, "max_levels": worst,
                                                   "tensor_mismatch": tensor_mismatch},
-                 deviates=bool(differ or tensor_mismatch))
+                 deviates=bool(differ or tensor_mismatch)), mats_all
 
 
 def _relative(ref: dict, dev: dict) -> float:
@@ -123,9 +127,8 @@ def _run_model(rt, spec, samples: list[dict], entry: dict) -> tuple[list, float,
     return outs_all, worst, where
 
 
-def _person_scale(spec, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Image pixels per input pixel of each person's crop (bottom-up: of the letterbox)."""
-    _, mats = golden.crops_for(spec, image, boxes)
+def _person_scale(mats: np.ndarray) -> np.ndarray:
+    """Image pixels per input pixel of each person's crop (bottom-up: of the letterbox), from its forward matrix."""
     return 1.0 / np.sqrt(np.abs(np.linalg.det(mats[:, :, :2])))
 
 
@@ -177,27 +180,40 @@ def verify_runtime(rt, bundle) -> VerifyReport:
         raise BundleError(f"bundle {bundle.path} has no golden samples ({why}); re-export it to verify it")
     samples = golden.load(bundle.path, entry)
     tol, score_min, spec = entry["tolerances"], float(entry.get("score_min", golden.SCORE_MIN)), rt.spec
-    stages = [_preprocess(spec, samples, entry, tol)]
+    pre, mats_all = _preprocess(spec, samples, entry, tol)
     outs_all, rel, where = _run_model(rt, spec, samples, entry)
     ok = rel <= tol["relative"]
     text = where if np.isinf(rel) else f"largest output difference {100 * rel:.3g} % of its range" + (
         f" ({where})" if rel > 0 else "")
-    stages.append(Stage("inference", ok, f"{text}   [tol {100 * tol['relative']:g} %]",
-                        {"relative": rel}, deviates=rel > 0))
+    stages = [pre, Stage("inference", ok, f"{text}   [tol {100 * tol['relative']:g} %]", {"relative": rel},
+                         deviates=rel > 0)]
     match = spec.bottom_up
-    gaps = [_keypoint_gap(s["keypoints"], golden.decoded(rt, o), score_min, match=match)
-            for s, o in zip(samples, outs_all)]
-    stages.append(_keypoint_stage("decode", gaps, tol["px"], "" if ok else " (inference already deviates)"))
-    gaps = [_keypoint_gap(s["poses"], golden.end_to_end(rt, s["image"], s["boxes"]), score_min,
-                          _person_scale(spec, s["image"], s["boxes"]), match=match) for s in samples]
-    stages.append(_keypoint_stage("end-to-end", gaps, tol["px"]))
+    if np.isinf(rel):  # outputs of another shape: nothing to decode
+        stages.append(Stage("decode", False, "not run: the outputs' shapes differ from the reference's", deviates=True))
+    else:
+        gaps = [_keypoint_gap(s["keypoints"], golden.decoded(rt, o), score_min, match=match)
+                for s, o in zip(samples, outs_all)]
+        stages.append(_keypoint_stage("decode", gaps, tol["px"], "" if ok else " (inference already deviates)"))
+    if not mats_all:  # the crops themselves have another shape
+        stages.append(Stage("end-to-end", False, "not run: the crops' shapes differ from the reference's",
+                            deviates=True))
+    else:
+        gaps = [_keypoint_gap(s["poses"], golden.end_to_end(rt, s["image"], s["boxes"]), score_min,
+                              _person_scale(m), match=match) for s, m in zip(samples, mats_all)]
+        stages.append(_keypoint_stage("end-to-end", gaps, tol["px"]))
     return VerifyReport(str(bundle.path), rt.backend, _device_label(), len(samples), stages)
 
 
-def _device_label() -> str:
+@functools.lru_cache(maxsize=1)
+def _fingerprint() -> dict:
+    """This machine's fingerprint, read once per process (the report's label and the device key both use it)."""
     from edgepose.devices import fingerprint
 
-    return fingerprint(commands=False)["label"]
+    return fingerprint(commands=False)
+
+
+def _device_label() -> str:
+    return _fingerprint()["label"]
 
 
 # ---- which bundles were verified on this device -------------------------------------------------------------
@@ -208,9 +224,7 @@ def _record_path() -> Path:
 
 def device_key(backend: str) -> str:
     """What makes this device's results differ: CPU, ISA, OS machine, GPU and the package versions in play."""
-    from edgepose.devices import fingerprint
-
-    fp = fingerprint(commands=False)
+    fp = _fingerprint()
     parts = [fp["machine"], fp["cpu_model"], fp["isa"], fp["python_bits"], fp["gpu"], backend,
              sorted(fp["versions"].items())]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]

@@ -187,3 +187,15 @@ def test_keypoint_gap_pairs_bottom_up_people_by_position_not_order():
     moved[1, 4, :2] += [3.0, 4.0]
     assert _keypoint_gap(a, moved, 0.3, scale=[1.0, 2.0, 1.0])[0] == pytest.approx(2.5)  # image px / crop scale
     assert _keypoint_gap(a, a[:2], 0.3, match=True) == (np.inf, 0, 1)  # a person not found
+
+
+def test_outputs_of_another_shape_fail_inference_and_skip_decoding(bundle_dir, tmp_path):
+    copy = tmp_path / "shape"
+    shutil.copytree(bundle_dir, copy)
+    manifest = read_bundle(copy, verify=False).manifest
+    manifest["golden"]["samples"][1]["outputs"][0]["shape"][1] += 1  # as if exported from another model
+    write_manifest(copy, manifest)
+    report = _report(copy)
+    assert "sample 1: outputs of shapes" in report.stage("inference").summary and not report.stage("inference").passed
+    assert report.stage("decode").summary.startswith("not run") and not report.stage("decode").passed
+    assert report.stage("end-to-end").numbers["joints"] > 0  # the pipeline itself still ran

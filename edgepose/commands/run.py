@@ -88,7 +88,7 @@ def _trackers(args, spec):
     from edgepose.pipeline.smooth import PoseSmoother, SmoothOptions
     from edgepose.pipeline.track import PoseTracker, TrackOptions
 
-    high = args.min_score if args.detector else (spec.score_threshold or 0.0) if spec.kind == "centernet" else 0.0
+    high = args.min_score if args.detector else (spec.score_threshold or 0.0) if spec.bottom_up else 0.0
     tracker = PoseTracker(TrackOptions(patience=args.track_patience, high_score=high, low_score=min(0.1, high)),
                           keypoints=spec.keypoints)
     if not args.smooth:
@@ -103,9 +103,9 @@ def _load_detector(args, rt, options):
     if not args.detector:
         return None
     detector = edgepose.load(args.detector, **options)
-    if detector.spec.kind != "centernet" or rt.spec.kind == "centernet":
+    if not detector.spec.bottom_up or rt.spec.bottom_up:
         detector.close()
-        if rt.spec.kind == "centernet":
+        if rt.spec.bottom_up:
             raise ConfigError(f"--detector given for {args.bundle}, a bottom-up (centernet) bundle that finds "
                               "people itself; expected --detector only with a top-down BUNDLE")
         raise ConfigError(f"--detector {args.detector} is a {detector.spec.kind!r} model; expected a bottom-up "

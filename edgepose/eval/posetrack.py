@@ -173,7 +173,7 @@ def track_dataset(rt, videos: dict[str, list[dict]], root: Path, *, tracker_fact
             if image is None:
                 raise DataError(f"image {root / fr['file_name']} is missing or unreadable; expected the PoseTrack "
                                 "images under the dataset root")
-            if rt.spec.kind == "centernet":
+            if rt.spec.bottom_up:
                 poses, scores = rt(image), None
             else:
                 dets = detections.get(fr["id"], [])
@@ -196,11 +196,11 @@ def evaluate_tracking(rt, spec: str, *, detections: dict | None = None, high_sco
     from edgepose.pipeline import START_SCORE
 
     if high_score is None:
-        high_score = START_SCORE if rt.spec.kind != "centernet" else float(rt.spec.score_threshold or 0.0)
+        high_score = START_SCORE if not rt.spec.bottom_up else float(rt.spec.score_threshold or 0.0)
     from edgepose.pipeline.track import PoseTracker, TrackOptions
 
     path, root = parse_posetrack_spec(spec)
-    if rt.spec.kind != "centernet" and detections is None:
+    if not rt.spec.bottom_up and detections is None:
         raise ConfigError(f"--data {spec}: a top-down ({rt.spec.kind}) model needs person boxes to track; expected "
                           "--detections DET_JSON (e.g. the dataset's human detections) or a bottom-up model")
     videos = load_videos(path)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgepose.errors import ExportError
+from edgepose.testing import distinct_peaks, well_conditioned
 
 
 @dataclass
@@ -77,20 +78,14 @@ def _kp_error(ref_k, ref_s, cand_k, score_floor: float, stable=None) -> float:
     return worst
 
 
-def _distinct(reference, heatmap_reference, batch) -> np.ndarray | None:
+def _distinct(reference, heatmap_reference, batch, ref_scores) -> np.ndarray | None:
     """Joints whose score the peak-distinctness factor leaves alone (None: all are compared). Where a second
     peak lowers a score (``peak_margin``), the score is the relative gap between two near-equal maxima divided by
     the margin: float noise is amplified there by 1 / (margin × maximum), so only its position is compared."""
     margin = (reference.spec.codec or {}).get("peak_margin") if reference.spec.kind == "heatmap" else None
     if not margin or heatmap_reference is None:
         return None
-    from edgepose.codecs.heatmap import argmax_2d, peak_distinctness
-
-    maps = np.asarray(heatmap_reference.infer(batch)[0], np.float32)
-    n, k, h, w = maps.shape
-    flat = maps.reshape(n * k, h, w)
-    x, y, score = argmax_2d(flat)
-    return (peak_distinctness(flat, x, y, score, margin) >= 1.0).reshape(n, k)
+    return distinct_peaks(heatmap_reference.infer(batch)[0], ref_scores)
 
 
 def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: float = 1e-4,
@@ -100,7 +95,6 @@ def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: fl
     ``heatmap_reference`` (a runtime giving the raw heatmaps of a top-down model) lets the keypoint check
     leave out joints whose argmax is a near-tie, where equal models may legitimately decode differently.
     """
-    from edgepose.testing import well_conditioned
 
     rel, px, skipped = 0.0, 0.0, 0
     for batch in batches:
@@ -113,7 +107,7 @@ def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: fl
         else:  # decoded outputs: scores (heatmap maxima / centre peaks) vary continuously with the input
             ref_scores = ref_outs[1] if reference.spec.kind == "centernet" else ref_outs[0][..., 2]
             cand_scores = cand_outs[1] if reference.spec.kind == "centernet" else cand_outs[0][..., 2]
-            keep = _distinct(reference, heatmap_reference, batch)
+            keep = _distinct(reference, heatmap_reference, batch, ref_scores)
             rel = max(rel, _rel(ref_scores, cand_scores) if keep is None else
                       float(np.abs(ref_scores - cand_scores)[keep].max(initial=0.0) / max(np.abs(ref_scores).max(),
                                                                                            1e-12)))

@@ -89,14 +89,13 @@ class FrameProcessor:
         if smoother is not None and tracker is None:
             raise ConfigError("smoothing needs tracking (a filter follows one person's joints); expected --smooth "
                               "together with --track")
-        if detector is not None and rt.spec.kind == "centernet":
+        if detector is not None and rt.spec.bottom_up:
             raise ConfigError("a detector was given for a bottom-up (centernet) bundle, which finds people itself; "
                               "expected a detector only for a top-down bundle")
         self.rt, self.detector = rt, detector
         # with a tracker, people down to its low score are looked for: they may continue a track (ByteTrack)
         self.min_score = min(min_score, tracker.options.low_score) if tracker is not None else min_score
-        self.bottomup_score = tracker.options.low_score if tracker is not None and rt.spec.kind == "centernet" \
-            else None
+        self.bottomup_score = tracker.options.low_score if tracker is not None and rt.spec.bottom_up else None
         self.tracker, self.smoother, self.detect_every = tracker, smoother, int(detect_every)
         self.times = {s: TimeWindow() for s in (*STAGES, "total")}
         self.since_detect = None  # frames since the detector last ran (None: never)
@@ -186,9 +185,9 @@ class _Latest:
 _END = object()
 
 
-def _put(q, item, halt: threading.Event) -> bool:
-    """Put into a bounded queue, waiting while it is full unless ``halt`` is set (→ False)."""
-    while not halt.is_set():
+def _put(q, item, halt) -> bool:
+    """Put into a bounded queue, waiting while it is full until ``halt()`` is true (→ False)."""
+    while not halt():
         try:
             q.put(item, timeout=0.1)
             return True
@@ -203,11 +202,11 @@ def _capture(source, frames_q, halt: threading.Event) -> None:
             item = source.read()
             if item is None:
                 break
-            if not _put(frames_q, item, halt):
+            if not _put(frames_q, item, halt.is_set):
                 return
-        _put(frames_q, _END, halt)
+        _put(frames_q, _END, halt.is_set)
     except BaseException as e:  # a stopped stream, a failing camera: handed to the processing thread
-        _put(frames_q, e, halt)
+        _put(frames_q, e, halt.is_set)
 
 
 def _writer(results_q, write, errors: list, finished: threading.Event) -> None:
@@ -279,12 +278,7 @@ def run_pipelined(source, process, write, stop, *, depth: int = 4, max_frames: i
                 raise item
             result = process(*item)
             n += 1
-            while not errors:
-                try:
-                    results_q.put(result, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            _put(results_q, result, lambda: bool(errors))  # a failed write stops the run: see below
     finally:
         halt.set()
         interrupted = _finish(results_q, finished, reader)

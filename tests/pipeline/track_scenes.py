@@ -88,7 +88,7 @@ class FakeBottomUp:
     def __init__(self, ms: float = 0.0):
         from types import SimpleNamespace
 
-        self.spec = SimpleNamespace(kind="centernet", keypoints="coco", score_threshold=0.2)
+        self.spec = SimpleNamespace(kind="centernet", bottom_up=True, keypoints="coco", score_threshold=0.2)
         self.stage_times = None
         self.ms = ms
         self.rng = np.random.default_rng(0)
@@ -128,7 +128,7 @@ class FakeTopDown:
     def __init__(self, leave: int):
         from types import SimpleNamespace
 
-        self.spec = SimpleNamespace(kind="simplebaseline", keypoints="coco", score_threshold=None)
+        self.spec = SimpleNamespace(kind="heatmap", bottom_up=False, keypoints="coco", score_threshold=None)
         self.stage_times = None
         self.leave = leave
         self.kps, self.box = person(150, 130, 200)
