@@ -1,5 +1,6 @@
 """What recording golden samples adds to an export: ``edgepose.export`` of the default top-down model with and
-without the golden step, alternating, median wall time of each.
+without the golden step, alternating, median wall time of each. Also what holding a native library's stderr costs
+(``native_stderr_held``: the keeper process that replays it after a crash), median of 20 blocks.
 
     .venv/bin/python benchmarks/golden_cost.py [--target onnx] [--runs 5]
 
@@ -45,6 +46,21 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{today()} · {machine()} · {args.target}, {args.runs} runs each: with golden samples "
           f"{med['with']:.2f} s, without {med['without']:.2f} s, difference {med['with'] - med['without']:+.2f} s")
+    print(f"held native stderr (keeper process): {keeper_ms():.1f} ms per block (median of 20)")
+
+
+def keeper_ms(runs: int = 20) -> float:
+    import os
+
+    from edgepose.utils.native_stderr import native_stderr_held
+
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        with native_stderr_held():
+            os.write(2, b"a native log line\n")
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
 
 
 if __name__ == "__main__":
