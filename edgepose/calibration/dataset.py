@@ -75,7 +75,7 @@ class CalibrationSet:
             size = int(size or DEFAULT_SIZE)
         reader = open_source(items, spec.kind, size=size, seed=seed, stride=int(stride))
         frames = [t for t in items if t.partition(":")[0] != "synthetic" and not t.endswith(".json")]
-        if spec.kind == "heatmap" and frames:
+        if not spec.bottom_up and frames:
             warnings.warn(f"calibration: a top-down model calibrated on whole frames of {', '.join(frames)} (no "
                           "person boxes there); a COCO json with person boxes, or synthetic, gives ranges closer to "
                           "the person crops it will see", stacklevel=2)
@@ -181,7 +181,7 @@ def _preprocess(image: np.ndarray, boxes: np.ndarray | None, spec) -> np.ndarray
     from edgepose.pipeline.preprocess import bottomup_batch, topdown_batch
 
     inp = _input_spec(spec)
-    if spec.kind == "centernet":
+    if spec.bottom_up:
         return bottomup_batch(image, inp)[0]
     if boxes is None:
         h, w = image.shape[:2]

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import ConfigError, DataError
+from edgepose.heads import get_head
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -158,7 +159,7 @@ class CocoReader(Reader):
         self.coco, self.label = CocoKeypoints(ann_file), str(ann_file)
         self.items: list[tuple[int, np.ndarray | None]] = []
         for image_id in self.coco.image_ids:
-            if kind == "centernet":
+            if get_head(kind).bottom_up:
                 self.items.append((image_id, None))
                 continue
             for a in self.coco.annotations_for(image_id):
@@ -267,7 +268,7 @@ class SyntheticReader(Reader):
         from edgepose.data.synthetic import render_sample
 
         rng = np.random.default_rng([CALIB_SEED + self.seed, i])
-        multi = self.kind == "centernet"
+        multi = get_head(self.kind).bottom_up
         image, anns = render_sample(rng, mode="multi" if multi else "single",
                                     image_size=(256, 256) if multi else (192, 256))
         if multi:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import DataError
+from edgepose.heads import get_head
 
 SCORE_FLOOR = 0.2  # joints the reference scores below this are not compared (ties on unseen joints)
 PERSON_FLOOR = 0.3  # bottom-up: reference people compared
@@ -194,23 +195,10 @@ def _held_out(calib, workspace: Path):
     return CocoKeypoints(path, coco.img_dir), f"{calib.source} (held-out {len(keep)} images)"
 
 
-def _match(ref, cand, kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pairs (reference (K, 3), candidate (K, 3)) of the same person."""
-    if kind != "centernet":
-        return list(zip(ref.keypoints, cand.keypoints))
-    pairs = []
-    for p, s in zip(ref.keypoints, ref.scores):
-        if s < PERSON_FLOOR or len(cand) == 0:
-            continue
-        d = np.linalg.norm(cand.keypoints[:, :, :2] - p[None, :, :2], axis=-1).mean(axis=1)
-        pairs.append((p, cand.keypoints[int(np.argmin(d))]))
-    return pairs
-
-
 def _distances(ref_poses, cand_poses, kind: str):
     """(distance (K,) image px, mask (K,) of joints the reference is confident about) per matched person."""
     for ref, cand in zip(ref_poses, cand_poses):
-        for r, c in _match(ref, cand, kind):
+        for r, c in get_head(kind).pair_people(ref, cand, PERSON_FLOOR):
             yield np.linalg.norm(r[:, :2] - c[:, :2], axis=-1), r[:, 2] >= SCORE_FLOOR
 
 

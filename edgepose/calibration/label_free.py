@@ -160,7 +160,7 @@ def _people(reference, image: np.ndarray, boxes: Counter) -> list[tuple[np.ndarr
     """(keypoints (K, 3), xyxy box) of the people the reference finds: exactly the calls evaluate() makes."""
     from edgepose.eval.evaluate import EVAL_SCORE_THRESHOLD
 
-    if reference.spec.kind == "centernet":
+    if reference.spec.bottom_up:
         poses = reference(image, score_threshold=EVAL_SCORE_THRESHOLD)
         order = np.argsort(-poses.scores, kind="stable")  # the order COCOeval matches them in
         return [(poses.keypoints[i], poses.boxes[i]) for i in order if poses.scores[i] >= PERSON_FLOOR]
@@ -202,7 +202,7 @@ def pseudo_labels(reference, val, folder: Path, *, size: int = DEFAULT_FRAMES, s
     info = {"frames": len(images), "people": len(people), "joints": int(sum(a["num_keypoints"] for a in people)),
             "duplicates_ignored": len(anns) - len(people), "skipped": dict(sorted(skipped.items())),
             "score_floor": SCORE_FLOOR}
-    if reference.spec.kind == "centernet":
+    if reference.spec.bottom_up:
         info["person_floor"] = PERSON_FLOOR
     else:
         info["boxes"] = {"reference": boxes["reference"], "whole frame": boxes["frame"]}

@@ -40,7 +40,8 @@ def _channel_error(a: np.ndarray, b: np.ndarray) -> float:
 def output_error(reference: Sequence[Sequence[np.ndarray]], outputs: Sequence[Sequence[np.ndarray]]) -> float:
     """Mean over samples and float outputs of the per-channel relative L2 error (see :func:`_channel_error`)."""
     errs = [_channel_error(a, b) for ref_outs, outs in zip(reference, outputs) for a, b in zip(ref_outs, outs)
-            if np.asarray(a).dtype.kind == "f" and np.asarray(a).size and np.asarray(a).shape == np.asarray(b).shape]
+            if np.issubdtype(np.asarray(a).dtype, np.floating) and np.asarray(a).size
+            and np.asarray(a).shape == np.asarray(b).shape]
     return float(np.mean(errs)) if errs else 0.0
 
 

@@ -22,9 +22,9 @@ class Codec:
     def from_dict(cls, params: dict[str, Any]):
         """Inverse of ``to_dict`` (the "kind" key, if present, must be this codec's)."""
         params = dict(params)
-        kind = params.pop("kind", cls.kind)
-        if kind != cls.kind:
-            raise ConfigError(f"codec dict has kind {kind!r}, expected {cls.kind!r}")
+        given = params.pop("kind", cls.kind)
+        if given != cls.kind:
+            raise ConfigError(f"codec dict has kind {given!r}, expected {cls.kind!r}")
         try:
             return cls(**params)
         except TypeError as exc:

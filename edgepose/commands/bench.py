@@ -6,6 +6,7 @@ import sys
 
 from edgepose.cli import command
 from edgepose.errors import EdgeposeError
+from edgepose.runtimes.registry import backend_names
 
 
 def _bench_args(p) -> None:
@@ -24,7 +25,7 @@ def _bench_args(p) -> None:
                    help="also time the PyTorch eager fp32 model each bundle was exported from")
     p.add_argument("--baseline-weights", default=None, metavar="CKPT",
                    help="checkpoint of that model (default: the embedded default weights)")
-    p.add_argument("--backend", default=None, choices=("onnxruntime", "openvino", "tflite", "tensorrt"),
+    p.add_argument("--backend", default=None, choices=backend_names(),
                    help="run the bundles on this backend instead of the manifest's (e.g. a TensorRT bundle's ONNX on "
                         "onnxruntime)")
     p.add_argument("--device", default=None, metavar="PROFILE",

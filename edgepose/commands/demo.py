@@ -6,12 +6,13 @@ from pathlib import Path
 
 from edgepose.cli import command
 from edgepose.errors import ConfigError
+from edgepose.runtimes.registry import target_names
 
 
 def _demo_args(p) -> None:
     p.add_argument("--out", default="demo-report",
                    help="report folder: bench.html / bench.md / bench.json, images/ and bundles/")
-    p.add_argument("--targets", default="onnx,openvino,tflite,tensorrt",
+    p.add_argument("--targets", default=",".join(target_names()),
                    help="comma-separated targets (a target whose backend is missing here is exported, not run)")
     p.add_argument("--precisions", default="fp32,int8", help="comma-separated precisions to export")
     p.add_argument("--threads", type=int, default=2, help="inference threads for evaluation and timing")

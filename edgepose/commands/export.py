@@ -8,8 +8,10 @@ from pathlib import Path
 from edgepose.cli import command
 from edgepose.devices.profiles import apply_profile, list_profiles
 from edgepose.errors import ConfigError
+from edgepose.heads import byo_kinds, head_names
+from edgepose.runtimes.registry import target_names
 
-TARGET_NAMES = ("onnx", "openvino", "tflite", "tensorrt", "all")
+TARGET_NAMES = (*target_names(), "all")
 
 
 def _export_args(p) -> None:
@@ -46,7 +48,7 @@ def _export_args(p) -> None:
                    help="COCO json or image folder for the parity gate and the bundle's golden samples (the first 3 "
                         "images, for `edgepose verify`; default: synthetic figures)")
     p.add_argument("--no-parity", action="store_true", help="skip the PyTorch parity gate (not recommended)")
-    p.add_argument("--head", choices=("heatmap", "centernet"), help="output kind of your own model")
+    p.add_argument("--head", choices=byo_kinds(), help="output kind of your own model")
     p.add_argument("--keypoints", default=None, help="keypoint schema of your own model: coco or mpii")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("W", "H"), help="input size of your own model (px)")
     p.add_argument("--out", required=True, help="bundle directory (for --target all: one sub-directory per target)")
@@ -195,7 +197,7 @@ def run_export(args) -> int:
 
 def _import_args(p) -> None:
     p.add_argument("model_file", metavar="MODEL_FILE", help="a .onnx, .tflite or OpenVINO .xml file")
-    p.add_argument("--kind", required=True, choices=("heatmap", "centernet", "regression"),
+    p.add_argument("--kind", required=True, choices=head_names(),
                    help="output kind: heatmaps (N,K,H,W), the 6 CenterNet maps, or regression keypoints "
                         "(N,1,K,3) y, x, score normalised to [0, 1] (MoveNet)")
     p.add_argument("--keypoints", default="coco", help="keypoint schema: coco or mpii")

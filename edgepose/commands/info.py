@@ -6,10 +6,12 @@ import importlib.metadata
 import platform
 
 from edgepose.cli import command
+from edgepose.runtimes.registry import backends
 
-PACKAGES = [("torch", "export"), ("onnx", "export"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
-            ("nncf", "openvino"), ("litert-torch", "export"), ("ai-edge-litert", "tflite"),
-            ("tflite-runtime", "tflite"), ("tensorrt", "tensorrt"), ("pycocotools", "eval"),
+# (distribution, edgepose extra that installs it): the export tools, every backend's distributions in the backend
+# registry's order, then the rest
+PACKAGES = [("torch", "export"), ("onnx", "export"), ("litert-torch", "export"),
+            *((d, b.extra) for b in backends() for d in b.distributions), ("pycocotools", "eval"),
             ("opencv-python-headless", "core"), ("numpy", "core"), ("matplotlib", "report")]
 
 

@@ -36,9 +36,9 @@ def _train_args(p) -> None:
 @command("train", "train a registered model on synthetic or COCO-format data")(_train_args)
 def run_train(args) -> int:
     from edgepose.data.sources import resolve_dataset
+    from edgepose.heads import check_trainable, get_head
     from edgepose.models import create
-    from edgepose.train.datasets import BottomUpDataset, TopDownDataset
-    from edgepose.train.loop import TrainConfig, check_trainable, train
+    from edgepose.train.loop import TrainConfig, train
 
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       threads=args.threads, workers=args.workers, progress=not args.no_progress)
@@ -57,11 +57,10 @@ def run_train(args) -> int:
     if missing:  # before any worker starts: a missing image mid-epoch came back as a worker's traceback
         raise DataError(f"{len(missing)} of {len(coco.image_ids)} images of {args.data} are missing (e.g. "
                         f"{missing[0]}); expected every image the annotations list")
-    ds_cls = BottomUpDataset if meta.kind == "centernet" else TopDownDataset
     flip = args.flip_prob if args.flip_prob is not None else (0.0 if args.data.startswith("synthetic") else 0.5)
     if not 0.0 <= flip <= 1.0:
         raise ConfigError(f"--flip-prob must be in [0, 1], got {flip}")
-    dataset = ds_cls(coco, meta, train=True, seed=args.seed, flip_prob=flip)
+    dataset = get_head(meta.kind).train_dataset(coco, meta, train=True, seed=args.seed, flip_prob=flip)
     hist = train(model, dataset, cfg, out=args.out)
     print(f"trained {meta.name} on {len(dataset)} samples for {cfg.epochs} epochs in {hist['seconds']:.0f} s; "
           f"final loss {hist['loss'][-1]:.4g}; checkpoint: {args.out}")
@@ -128,9 +127,10 @@ def run_eval(args) -> int:
         return _eval_posetrack(args)
     rt, name = _eval_runtime(args)
     with rt:
-        if args.flip_test and rt.spec.kind != "heatmap":
-            raise ConfigError(f"--flip-test needs a top-down (heatmap) model; {name} is {rt.spec.kind!r}")
-        if args.detections is not None and rt.spec.kind == "centernet":
+        if args.flip_test and not rt.spec.head.flip_test:
+            raise ConfigError(f"--flip-test needs a top-down model (heatmap or regression); {name} is "
+                              f"{rt.spec.kind!r}")
+        if args.detections is not None and rt.spec.bottom_up:
             raise ConfigError(f"--detections needs a top-down model (heatmap or regression); {name} is bottom-up "
                               f"({rt.spec.kind!r}) and finds the people itself")
         # "synthetic[:N]" is the training set (to compare train and val AP), "synthetic-val[:N]" the held-out one

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from edgepose.cli import command
+from edgepose.runtimes.registry import backend_names
 
 
 def _verify_args(p) -> None:
     p.add_argument("bundle", metavar="BUNDLE", help="a bundle folder made by `edgepose export`")
-    p.add_argument("--backend", default=None, choices=("onnxruntime", "openvino", "tflite", "tensorrt"),
+    p.add_argument("--backend", default=None, choices=backend_names(),
                    help="run the bundle on this backend instead of the manifest's")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the backend's)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

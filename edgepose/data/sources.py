@@ -13,10 +13,11 @@ from pathlib import Path
 
 from edgepose.data.coco import CocoKeypoints
 from edgepose.errors import ConfigError
+from edgepose.heads import get_head
 
 TRAIN_SEED, VAL_SEED = 0, 1_000_003
-DEFAULT_COUNTS = {("heatmap", "train"): 4000, ("heatmap", "val"): 300,
-                  ("centernet", "train"): 3000, ("centernet", "val"): 200}
+DEFAULT_COUNTS = {("single", "train"): 4000, ("single", "val"): 300,  # by sample mode: one figure per image
+                  ("multi", "train"): 3000, ("multi", "val"): 200}  # (top-down) or whole frames (bottom-up)
 
 
 def cache_dir() -> Path:
@@ -29,8 +30,8 @@ def synthetic_dataset(kind: str, split: str = "train", num_images: int | None = 
     """Generate (or reuse) the synthetic set for a model kind ('heatmap' → single, 'centernet' → multi)."""
     from edgepose.data.synthetic import GENERATOR_VERSION, generate_dataset
 
-    mode = "multi" if kind == "centernet" else "single"
-    n = num_images or DEFAULT_COUNTS[(kind if kind == "centernet" else "heatmap", split)]
+    mode = get_head(kind).sample_mode
+    n = num_images or DEFAULT_COUNTS[(mode, split)]
     seed = TRAIN_SEED if split == "train" else VAL_SEED
     out = cache_dir() / "synthetic" / f"{mode}-{split}-n{n}-s{seed}-v{GENERATOR_VERSION}"
     ann = generate_dataset(out, num_images=n, mode=mode, seed=seed, progress=progress)
@@ -73,5 +74,5 @@ def resolve_dataset(spec: str, kind: str, *, split: str = "train", progress: boo
         return CocoKeypoints(ann, img_dir)
     s = "val" if name == "synthetic-val" else split
     if limit is not None:
-        n = min(n or DEFAULT_COUNTS[(kind if kind == "centernet" else "heatmap", s)], limit)
+        n = min(n or DEFAULT_COUNTS[(get_head(kind).sample_mode, s)], limit)
     return synthetic_dataset(kind, s, n, progress)

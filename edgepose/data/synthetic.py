@@ -87,16 +87,16 @@ def _clutter(rng: np.random.Generator, image: np.ndarray, count: int) -> None:
     h, w = image.shape[:2]
     for _ in range(count):
         colour = tuple(float(c) for c in random_colour(rng, 30))
-        kind = int(rng.integers(5))
+        shape = int(rng.integers(5))
         p = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         q = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-        if kind == 0:
+        if shape == 0:
             cv2.rectangle(image, p, q, colour, -1)
-        elif kind == 1:
+        elif shape == 1:
             cv2.circle(image, p, int(rng.integers(3, max(4, min(h, w) // 4))), colour, -1, cv2.LINE_AA)
-        elif kind == 2:
+        elif shape == 2:
             cv2.line(image, p, q, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
-        elif kind == 3:
+        elif shape == 3:
             pts = rng.uniform(0, 1, (int(rng.integers(3, 7)), 2)) * (w, h)
             cv2.fillPoly(image, [pts.astype(np.int32)], colour, cv2.LINE_AA)
         else:  # a bar as thick as a limb, so that bars alone do not mean "person"
@@ -112,8 +112,8 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     elif r < 0.7:
         image = _colour_noise(rng, h, w)
     else:
-        kind = ("stripes", "checker", "noise")[int(rng.integers(3))]
-        image = make_texture(rng, h, w, random_colour(rng, 40), (6.0, 40.0), kind)
+        shape = ("stripes", "checker", "noise")[int(rng.integers(3))]
+        image = make_texture(rng, h, w, random_colour(rng, 40), (6.0, 40.0), shape)
     _clutter(rng, image, int(rng.integers(0, 9)))
     return image
 
@@ -125,11 +125,11 @@ def _occlude(rng: np.random.Generator, image: np.ndarray, owner: np.ndarray, box
     c = np.array([rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3])])
     half = np.array([bw * rng.uniform(0.1, 0.35), bh * rng.uniform(0.06, 0.2)]) + 2
     mask = np.zeros((h, w), np.uint8)
-    kind = int(rng.integers(3))
-    if kind == 0:
+    shape = int(rng.integers(3))
+    if shape == 0:
         p0, p1 = (c - half).astype(int).tolist(), (c + half).astype(int).tolist()
         cv2.rectangle(mask, tuple(p0), tuple(p1), 255, -1)
-    elif kind == 1:
+    elif shape == 1:
         cv2.ellipse(mask, tuple(c.astype(int).tolist()), tuple(half.astype(int).tolist()),
                     float(rng.uniform(0, 180)), 0, 360, 255, -1)
     else:

@@ -64,14 +64,14 @@ def random_colour(rng: np.random.Generator, min_value: float) -> np.ndarray:
 
 
 def make_texture(rng: np.random.Generator, h: int, w: int, colour: np.ndarray,
-                 period: tuple[float, float] = (3.0, 12.0), kind: str | None = None) -> np.ndarray:
+                 period: tuple[float, float] = (3.0, 12.0), texture: str | None = None) -> np.ndarray:
     """(h, w, 3) uint8 fill around BGR ``colour``: solid, stripes, low-frequency noise or checker;
     ``period`` is the pattern's pixel period range."""
-    kind = kind or TEXTURES[int(rng.choice(4, p=[0.4, 0.25, 0.25, 0.1]))]
+    texture = texture or TEXTURES[int(rng.choice(4, p=[0.4, 0.25, 0.25, 0.1]))]
     colour = np.asarray(colour, np.float32)
-    if kind == "solid":
+    if texture == "solid":
         return np.broadcast_to(colour.clip(0, 255).astype(np.uint8), (h, w, 3)).copy()
-    if kind == "noise":
+    if texture == "noise":
         cell = rng.uniform(*period)
         grid = rng.uniform(0.55, 1.25, (max(2, int(h / cell)), max(2, int(w / cell)))).astype(np.float32)
         tex = colour * cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
@@ -79,7 +79,7 @@ def make_texture(rng: np.random.Generator, h: int, w: int, colour: np.ndarray,
     other = colour * rng.uniform(0.4, 0.75) if rng.random() < 0.6 else random_colour(rng, 60)
     p = max(2.0, rng.uniform(*period))
     ys, xs = np.arange(h, dtype=np.float32)[:, None], np.arange(w, dtype=np.float32)[None, :]
-    if kind == "stripes":
+    if texture == "stripes":
         a = rng.uniform(0, math.pi)
         sel = ((xs * math.cos(a) + ys * math.sin(a)) / p) % 1.0 < rng.uniform(0.3, 0.7)
     else:
@@ -100,34 +100,34 @@ class Pose:
     view: np.ndarray  # (3,) body yaw (0 = facing the camera, 90 = facing image right), camera pitch, tilt
 
 
-def _arm(rng: np.random.Generator, kind: str) -> list[float]:
+def _arm(rng: np.random.Generator, motion: str) -> list[float]:
     u = rng.uniform
-    if kind == "down":
+    if motion == "down":
         return [u(3, 22), u(60, 110), u(0, 30), u(-10, 40), u(-10, 20)]
-    if kind == "up":
+    if motion == "up":
         return [u(105, 175), u(30, 110), u(0, 70), u(-20, 50), u(-20, 60)]
-    if kind == "reach":
+    if motion == "reach":
         return [u(55, 120), u(-25, 70), u(0, 35), u(-20, 40), u(-10, 60)]
-    if kind == "swing_f":
+    if motion == "swing_f":
         return [u(12, 40), u(-10, 20), u(15, 60), u(0, 40), u(0, 30)]
-    if kind == "swing_b":
+    if motion == "swing_b":
         return [u(10, 35), u(165, 190), u(0, 25), u(-10, 30), u(0, 20)]
-    if kind == "rest":
+    if motion == "rest":
         return [u(15, 70), u(-20, 40), u(30, 110), u(0, 70), u(-10, 40)]
     return [u(0, 180), u(-40, 180), u(0, 130), u(-30, 80), u(-30, 80)]
 
 
-def _leg(rng: np.random.Generator, kind: str) -> list[float]:
+def _leg(rng: np.random.Generator, motion: str) -> list[float]:
     u = rng.uniform
-    if kind == "stand":
+    if motion == "stand":
         return [u(0, 9), u(40, 120), u(0, 10), u(0, 25)]
-    if kind == "step_f":
+    if motion == "step_f":
         return [u(15, 35), u(-10, 20), u(5, 30), u(0, 20)]
-    if kind == "step_b":
+    if motion == "step_b":
         return [u(5, 25), u(160, 190), u(15, 60), u(0, 20)]
-    if kind == "crouch":
+    if motion == "crouch":
         return [u(60, 115), u(5, 45), u(80, 140), u(5, 30)]
-    if kind == "sit":
+    if motion == "sit":
         return [u(70, 100), u(0, 30), u(65, 105), u(0, 25)]
     if rng.random() < 0.3:
         return [u(0, 35), u(150, 200), u(0, 120), u(0, 30)]

@@ -27,7 +27,7 @@ from edgepose.data.synthetic_figure import (
 
 
 class _Part(NamedTuple):
-    kind: str  # "capsule" (pts: 2 ends), "poly" (convex outline), "circle" (pts: centre), "head"
+    form: str  # "capsule" (pts: 2 ends), "poly" (convex outline), "circle" (pts: centre), "head"
     pts: np.ndarray  # (P, 2) pixel coordinates in the image
     size: float  # capsule width or circle radius in pixels
     key: float  # draw order: larger = nearer = drawn later
@@ -93,10 +93,10 @@ def _fixed(pts: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
 def _draw_shape(mask: np.ndarray, part: _Part, origin: tuple[int, int], grow: float) -> None:
     """Fill ``part`` (grown by ``grow`` pixels) with 255 into ``mask`` whose top-left is ``origin``."""
     pts = _fixed(part.pts, origin)
-    if part.kind == "capsule":
+    if part.form == "capsule":
         t = max(1, round(part.size + 2 * grow))
         cv2.line(mask, tuple(map(int, pts[0])), tuple(map(int, pts[1])), 255, t, cv2.LINE_8, _FIX)
-    elif part.kind == "circle":
+    elif part.form == "circle":
         r = round(max(0.6, part.size + grow) * _ONE)
         cv2.circle(mask, tuple(map(int, pts[0])), r, 255, -1, cv2.LINE_8, _FIX)
     else:
@@ -207,7 +207,7 @@ def _self_occlusion(kp: np.ndarray, v: np.ndarray, pm: np.ndarray, parts: list[_
             continue
         part = parts[pm[y, x] - 1]
         centre_z, margin = (q["sh_c"][2], 0.09) if k in (5, 6) else (q["pelvis"][2], 0.065)
-        if k not in part.joints or (part.kind == "poly" and kp[k, 2] < centre_z - margin * s):
+        if k not in part.joints or (part.form == "poly" and kp[k, 2] < centre_z - margin * s):
             v[k] = 1
     return v
 
@@ -233,7 +233,7 @@ def render_person(image: np.ndarray, fig: Figure, scale: float, centre: tuple[fl
     period = (max(2.0, 0.02 * scale), max(3.0, 0.07 * scale))
     fills = {m: make_texture(rng, y1 - y0, x1 - x0, getattr(look, m), period) for m in ("top", "bottom")}
     for i, part in enumerate(parts):
-        if part.kind == "head":
+        if part.form == "head":
             _draw_head(roi, pm, i + 1, fig, q, scale, v[:5], origin)
         else:
             colour = getattr(look, part.material)

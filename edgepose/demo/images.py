@@ -84,7 +84,7 @@ def _video_frames(shared: Path | None) -> tuple[str, list[np.ndarray]]:
 
 def _run(rt, img: np.ndarray, boxes):
     """Bottom-up: the whole frame; top-down: the detector's boxes (none → no people, not a whole-frame guess)."""
-    if rt.spec.kind == "centernet" or boxes is None:
+    if rt.spec.bottom_up or boxes is None:
         return rt(img)
     return rt(img, boxes)
 
@@ -111,7 +111,7 @@ def annotate(runtimes: dict[str, object], out_dir: Path, shared: Path | None) ->
             path = out_dir / f"{label}-{name}.jpg"
             _save(path, draw_poses(img, poses, keypoints=rt.spec.keypoints, label=label))
             written.append({"file": path.name, "model": label, "source": name, "people": len(poses)})
-        if frames and rt.spec.kind == "centernet":
+        if frames and rt.spec.bottom_up:
             sheet = [draw_poses(f, rt(f), keypoints=rt.spec.keypoints, label=f"{label} frame {i}")
                      for i, f in enumerate(frames)]
             path = out_dir / f"{label}-{source.split()[0]}-frames.jpg"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.errors import AccuracyGateFailed
+from edgepose.runtimes.registry import target_names
 
 DEFAULT_MODELS = ("simplebaseline-mnv2s-edge", "centernet-mnv2s")
 MOVENET = "movenet_singlepose_lightning_int8.tflite"
@@ -28,7 +29,7 @@ MOVENET = "movenet_singlepose_lightning_int8.tflite"
 @dataclass
 class DemoConfig:
     out: Path
-    targets: tuple[str, ...] = ("onnx", "openvino", "tflite", "tensorrt")
+    targets: tuple[str, ...] = field(default_factory=target_names)
     precisions: tuple[str, ...] = ("fp32", "int8")
     threads: int = 2
     val_images: int = 300  # at 100 the top-down INT8 gate verdicts were within their noise (docs/benchmarks.md)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgepose.runtimes.registry import backends
 from edgepose.utils.cores import usable_cores
 
 # ISA flags worth reporting: they decide which INT8 / BF16 kernels a backend can use.
@@ -30,8 +31,8 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8
              "neon", "asimddp", "i8mm", "sve")
 
 # Distribution names whose versions the fingerprint reports (when installed).
-PACKAGES = ("numpy", "opencv-python-headless", "onnxruntime", "openvino", "nncf", "ai-edge-litert",
-            "tflite-runtime", "tensorrt", "torch", "litert-torch")
+PACKAGES = ("numpy", "opencv-python-headless", *(d for b in backends() for d in b.distributions), "torch",
+            "litert-torch")
 
 # ARM "CPU implementer" / "CPU part" → core name, for the SoCs edgepose has profiles for.
 ARM_PARTS = {("0x41", "0xd03"): "Cortex-A53", ("0x41", "0xd07"): "Cortex-A57", ("0x41", "0xd08"): "Cortex-A72",

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from edgepose.errors import ConfigError, suggest
+from edgepose.runtimes.registry import NVIDIA_GPU, backends, native_backend, target_names
 
-KNOWN_TARGETS = ("onnx", "openvino", "tflite", "tensorrt")
+KNOWN_TARGETS = target_names()
 PRECISIONS = ("fp32", "fp16", "int8")
-_JETSON_TARGETS = ("tensorrt", "onnx", "openvino", "tflite")
-_CPU_TARGETS = ("onnx", "openvino", "tflite")
+_CPU_TARGETS = tuple(b.target for b in backends() if not b.needs)  # run on any CPU
+_JETSON_TARGETS = (*(b.target for b in backends() if b.needs == NVIDIA_GPU), *_CPU_TARGETS)  # the GPU's first
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,8 @@ def _check_target(p: DeviceProfile, target: str | None) -> None:
     if target not in KNOWN_TARGETS:
         raise suggest(target, (*KNOWN_TARGETS, "all"), "target")
     if target not in p.targets:
-        why = "TensorRT needs an NVIDIA GPU" if target == "tensorrt" else f"it runs {', '.join(p.targets)}"
+        backend = native_backend(target)
+        why = f"{backend.title} needs {backend.needs}" if backend.needs else f"it runs {', '.join(p.targets)}"
         raise ConfigError(f"{p.name}: --target {target} cannot run on {p.title} ({why}); use --target {p.target}")
 
 

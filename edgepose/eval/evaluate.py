@@ -35,7 +35,7 @@ def predict_dataset(rt, coco: CocoKeypoints, *, detections: dict | None = None, 
     bar = Progress(len(ids), f"eval {getattr(rt, 'backend', 'runtime')}", enabled=progress)
     for image_id in ids:
         image = coco.load_image(image_id)
-        if rt.spec.kind == "centernet":
+        if rt.spec.bottom_up:
             poses = rt(image, score_threshold=EVAL_SCORE_THRESHOLD)
         else:
             if detections is not None:

@@ -25,20 +25,18 @@ def source_hash(model) -> str:
 
 def attach_meta(model, *, head: str | None, keypoints: str | None, input_size, mean, std, name: str | None):
     """Give a foreign nn.Module the ModelMeta export needs ("bring your own model")."""
+    from edgepose.heads import byo_kinds, get_head
     from edgepose.keypoints import get_schema
     from edgepose.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelMeta
 
     if getattr(model, "edgepose_meta", None) is not None:
         return model
-    if head not in ("heatmap", "centernet") or input_size is None:
-        raise ConfigError("a model without edgepose_meta needs head='heatmap'|'centernet', keypoints=... and "
+    if head not in byo_kinds() or input_size is None:
+        raise ConfigError(f"a model without edgepose_meta needs head={'|'.join(byo_kinds())}, keypoints=... and "
                           f"input_size=(w, h); got head={head!r}, input_size={input_size!r}")
     schema = get_schema(keypoints or "coco")
     w, h = (int(v) for v in input_size)
-    if head == "heatmap":
-        codec = dict(kind="heatmap", input_size=[w, h], heatmap_size=[w // 4, h // 4], sigma=2.0, method="argmax")
-    else:
-        codec = dict(kind="centernet", input_size=[w, h], stride=4, num_keypoints=schema.num_keypoints)
+    codec = get_head(head).byo_codec((w, h), schema.num_keypoints)
     model.edgepose_meta = ModelMeta(name=name or type(model).__name__, kind=head, input_size=(w, h),
                                     keypoints=schema.name, mean=tuple(mean or IMAGENET_MEAN),
                                     std=tuple(std or IMAGENET_STD), codec=codec, config={})
@@ -193,15 +191,14 @@ def golden_samples(tgt, bundle, samples) -> dict:
 def _golden_runtime(tgt, bundle):
     """The gates' runtime for the bundle; for a target whose backend is not here (TensorRT), another backend
     that runs its files (ONNX Runtime on the engine's ONNX)."""
-    from edgepose.runtimes import BACKENDS, backend_module
+    from edgepose.runtimes.registry import backends_for_target
 
     rt = tgt.parity_runtime(bundle)
     if rt is not None:
         return rt
-    for name, (_, cls_name, _, targets) in BACKENDS.items():
-        mod = backend_module(name)
-        if tgt.name in targets and name != tgt.backend and mod.is_available():
-            return getattr(mod, cls_name).from_bundle(bundle).load()
+    for backend in backends_for_target(tgt.name):
+        if backend.name != tgt.backend and backend.is_available():
+            return backend.runtime_class().from_bundle(bundle).load()
     return None
 
 
@@ -240,7 +237,7 @@ def _parity_gate(model, tgt, bundle, spec, samples, rel_tol, px_tol, log) -> dic
         reference = TorchRuntime(wrap_for_export(model, spec.decode), ref_spec).load()
         batches = sample_inputs(ref_spec, source=samples)
         raw = None
-        if ref_spec.kind == "heatmap":  # raw heatmaps: the reference itself when it decodes on the host
+        if ref_spec.head.heatmaps:  # raw heatmaps: the reference itself when it decodes on the host
             raw = reference if spec.decode == "host" else TorchRuntime(model, ref_spec).load()
         report = check_parity(reference, candidate, batches, rel_tol=rel_tol, px_tol=px_tol, heatmap_reference=raw)
     log(f"{tgt.name}: parity {'passed' if report.passed else 'FAILED'}: {report.summary()}")

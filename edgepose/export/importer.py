@@ -11,11 +11,24 @@ import shutil
 from pathlib import Path
 
 from edgepose.errors import BundleError, ConfigError, DataError, EdgeposeError
+from edgepose.heads import get_head
 from edgepose.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+from edgepose.runtimes.registry import backends, native_backend
 
-FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino"}
+# model file suffix → target, from the backends that take foreign files (edgepose.runtimes.registry)
+FORMATS = {b.import_suffix: b.target for b in backends() if b.import_suffix}
+_READERS: dict = {}  # target → function(path) -> (input shape, input dtype, output shapes)
 
 
+def _reads(target: str):
+    def register(fn):
+        _READERS[target] = fn
+        return fn
+
+    return register
+
+
+@_reads("onnx")
 def _io_onnx(path: Path) -> tuple[list[int], str, list[list[int]]]:
     from edgepose.utils.lazy import require
 
@@ -30,6 +43,7 @@ def _io_onnx(path: Path) -> tuple[list[int], str, list[list[int]]]:
     return shape, dtype, [[d if isinstance(d, int) else -1 for d in o.shape] for o in sess.get_outputs()]
 
 
+@_reads("tflite")
 def _io_tflite(path: Path) -> tuple[list[int], str, list[list[int]]]:
     from edgepose.runtimes.tflite import interpreter_class
 
@@ -66,6 +80,7 @@ def _weight_precision(target: str, path: Path) -> str:
     return {"int8": "int8", "uint8": "int8", "float16": "fp16", "float32": "fp32"}.get(top, "unknown")
 
 
+@_reads("openvino")
 def _io_openvino(path: Path) -> tuple[list[int], str, list[list[int]]]:
     from edgepose.utils.lazy import require
 
@@ -108,25 +123,6 @@ def _input_spec(shape, dtype, input_size, layout, dtype_arg, mean, std, to_rgb) 
                      layout=layout, to_rgb=to_rgb, dtype=dtype)
 
 
-def _codec(kind: str, inp: InputSpec, outputs: list[list[int]], num_k: int, method: str) -> dict:
-    w, h = inp.size
-    if kind == "regression":
-        o = outputs[0]
-        if o[-1] != 3 or o[-2] not in (num_k, -1) or len(o) not in (3, 4):
-            raise ConfigError(f"regression output has shape {o}; expected (N, 1, {num_k}, 3) or (N, {num_k}, 3): "
-                              "y, x, score (MoveNet)")
-        return {}
-    if kind == "heatmap":
-        o = outputs[0]
-        if len(o) != 4 or o[1] != num_k:
-            raise ConfigError(f"heatmap output has shape {o}; expected (N, {num_k}, H, W)")
-        return dict(kind="heatmap", input_size=[w, h], heatmap_size=[o[3], o[2]], sigma=2.0, method=method)
-    if len(outputs) != 6:
-        raise ConfigError(f"a centernet model has 6 outputs (hm, reg, wh, hps, hm_hp, hp_offset); this one has "
-                          f"{len(outputs)}")
-    return dict(kind="centernet", input_size=[w, h], stride=w // outputs[0][3], num_keypoints=num_k)
-
-
 def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoints: str = "coco",
                  input_size=None, layout=None, dtype=None, mean=None, std=None, to_rgb: bool = True,
                  heatmap_method: str = "argmax"):
@@ -147,14 +143,13 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
     if target is None:
         raise ConfigError(f"{src.name}: unsupported model format {src.suffix!r}; expected one of {', '.join(FORMATS)}")
     schema = get_schema(keypoints)
-    shape, file_dtype, outputs = {"onnx": _io_onnx, "tflite": _io_tflite, "openvino": _io_openvino}[target](src)
+    shape, file_dtype, outputs = _READERS[target](src)
     inp = _input_spec(shape, file_dtype, input_size, layout, dtype, mean, std, to_rgb)
-    if kind == "regression":
-        inp.padding = 1.0  # single-pose regressors (MoveNet) see the whole frame, letterboxed
-    codec = _codec(kind, inp, outputs, schema.num_keypoints, heatmap_method)
+    head = get_head(kind)
+    codec = head.import_codec(inp, outputs, schema.num_keypoints, heatmap_method)
     spec = ModelSpec(kind=kind, input=inp, keypoints=schema.name, codec=codec,
                      decode="host")
-    backend = {"onnx": "onnxruntime", "tflite": "tflite", "openvino": "openvino"}[target]
+    backend = native_backend(target).name
     with bundle_writer(out) as tmp:
         shutil.copyfile(src, tmp / src.name)
         if target == "openvino" and src.with_suffix(".bin").is_file():
@@ -167,7 +162,7 @@ def import_model(model_file: str | Path, *, kind: str, out: str | Path, keypoint
         manifest = write_manifest(tmp, manifest)
         try:  # a file the backend cannot run never becomes a bundle
             with load_bundle(tmp) as rt:
-                _check_runs(rt, kind)
+                head.check_import(rt)
                 manifest["golden"] = _golden(rt, tmp, manifest["precision"])
         except EdgeposeError as exc:
             raise type(exc)(str(exc).replace(str(tmp), str(Path(out)))) from None
@@ -184,18 +179,3 @@ def _golden(rt, bundle_dir: Path, precision: str) -> dict:
     return golden.write(bundle_dir, arrays, entry)
 
 
-def _check_runs(rt, kind: str) -> None:
-    """One call on a grey image: a regression model must give normalised [0, 1] coordinates."""
-    import numpy as np
-
-    from edgepose.pipeline.preprocess import to_tensor
-
-    if kind != "regression":
-        return
-    w, h = rt.spec.input.size
-    out = np.asarray(rt.infer(to_tensor(np.full((1, h, w, 3), 128, np.uint8), rt.spec.input))[0], np.float32)
-    yx = out.reshape(-1, 3)[:, :2]
-    if not np.isfinite(yx).all() or yx.min() < -0.5 or yx.max() > 1.5:
-        raise ConfigError(f"--kind regression: on a grey image the model gave y, x in [{yx.min():.3g}, "
-                          f"{yx.max():.3g}]; expected coordinates normalised to [0, 1] (MoveNet-style (N, 1, K, 3) "
-                          "y, x, score)")

@@ -15,35 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import ConfigError, ExportError
-
-DECODE_OUTPUTS = {
-    ("heatmap", "host"): ["heatmaps"],
-    ("heatmap", "graph"): ["keypoints"],
-    ("centernet", "host"): ["hm", "reg", "wh", "hps", "hm_hp", "hp_offset"],
-    ("centernet", "graph"): ["keypoints", "scores", "boxes"],
-}
-# raw outputs named by the codec where one output kind has several codecs (MoveNet's heads)
-CODEC_HOST_OUTPUTS = {
-    "movenet": ["centre", "kpt_regress", "kpt_heatmap", "kpt_offset"],
-    "movenet-multipose": ["centre", "box_scale", "box_offset", "kpt_regress", "kpt_heatmap", "kpt_offset"],
-}
-# codec kind → (module, in-graph decoder class) of edgepose.codecs
-GRAPH_DECODERS = {
-    "heatmap": ("edgepose.codecs.graph_heatmap", "HeatmapDecode"),
-    "centernet": ("edgepose.codecs.graph", "CenterNetDecode"),
-    "movenet": ("edgepose.codecs.graph_movenet", "MoveNetDecode"),
-    "movenet-multipose": ("edgepose.codecs.graph_movenet", "MoveNetMultiPoseDecode"),
-}
+from edgepose.heads import get_head
 
 
 def output_names(kind: str, codec: dict, decode: str) -> list[str]:
     """The graph's output names for a model of output ``kind`` with ``codec`` (a dict), decoded at ``decode``."""
-    codec_kind = (codec or {}).get("kind", kind)
-    if decode == "host" and codec_kind in CODEC_HOST_OUTPUTS:
-        return list(CODEC_HOST_OUTPUTS[codec_kind])
-    if kind == "regression":  # keypoints straight out of the graph (MoveNet single-pose with its decoder)
-        return ["keypoints"]
-    return list(DECODE_OUTPUTS[(kind, decode)])
+    return get_head(kind).output_names(codec, decode)
 
 
 @dataclass
@@ -59,8 +36,6 @@ class OnnxExport:
 
 def wrap_for_export(model, decode: str):
     """The nn.Module that is exported: the model, followed by the in-graph decoder when decode='graph'."""
-    import importlib
-
     from edgepose.codecs import codec_from_dict
     from edgepose.codecs.graph import DecodedModel
 
@@ -68,11 +43,7 @@ def wrap_for_export(model, decode: str):
     if decode == "host":
         return model.eval()
     codec = codec_from_dict(meta.codec)  # the heatmap decoder runs the codec's own method: argmax, DARK or UDP
-    if codec.kind not in GRAPH_DECODERS:
-        raise ConfigError(f"codec {codec.kind!r} has no in-graph decoder (decoders exist for "
-                          f"{', '.join(sorted(GRAPH_DECODERS))}); export with decode='host'")
-    module, cls = GRAPH_DECODERS[codec.kind]
-    return DecodedModel(model, getattr(importlib.import_module(module), cls)(codec)).eval()
+    return DecodedModel(model, get_head(meta.kind).graph_decoder(codec)).eval()
 
 
 def export_onnx(model, path: str | Path, *, decode: str = "host", opset: int = 17, batch: int | None = 1,

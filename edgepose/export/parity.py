@@ -49,15 +49,9 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
 
 
-def _keypoints(runtime, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decoded keypoints (…, K, 3) and person scores (centernet) from raw or graph-decoded outputs."""
-    spec = runtime.spec
-    if spec.decode == "graph":
-        return np.asarray(outs[0]), (np.asarray(outs[1]) if spec.kind == "centernet" else None)
-    if spec.kind == "centernet":
-        kps, scores, _ = runtime.codec.decode(tuple(outs))
-        return kps, scores
-    return runtime.codec.decode(outs[0] if len(outs) == 1 else tuple(outs)), None
+def _keypoints(runtime, outs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decoded keypoints (…, K, 3) and person scores (bottom-up; None top-down) from raw or decoded outputs."""
+    return runtime.spec.head.decoded(runtime, outs, n)
 
 
 def _kp_error(ref_k, ref_s, cand_k, score_floor: float, stable=None) -> float:
@@ -82,7 +76,7 @@ def _distinct(reference, heatmap_reference, batch, ref_scores) -> np.ndarray | N
     """Joints whose score the peak-distinctness factor leaves alone (None: all are compared). Where a second
     peak lowers a score (``peak_margin``), the score is the relative gap between two near-equal maxima divided by
     the margin: float noise is amplified there by 1 / (margin × maximum), so only its position is compared."""
-    margin = (reference.spec.codec or {}).get("peak_margin") if reference.spec.kind == "heatmap" else None
+    margin = (reference.spec.codec or {}).get("peak_margin") if reference.spec.head.heatmaps else None
     if not margin or heatmap_reference is None:
         return None
     return distinct_peaks(heatmap_reference.infer(batch)[0], ref_scores)
@@ -105,14 +99,14 @@ def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: fl
         if reference.spec.decode == "host":
             rel = max(rel, max(_rel(a, b) for a, b in zip(ref_outs, cand_outs)))
         else:  # decoded outputs: scores (heatmap maxima / centre peaks) vary continuously with the input
-            ref_scores = ref_outs[1] if reference.spec.kind == "centernet" else ref_outs[0][..., 2]
-            cand_scores = cand_outs[1] if reference.spec.kind == "centernet" else cand_outs[0][..., 2]
+            ref_scores = reference.spec.head.decoded_scores(ref_outs)
+            cand_scores = reference.spec.head.decoded_scores(cand_outs)
             keep = _distinct(reference, heatmap_reference, batch, ref_scores)
             rel = max(rel, _rel(ref_scores, cand_scores) if keep is None else
                       float(np.abs(ref_scores - cand_scores)[keep].max(initial=0.0) / max(np.abs(ref_scores).max(),
                                                                                            1e-12)))
-        rk, rs = _keypoints(reference, ref_outs)
-        ck, _ = _keypoints(candidate, cand_outs)
+        rk, rs = _keypoints(reference, ref_outs, batch.shape[0])
+        ck, _ = _keypoints(candidate, cand_outs, batch.shape[0])
         stable = None
         if heatmap_reference is not None and rs is None:
             heatmaps = ref_outs[0] if heatmap_reference is reference else heatmap_reference.infer(batch)[0]

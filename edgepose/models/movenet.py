@@ -192,12 +192,11 @@ def _build(name: str, *, input_size=None, keypoints: str = "coco", max_people: i
     model = MoveNet(width, heads)
     stride = 4
     codec = dict(kind=codec_kind, input_size=list(size), stride=stride, num_keypoints=17)
-    if codec_kind == "movenet-multipose":
-        codec["max_people"] = int(max_people)
     config = dict(input_size=list(size), keypoints=keypoints)
-    if codec_kind == "movenet-multipose":
-        config["max_people"] = int(max_people)
-    kind = "centernet" if codec_kind == "movenet-multipose" else "regression"
+    multipose = codec_kind.endswith("multipose")
+    if multipose:
+        codec["max_people"] = config["max_people"] = int(max_people)
+    kind = "centernet" if multipose else "regression"
     # single-pose crops: the person box itself, squared (padding 1.0, as edgepose runs an imported MoveNet).
     # On the coco-mini photos Lightning scores AP 71.3 so, 60.8 with the heatmap models' 1.25 padding.
     model.edgepose_meta = ModelMeta(name=name, kind=kind, input_size=size, keypoints=keypoints, mean=MEAN, std=STD,

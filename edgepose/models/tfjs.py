@@ -127,5 +127,6 @@ def _read_group(path: Path, group: dict) -> dict[str, np.ndarray]:
         count = int(np.prod(shape, dtype=np.int64))
         arr = np.frombuffer(data, dt, count, offset).reshape(shape)
         offset += count * dt.itemsize
-        out[name] = arr.astype(np.float32) if dt.kind == "f" else arr.astype(np.int64 if dt.kind == "i" else dt)
+        out[name] = arr.astype(np.float32) if np.issubdtype(dt, np.floating) else \
+            arr.astype(np.int64 if np.issubdtype(dt, np.signedinteger) else dt)
     return out

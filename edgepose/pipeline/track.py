@@ -196,16 +196,16 @@ class PoseTracker:
                 self.next_id += 1
         return ids
 
-    def _match(self, tracks: list[int], people: np.ndarray, kps, boxes, kind: str, threshold: float):
-        """Optimal pairs (track index, person index) between ``tracks`` and ``people`` by ``kind`` similarity: "oks"
+    def _match(self, tracks: list[int], people: np.ndarray, kps, boxes, by: str, threshold: float):
+        """Optimal pairs (track index, person index) between ``tracks`` and ``people`` by ``by`` similarity: "oks"
         (box IoU where a pair shares no confident joint), "iou", or "pose" (OKS alone; no shared joint: no match)."""
         if not tracks or len(people) == 0:
             return []
         pred = [self.tracks[t].predicted() for t in tracks]
         p_kps = np.stack([k for k, _ in pred])
         p_box = np.stack([b for _, b in pred])
-        sim = box_iou(p_box, boxes[people]) if kind != "pose" else np.zeros((len(tracks), len(people)))
-        if kind in ("oks", "pose"):
+        sim = box_iou(p_box, boxes[people]) if by != "pose" else np.zeros((len(tracks), len(people)))
+        if by in ("oks", "pose"):
             oks = pose_oks(p_kps, p_box, kps[people], self.sigmas, self.options.keypoint_score)
             sim = np.where(np.isnan(oks), sim, oks)
         return [(tracks[r], int(people[c])) for r, c in assign(sim, threshold)]

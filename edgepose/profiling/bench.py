@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import ConfigError, InputError
+from edgepose.heads import get_head
 from edgepose.profiling.schema import percentiles
 from edgepose.utils.progress import Progress
 
@@ -42,11 +43,11 @@ def bench_frame(kind: str, *, image: str | None = None, batch: int = 1, seed: in
     else:
         from edgepose.data.synthetic import render_sample
 
-        mode = "multi" if kind == "centernet" else "single"
+        mode = get_head(kind).sample_mode
         frame, anns = render_sample(np.random.default_rng(seed), mode=mode, image_size=BENCH_IMAGE_SIZE)
         x, y, w, h = anns[0]["bbox"] if anns else (0, 0, *BENCH_IMAGE_SIZE)
         box = np.array([x, y, x + w, y + h], np.float32)
-    if kind == "centernet":
+    if get_head(kind).bottom_up:
         if batch != 1:
             raise ConfigError(f"--batch {batch}: a bottom-up ({kind}) model takes one frame per call; expected 1")
         return frame, None

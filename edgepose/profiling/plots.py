@@ -11,14 +11,15 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+from edgepose.runtimes.registry import target_names
 from edgepose.utils.lazy import is_importable, require
 
 DPI = 100
 WIDTH_IN = 10.0
 LOG_SPREAD = 20.0  # log x-axis when max/min latency exceeds this ratio
 STAGE_COLOURS = {"preprocess": "#4c9be8", "inference": "#f28e2b", "decode": "#59a14f"}
-TARGET_COLOURS = {"onnx": "#1f77b4", "openvino": "#9467bd", "tflite": "#ff7f0e", "tensorrt": "#2ca02c",
-                  "pytorch": "#d62728"}
+TARGET_PALETTE = ("#1f77b4", "#9467bd", "#ff7f0e", "#2ca02c")  # the registered targets' colours, in order
+TARGET_COLOURS = {**dict(zip(target_names(), TARGET_PALETTE)), "pytorch": "#d62728"}
 EXTRA_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 PRECISION_MARKERS = {"fp32": "o", "fp16": "s", "int8": "^"}
 INSTALL_HINT = "pip install 'edgepose[report]' for plots"

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgepose.errors import BackendUnavailable, ConfigError, EdgeposeError
+from edgepose.heads import get_head, head_names
 from edgepose.utils.cores import usable_cores
 from edgepose.utils.signals import remove_on_terminate
 
@@ -79,7 +80,7 @@ def _check_bundle(b, backend: str | None, batch: int) -> None:
                                  f"({unavailable_reason(name)}); a TensorRT bundle's ONNX also runs with "
                                  "--backend onnxruntime")
     kind = (b.manifest.get("spec") or {}).get("kind")
-    if kind == "centernet" and batch != 1:
+    if kind in head_names() and get_head(kind).bottom_up and batch != 1:
         raise ConfigError(f"--batch {batch}: {b.path} is a bottom-up ({kind}) model, which takes one frame per "
                           "call; expected --batch 1")
 

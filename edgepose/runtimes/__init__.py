@@ -6,47 +6,34 @@ Backends are imported only when used, so a device needs just numpy, OpenCV and i
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from pathlib import Path
 
-from edgepose.errors import BackendUnavailable, ConfigError, suggest
-
-# backend name → (module, runtime class, pip extra, bundle targets it can run)
-BACKENDS = {
-    "onnxruntime": ("edgepose.runtimes.onnxruntime", "OnnxRuntime", "onnxruntime", ("onnx", "tensorrt")),
-    "openvino": ("edgepose.runtimes.openvino", "OpenVINORuntime", "openvino", ("openvino", "onnx")),
-    "tflite": ("edgepose.runtimes.tflite", "TFLiteRuntime", "tflite", ("tflite",)),
-    "tensorrt": ("edgepose.runtimes.tensorrt", "TensorRTRuntime", "tensorrt", ("tensorrt", "onnx")),
-}
+from edgepose.errors import BackendUnavailable, ConfigError
+from edgepose.runtimes.registry import Backend, backend_names, backends, get_backend
 
 
 def backend_module(name: str):
-    if name not in BACKENDS:
-        raise suggest(name, BACKENDS, "backend")
-    return importlib.import_module(BACKENDS[name][0])
+    return get_backend(name).load_module()
 
 
 def is_available(name: str) -> bool:
     """True when the backend's package is installed (and, for TensorRT, a GPU is usable)."""
-    return bool(backend_module(name).is_available())
+    return get_backend(name).is_available()
 
 
 def unavailable_reason(name: str) -> str:
-    mod = backend_module(name)
-    reason = getattr(mod, "unavailable_reason", None)
-    return reason() if reason else f"pip install 'edgepose[{BACKENDS[name][2]}]'"
+    return get_backend(name).unavailable_reason()
 
 
-def check_backend_runs(name: str, target: str, where: str = "") -> None:
-    """ConfigError unless backend ``name`` exists and runs bundles of ``target`` (``where``: the bundle, for the
-    message)."""
-    if name not in BACKENDS:
-        raise suggest(name, BACKENDS, "backend")
-    targets = BACKENDS[name][3]
-    if target not in targets:
+def check_backend_runs(name: str, target: str, where: str = "") -> Backend:
+    """The descriptor of backend ``name``; ConfigError unless it exists and runs bundles of ``target`` (``where``:
+    the bundle, for the message)."""
+    backend = get_backend(name)
+    if target not in backend.runs:
         raise ConfigError(f"backend {name!r} cannot run {where or 'a'} {target!r} bundle; it runs "
-                          f"{', '.join(targets)} bundles")
+                          f"{', '.join(backend.runs)} bundles")
+    return backend
 
 
 def load(bundle: str | Path, *, backend: str | None = None, verify: bool = False, check_files: bool = True,
@@ -69,13 +56,11 @@ def load(bundle: str | Path, *, backend: str | None = None, verify: bool = False
     profile_threads = (b.manifest.get("device_profile") or {}).get("threads")
     if options.get("threads") is None and isinstance(profile_threads, int) and profile_threads > 0:
         options["threads"] = profile_threads  # export --device recorded the device's thread count
-    check_backend_runs(name, b.target)
-    module, cls_name = BACKENDS[name][:2]
-    mod = importlib.import_module(module)
-    if not mod.is_available():
-        raise BackendUnavailable(f"backend {name!r} is not available here: {unavailable_reason(name)} "
+    runner = check_backend_runs(name, b.target)
+    if not runner.is_available():
+        raise BackendUnavailable(f"backend {name!r} is not available here: {runner.unavailable_reason()} "
                                  f"(bundle {b.path} needs it)")
-    rt = getattr(mod, cls_name).from_bundle(b, **options).load()
+    rt = runner.runtime_class().from_bundle(b, **options).load()
     if verify:
         _verify_loaded(rt, b)
     return rt
@@ -96,3 +81,7 @@ def _verify_loaded(rt, bundle) -> None:
         failed = "; ".join(f"{s.name}: {s.summary}" for s in report.stages if not s.passed)
         raise VerificationFailed(f"bundle {bundle.path} does not reproduce its golden samples on this device "
                                  f"({failed})")
+
+
+__all__ = ["Backend", "backend_module", "backend_names", "backends", "check_backend_runs", "get_backend",
+           "is_available", "load", "unavailable_reason"]

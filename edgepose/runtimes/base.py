@@ -99,7 +99,7 @@ class Runtime:
             self._mark = time.perf_counter()
         image = check_image(image)
         thr = _check_threshold(score_threshold)
-        if self.spec.kind == "centernet":
+        if self.spec.bottom_up:
             if flip_test:
                 raise InputError(f"flip_test needs a top-down (heatmap) model; this one is {self.spec.kind!r}")
             if boxes is not None:
@@ -166,18 +166,7 @@ class Runtime:
 
     def decode_topdown(self, outs: list[np.ndarray], n: int) -> np.ndarray:
         """The graph's outputs for ``n`` crops → keypoints (n, K, 3) x, y, score in input pixels."""
-        if self.spec.kind == "regression" and not self.spec.codec:  # a foreign model's own output (import)
-            return self._regression(outs[0], n)
-        if self.spec.decode == "graph":
-            return outs[0].astype(np.float32)
-        # a heatmap codec takes the one map; a multi-head codec (MoveNet) all outputs
-        return self.codec.decode(outs[0] if len(outs) == 1 else tuple(outs)).astype(np.float32)
-
-    def _regression(self, out: np.ndarray, n: int) -> np.ndarray:
-        """MoveNet-style (N, 1, K, 3) y, x, score in [0, 1] → (N, K, 3) x, y, score in input pixels."""
-        arr = np.asarray(out, np.float32).reshape(n, -1, 3)
-        w, h = self.spec.input.size
-        return np.stack([arr[..., 1] * w, arr[..., 0] * h, arr[..., 2]], axis=-1)
+        return self.spec.head.decode_crops(self, outs, n)
 
     def _bottomup(self, image, score_threshold: float) -> Poses:
         batch, mats = bottomup_batch(image, self.spec.input)
@@ -197,10 +186,7 @@ class Runtime:
     def decode_bottomup(self, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The graph's outputs for one frame → (keypoints (1, P, K, 3), scores (1, P), boxes (1, P, 4) xyxy),
         in input pixels, every candidate (unthresholded)."""
-        if self.spec.decode == "graph":
-            kps, scores, boxes = (np.asarray(o, np.float32) for o in outs[:3])
-            return kps, scores, boxes
-        return self.codec.decode(tuple(outs))
+        return self.spec.head.decode_frame(self, outs)
 
     @property
     def codec(self):

@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from edgepose.errors import ConfigError
+from edgepose.heads import get_head, head_names
 from edgepose.pipeline.preprocess import InputSpec
 
-KINDS = ("heatmap", "centernet", "regression")
 DECODE_PLACES = ("host", "graph")
 
 
 @dataclass
 class ModelSpec:
-    """kind: 'heatmap' (top-down), 'centernet' (bottom-up) or 'regression' (keypoints straight out, e.g. MoveNet).
+    """kind: the registered head (:mod:`edgepose.heads`): 'heatmap' (top-down), 'centernet' (bottom-up),
+    'regression' (keypoints straight out, e.g. MoveNet), ...
 
     decode: 'host' — the graph outputs raw maps and the numpy codec decodes them; 'graph' — the graph
     already outputs keypoints in input pixels (heatmap: (N, K, 3); centernet: keypoints, scores, boxes).
@@ -27,15 +28,20 @@ class ModelSpec:
     score_threshold: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"output kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind not in head_names():
+            raise ConfigError(f"output kind must be one of {tuple(head_names())}, got {self.kind!r}")
         if self.decode not in DECODE_PLACES:
             raise ConfigError(f"decode must be one of {DECODE_PLACES}, got {self.decode!r}")
 
     @property
+    def head(self):
+        """The :class:`~edgepose.heads.Head` registered for this output kind."""
+        return get_head(self.kind)
+
+    @property
     def bottom_up(self) -> bool:
         """True when the model finds the people itself in the whole frame (no person boxes)."""
-        return self.kind == "centernet"
+        return self.head.bottom_up
 
     @classmethod
     def from_meta(cls, meta, decode: str = "host") -> ModelSpec:

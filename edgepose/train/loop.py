@@ -49,50 +49,19 @@ def _lr_lambda(total: int, warmup: int):
     return f
 
 
-def _collate_bottomup(batch):
-    import torch
-
-    images = torch.stack([b[0] for b in batch])
-    targets = {k: torch.stack([b[1][k] for b in batch]) for k in batch[0][1]}
-    return images, targets
-
-
-def _step_loss(model, kind: str, batch):
-    from edgepose.train.losses import centernet_loss, heatmap_mse
-
-    if kind == "heatmap":
-        images, heatmaps, weight = batch
-        loss = heatmap_mse(model(images), heatmaps, weight)
-        return loss, {"mse": float(loss.detach())}
-    images, targets = batch
-    return centernet_loss(model(images), targets)
-
-
-TRAINABLE_CODECS = ("heatmap", "centernet")  # codecs whose training targets and loss edgepose has
-
-
-def check_trainable(model) -> None:
-    """One-line ConfigError for a model whose head ``edgepose train`` has no targets / loss for."""
-    meta = model.edgepose_meta
-    codec = meta.codec.get("kind", meta.kind)
-    if codec not in TRAINABLE_CODECS:
-        raise ConfigError(f"edgepose train has training targets for {', '.join(TRAINABLE_CODECS)} heads; "
-                          f"{meta.name} has a {codec!r} head. Fine-tune it in your own loop on its raw outputs "
-                          f"(model(x) returns {codec} head maps), or train a model of the zoo's other families")
-
-
-def make_loader(dataset, kind: str, cfg: TrainConfig, shuffle: bool = True):
+def make_loader(dataset, cfg: TrainConfig, shuffle: bool = True):
     import torch
 
     gen = torch.Generator().manual_seed(cfg.seed)
-    collate = _collate_bottomup if kind == "centernet" else None
+    collate = getattr(dataset, "collate_fn", None)
     return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=shuffle, drop_last=shuffle,
                                        num_workers=cfg.workers, collate_fn=collate, generator=gen,
                                        persistent_workers=False)
 
 
 def train(model, dataset, cfg: TrainConfig, *, out: str | Path | None = None, log=print) -> dict:
-    """Train ``model`` on ``dataset`` (a TopDownDataset or BottomUpDataset); returns a history dict.
+    """Train ``model`` on ``dataset`` (from ``edgepose.heads.get_head(kind).train_dataset(...)``, which gives it the
+    head's ``step_loss`` and ``collate_fn``); returns a history dict.
 
     The checkpoint at ``out`` is rewritten atomically after every epoch.
     """
@@ -104,11 +73,13 @@ def train(model, dataset, cfg: TrainConfig, *, out: str | Path | None = None, lo
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    check_trainable(model)
-    kind = model.edgepose_meta.kind
+    step_loss = getattr(dataset, "step_loss", None)
+    if step_loss is None:
+        raise ConfigError(f"{type(dataset).__name__} has no step_loss; expected a dataset from "
+                          f"edgepose.heads.get_head({model.edgepose_meta.kind!r}).train_dataset(coco, meta)")
     if len(dataset) < cfg.batch_size:
         cfg.batch_size = len(dataset)
-    loader = make_loader(dataset, kind, cfg)
+    loader = make_loader(dataset, cfg)
     total = cfg.epochs * len(loader)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, min(cfg.warmup_steps, total // 5 + 1)))
@@ -120,7 +91,7 @@ def train(model, dataset, cfg: TrainConfig, *, out: str | Path | None = None, lo
         dataset.epoch = epoch
         running = 0.0
         for batch in loader:
-            loss, _parts = _step_loss(model, kind, batch)
+            loss, _parts = step_loss(model, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

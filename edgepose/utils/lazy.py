@@ -7,14 +7,13 @@ import importlib.util
 from types import ModuleType
 
 from edgepose.errors import BackendUnavailable
+from edgepose.runtimes.registry import extras_by_import
 
-# import name → pip extra of edgepose that installs it
+# import name → pip extra of edgepose that installs it (the backends' own from the backend registry)
 EXTRAS = {
     "torch": "export", "onnx": "export", "onnxscript": "export", "onnxslim": "export",
-    "litert_torch": "export", "ai_edge_quantizer": "export", "pycocotools": "eval", "onnxruntime": "onnxruntime",
-    "openvino": "openvino", "nncf": "openvino", "ai_edge_litert": "tflite",
-    "tflite_runtime": "tflite", "tensorrt": "tensorrt", "matplotlib": "report", "motmetrics": "eval",
-    "scipy": "video",
+    "litert_torch": "export", "ai_edge_quantizer": "export", "pycocotools": "eval", "nncf": "openvino",
+    "matplotlib": "report", "motmetrics": "eval", "scipy": "video", **extras_by_import(),
 }
 
 

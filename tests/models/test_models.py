@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from edgepose.errors import ConfigError, UnknownNameError
+from edgepose.heads import trainable_kinds
 from edgepose.models import create, list_models
-from edgepose.train.loop import TRAINABLE_CODECS
 from edgepose.train.losses import centernet_loss, heatmap_mse
 
 SMALL = (64, 96)  # (w, h): every model accepts multiples of 32; small keeps the suite fast
@@ -53,7 +53,7 @@ def test_forward_shapes(name):
         assert all(o.shape[2:] == (SMALL[1] // 4, SMALL[0] // 4) for o in out)
 
 
-TRAINABLE = [n for n in list_models() if create(n).edgepose_meta.codec["kind"] in TRAINABLE_CODECS]
+TRAINABLE = [n for n in list_models() if create(n).edgepose_meta.codec["kind"] in trainable_kinds()]
 
 
 @pytest.mark.parametrize("name", TRAINABLE)

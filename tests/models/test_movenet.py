@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from edgepose.errors import ConfigError, ConvertError
+from edgepose.heads import check_trainable
 from edgepose.models import create
 from edgepose.models.movenet_convert import convert, main
 from edgepose.models.tfjs import read_tfjs
-from edgepose.train.loop import check_trainable
 from tests.conftest import SHARED_MODELS
 
 TFJS = SHARED_MODELS / "movenet-tfjs"

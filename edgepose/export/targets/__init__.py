@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
 from edgepose.errors import suggest
 from edgepose.export.targets.base import ExportContext, Target
-from edgepose.export.targets.onnx import OnnxTarget
+from edgepose.runtimes.registry import target_names
 
 TARGETS: dict[str, Target] = {}
 
@@ -14,13 +16,10 @@ def register_target(target: Target) -> Target:
     return target
 
 
-register_target(OnnxTarget())
-
-
-from edgepose.export.targets import openvino, tensorrt, tflite  # noqa: E402  (no heavy imports at module top)
-
-for _mod in (openvino, tflite, tensorrt):
-    register_target(_mod.TARGET)
+# one module per registered backend's target, ``edgepose.export.targets.<target>`` with its ``TARGET`` (no heavy
+# imports at module top), in the registry's order
+for _name in target_names():
+    register_target(importlib.import_module(f"{__name__}.{_name}").TARGET)
 
 
 def get_target(name: str) -> Target:

@@ -28,13 +28,34 @@ class ExportContext:
 
 
 class Target:
-    """One deployment target. Subclasses set the class attributes and implement ``build``."""
+    """One deployment target. Subclasses set ``name`` (and ``layout``) and implement ``build``; the backend, the
+    manifest's package and the precisions come from the target's entry in :mod:`edgepose.runtimes.registry`."""
 
     name = ""
-    backend = ""  # runtime backend that runs the bundle by default
-    package = ""  # distribution whose version goes into the manifest
-    precisions: tuple[str, ...] = ("fp32",)
     layout = "NCHW"
+
+    @property
+    def backend(self) -> str:
+        """The runtime backend that runs the bundle by default (the registry's backend for this target)."""
+        return self.descriptor().name
+
+    @property
+    def package(self) -> str:
+        """The distribution whose version goes into the manifest."""
+        return self.descriptor().package
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return self.descriptor().precisions
+
+    def descriptor(self):
+        """This target's :class:`~edgepose.runtimes.registry.Backend`."""
+        from edgepose.runtimes.registry import native_backend
+
+        found = native_backend(self.name)
+        if found is None:
+            raise ConfigError(f"target {self.name!r} has no backend in edgepose.runtimes.registry")
+        return found
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
         """'auto' → 'graph': every codec (heatmap argmax / DARK / UDP, CenterNet) has an in-graph decoder
@@ -74,13 +95,10 @@ class Target:
 
     def parity_runtime(self, bundle) -> Any | None:
         """A loaded runtime over the files just written, for the parity gate (None: cannot run here)."""
-        from edgepose.runtimes import BACKENDS, backend_module
-
-        mod = backend_module(self.backend)
-        if not mod.is_available():
+        backend = self.descriptor()
+        if not backend.is_available():
             return None
-        cls = getattr(mod, BACKENDS[self.backend][1])
-        return cls.from_bundle(bundle, **self.parity_options()).load()
+        return backend.runtime_class().from_bundle(bundle, **self.parity_options()).load()
 
     def parity_options(self) -> dict:
         return {}

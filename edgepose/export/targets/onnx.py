@@ -136,9 +136,6 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
 
 class OnnxTarget(Target):
     name = "onnx"
-    backend = "onnxruntime"
-    package = "onnxruntime"
-    precisions = ("fp32", "int8")
 
     def build(self, ctx: ExportContext) -> dict:
         if ctx.precision != "int8":
@@ -151,3 +148,6 @@ class OnnxTarget(Target):
     def quantizable_layers(self, ctx: ExportContext) -> list[str]:
         """Conv / ConvTranspose / Gemm / MatMul node names of the model ONNX Runtime quantizes."""
         return quantizable_nodes(prepared_model(ctx.onnx.path, ctx.workspace))
+
+
+TARGET = OnnxTarget()

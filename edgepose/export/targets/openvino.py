@@ -36,6 +36,7 @@ from typing import Any
 
 from edgepose.errors import ConfigError, ExportError
 from edgepose.export.targets.base import ExportContext, Target
+from edgepose.heads import get_head
 from edgepose.utils.lazy import require
 
 MODEL_FILE = "model.xml"
@@ -52,9 +53,6 @@ _AUTO_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*_\d+$")
 
 class OpenVINOTarget(Target):
     name = "openvino"
-    backend = "openvino"
-    package = "openvino"
-    precisions = ("fp32", "fp16", "int8")
     layout = "NCHW"
 
     def build(self, ctx: ExportContext) -> dict:
@@ -81,7 +79,7 @@ class OpenVINOTarget(Target):
         host decode (drop 0.05), and costs as much as the host decode on a CPU, so host stays the default
         (``edgepose export ... --precision fp16 --decode graph|host`` gives these gate lines). Marking the ops
         ``disable_fp16_compression`` did not keep them f32 on the CPU."""
-        if decode == "auto" and precision == "fp16" and kind == "heatmap" and codec.get("method") != "argmax":
+        if decode == "auto" and precision == "fp16" and get_head(kind).refines_in_graph(codec):
             return "host"
         return super().resolve_decode(decode, kind, codec, precision)
 

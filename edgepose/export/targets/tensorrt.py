@@ -23,6 +23,7 @@ import numpy as np
 
 from edgepose.errors import ConfigError, ExportError
 from edgepose.export.targets.base import ExportContext, Target
+from edgepose.heads import get_head
 from edgepose.runtimes.tensorrt.settings import BUILD_FILE, BuildSettings, make_profile
 
 NOTE = ("TensorRT engine is built on first load on the device (or ahead of time with `edgepose build BUNDLE`)")
@@ -144,9 +145,6 @@ def validate_qdq(model) -> QdqReport:
 # ---- the target ---------------------------------------------------------------------------------
 class TensorRTTarget(Target):
     name = "tensorrt"
-    backend = "tensorrt"
-    package = "tensorrt"
-    precisions = ("fp32", "fp16", "int8")
     layout = "NCHW"
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
@@ -155,7 +153,7 @@ class TensorRTTarget(Target):
         left in FP16 the first in-graph decoder collapsed to the integer argmax (measured on OpenVINO bf16),
         the current window decoder held there but moved keypoints twice as far as the host decode. Explicit
         ``decode='graph'`` is kept."""
-        if decode == "auto" and precision != "fp32" and kind == "heatmap" and codec.get("method") != "argmax":
+        if decode == "auto" and precision != "fp32" and get_head(kind).refines_in_graph(codec):
             return "host"
         return super().resolve_decode(decode, kind, codec, precision)
 

@@ -432,9 +432,6 @@ def describe_io(ctx: ExportContext, path: Path, reference: list) -> dict:
 
 class TFLiteTarget(Target):
     name = "tflite"
-    backend = "tflite"
-    package = "ai-edge-litert"
-    precisions = tuple(CONVERTERS)
     layout = "NHWC"
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:

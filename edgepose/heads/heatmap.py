@@ -1,0 +1,44 @@
+"""The heatmap head (SimpleBaseline, HRNet-style): top-down, one Gaussian map per joint at a stride of the input."""
+
+from __future__ import annotations
+
+from edgepose.errors import ConfigError
+from edgepose.heads.base import Head, register_head
+
+
+class HeatmapHead(Head):
+    name = "heatmap"
+    heatmaps = True
+    outputs = {"heatmap": {"host": ("heatmaps",), "graph": ("keypoints",)}}
+    decoders = {"heatmap": ("edgepose.codecs.graph_heatmap", "HeatmapDecode")}
+    trainable = ("heatmap",)
+
+    def refines_in_graph(self, codec):
+        return (codec or {}).get("method", "argmax") != "argmax"  # DARK / UDP refinement
+
+    def make_dataset(self, coco, meta, **kwargs):
+        from edgepose.train.datasets import TopDownDataset
+
+        return TopDownDataset(coco, meta, **kwargs)
+
+    def step_loss(self, model, batch):
+        from edgepose.train.losses import heatmap_mse
+
+        images, heatmaps, weight = batch
+        loss = heatmap_mse(model(images), heatmaps, weight)
+        return loss, {"mse": float(loss.detach())}
+
+    def byo_codec(self, input_size, num_keypoints, feature_size=None):
+        w, h = input_size
+        fw, fh = feature_size or (w // 4, h // 4)
+        return dict(kind="heatmap", input_size=[w, h], heatmap_size=[fw, fh], sigma=2.0, method="argmax")
+
+    def import_codec(self, inp, outputs, num_keypoints, method):
+        w, h = inp.size
+        o = outputs[0]
+        if len(o) != 4 or o[1] != num_keypoints:
+            raise ConfigError(f"heatmap output has shape {o}; expected (N, {num_keypoints}, H, W)")
+        return dict(kind="heatmap", input_size=[w, h], heatmap_size=[o[3], o[2]], sigma=2.0, method=method)
+
+
+register_head(HeatmapHead())
