@@ -39,10 +39,11 @@ class Recommendation:
 
 
 def native_backend(target: str) -> str | None:
-    """The backend a target's bundles are made for (its first target is this one)."""
-    from edgepose.runtimes import BACKENDS
+    """The name of the backend a target's bundles are made for (None for an unknown target)."""
+    from edgepose.runtimes.registry import native_backend as _native
 
-    return next((name for name, info in BACKENDS.items() if info[3][0] == target), None)
+    found = _native(target)
+    return found.name if found else None
 
 
 def recommend(profile_name: str | None, available=None) -> Recommendation:

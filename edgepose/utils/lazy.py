@@ -7,12 +7,13 @@ import importlib.util
 from types import ModuleType
 
 from edgepose.errors import BackendUnavailable
-from edgepose.runtimes.registry import extras_by_import
+from edgepose.runtimes.registry import extras_by_import, get_backend
 
 # import name → pip extra of edgepose that installs it (the backends' own from the backend registry)
 EXTRAS = {
     "torch": "export", "onnx": "export", "onnxscript": "export", "onnxslim": "export",
-    "litert_torch": "export", "ai_edge_quantizer": "export", "pycocotools": "eval", "nncf": "openvino",
+    "litert_torch": "export", "ai_edge_quantizer": "export", "pycocotools": "eval",
+    "nncf": get_backend("openvino").extra,  # OpenVINO's quantizer, installed with it
     "matplotlib": "report", "motmetrics": "eval", "scipy": "video", **extras_by_import(),
 }
 
