@@ -15,9 +15,10 @@ from typing import Any
 from edgepose.codecs.centernet import CenterNetCodec
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.codecs.movenet import MoveNetCodec, MoveNetMultiPoseCodec
+from edgepose.codecs.simcc import SimCCCodec
 from edgepose.errors import ConfigError, suggest
 
-__all__ = ["CenterNetCodec", "HeatmapCodec", "MoveNetCodec", "MoveNetMultiPoseCodec", "available_codecs",
+__all__ = ["CenterNetCodec", "HeatmapCodec", "MoveNetCodec", "MoveNetMultiPoseCodec", "SimCCCodec", "available_codecs",
            "codec_from_dict", "get_codec", "register_codec"]
 
 _CODECS: dict[str, type] = {}
@@ -35,6 +36,7 @@ register_codec(HeatmapCodec.kind, HeatmapCodec)
 register_codec(CenterNetCodec.kind, CenterNetCodec)
 register_codec(MoveNetCodec.kind, MoveNetCodec)
 register_codec(MoveNetMultiPoseCodec.kind, MoveNetMultiPoseCodec)
+register_codec(SimCCCodec.kind, SimCCCodec)
 
 
 def available_codecs() -> list[str]:

@@ -237,7 +237,7 @@ def _parity_gate(model, tgt, bundle, spec, samples, rel_tol, px_tol, log) -> dic
         reference = TorchRuntime(wrap_for_export(model, spec.decode), ref_spec).load()
         batches = sample_inputs(ref_spec, source=samples)
         raw = None
-        if ref_spec.head.heatmaps:  # raw heatmaps: the reference itself when it decodes on the host
+        if ref_spec.head.argmax_decode:  # raw outputs: the reference itself when it decodes on the host
             raw = reference if spec.decode == "host" else TorchRuntime(model, ref_spec).load()
         report = check_parity(reference, candidate, batches, rel_tol=rel_tol, px_tol=px_tol, heatmap_reference=raw)
     log(f"{tgt.name}: parity {'passed' if report.passed else 'FAILED'}: {report.summary()}")

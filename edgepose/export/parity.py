@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgepose.errors import ExportError
-from edgepose.testing import distinct_peaks, well_conditioned
+from edgepose.testing import distinct_peaks
 
 
 @dataclass
@@ -86,7 +86,8 @@ def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: fl
                  px_tol: float = 0.1, score_floor: float = 0.2, heatmap_reference=None) -> ParityReport:
     """Run both runtimes on every batch (NCHW float32 for the reference) and compare.
 
-    ``heatmap_reference`` (a runtime giving the raw heatmaps of a top-down model) lets the keypoint check
+    ``heatmap_reference`` (a runtime giving the raw outputs of a top-down model whose decode takes an argmax:
+    heatmaps, SimCC vectors) lets the keypoint check
     leave out joints whose argmax is a near-tie, where equal models may legitimately decode differently.
     """
 
@@ -109,8 +110,8 @@ def check_parity(reference, candidate, batches: list[np.ndarray], *, rel_tol: fl
         ck, _ = _keypoints(candidate, cand_outs, batch.shape[0])
         stable = None
         if heatmap_reference is not None and rs is None:
-            heatmaps = ref_outs[0] if heatmap_reference is reference else heatmap_reference.infer(batch)[0]
-            stable = well_conditioned(heatmaps, rel_gap=1e-4)
+            raw = ref_outs if heatmap_reference is reference else heatmap_reference.infer(batch)
+            stable = reference.spec.head.well_conditioned(raw, rel_gap=1e-4)
             skipped += int(((rk[..., 2] >= score_floor) & ~stable).sum())
         px = max(px, _kp_error(rk, rs, ck, score_floor, stable))
     return ParityReport(rel, px, len(batches), rel_tol, px_tol, skipped)

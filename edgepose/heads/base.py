@@ -33,7 +33,8 @@ class Head:
     name = ""
     bottom_up = False
     flip_test = True  # horizontal flip averaging applies (one person per crop, joints re-indexed by the schema)
-    heatmaps = False  # raw outputs are per-joint maps: parity leaves out near-tie argmaxes (``peak_margin``)
+    heatmaps = False  # raw outputs are per-joint 2D maps (scores may carry a ``peak_margin`` factor)
+    argmax_decode = False  # the decode takes an argmax of raw outputs: parity leaves out near-ties there
     outputs: dict[str, dict[str, tuple[str, ...]]] = {}
     decoders: dict[str, tuple[str, str]] = {}
     trainable: tuple[str, ...] = ()
@@ -62,6 +63,11 @@ class Head:
                               f"{', '.join(sorted(self.decoders)) or 'none'}); export with decode='host'")
         module, cls = self.decoders[codec.kind]
         return getattr(importlib.import_module(module), cls)(codec)
+
+    def well_conditioned(self, raw_outs: list[np.ndarray], rel_gap: float) -> np.ndarray | None:
+        """(N, K) bool: joints whose decode no float noise of ``rel_gap`` (relative to the output's span) can move
+        — the parity gate compares positions there only. None: every joint (no argmax in the decode)."""
+        return None
 
     def refines_in_graph(self, codec: dict | None) -> bool:
         """True when the in-graph decoder does sub-pixel refinement that reduced precision can collapse (targets

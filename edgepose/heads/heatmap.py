@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgepose.errors import ConfigError
 from edgepose.heads.base import Head, register_head
 
@@ -9,9 +11,16 @@ from edgepose.heads.base import Head, register_head
 class HeatmapHead(Head):
     name = "heatmap"
     heatmaps = True
+    argmax_decode = True
     outputs = {"heatmap": {"host": ("heatmaps",), "graph": ("keypoints",)}}
     decoders = {"heatmap": ("edgepose.codecs.graph_heatmap", "HeatmapDecode")}
     trainable = ("heatmap",)
+
+    def well_conditioned(self, raw_outs, rel_gap):
+        """The 2D argmax is unique by a margin and the quarter-offset signs are stable."""
+        from edgepose.testing import well_conditioned
+
+        return well_conditioned(np.asarray(raw_outs[0]), rel_gap=rel_gap)
 
     def refines_in_graph(self, codec):
         return (codec or {}).get("method", "argmax") != "argmax"  # DARK / UDP refinement

@@ -4,6 +4,7 @@
 - ``focal_loss``: CornerNet / CenterNet penalty-reduced pixel-wise focal loss on heatmap logits.
 - ``masked_l1``: L1 over the cells a mask selects, normalised by the mask sum.
 - ``centernet_loss``: the weighted sum over the six CenterNet heads.
+- ``simcc_bce``: per-bin binary cross-entropy of SimCC x / y logits against 1D Gaussian targets.
 """
 
 from __future__ import annotations
@@ -55,3 +56,13 @@ def centernet_loss(outputs: tuple[torch.Tensor, ...], targets: dict[str, torch.T
     }
     total = sum(w[k] * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def simcc_bce(pred: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """pred (simcc_x (N, K, Wx), simcc_y (N, K, Wy)) logits; target (N, K, Wx + Wy) as ``SimCCCodec.encode`` makes
+    it; weight (N, K). Mean over labelled joints of the per-bin BCE, each axis weighted equally."""
+    sx, sy = pred
+    wx = sx.shape[-1]
+    per = (F.binary_cross_entropy_with_logits(sx, target[..., :wx], reduction="none").mean(-1)
+           + F.binary_cross_entropy_with_logits(sy, target[..., wx:], reduction="none").mean(-1))
+    return (per * weight).sum() / weight.sum().clamp(min=1.0)
