@@ -7,7 +7,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "export", "load", "models"]
+__all__ = ["CalibMethod", "DecodePlace", "ParityOptions", "Precision", "QuantOptions", "__version__", "export", "load",
+           "models"]
+
+_EXPORT_OPTIONS = ("CalibMethod", "DecodePlace", "ParityOptions", "Precision", "QuantOptions")
 
 
 def __getattr__(name: str):
@@ -16,6 +19,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"edgepose.{name}")
+    if name in _EXPORT_OPTIONS:  # the options of export(); light: no torch
+        from edgepose.export import options
+
+        return getattr(options, name)
     raise AttributeError(f"module 'edgepose' has no attribute {name!r}")
 
 

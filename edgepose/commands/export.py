@@ -8,6 +8,7 @@ from pathlib import Path
 from edgepose.cli import command
 from edgepose.devices.profiles import apply_profile, list_profiles
 from edgepose.errors import ConfigError
+from edgepose.export.options import CalibMethod, DecodePlace, ParityOptions, Precision, QuantOptions
 from edgepose.heads import byo_kinds, head_names
 from edgepose.runtimes.registry import target_names
 
@@ -26,7 +27,7 @@ def _export_args(p) -> None:
                    help=f"device profile the bundle is for: {', '.join(list_profiles())}, or auto (this machine; "
                         "see `edgepose devices`). Fills in --target and --precision when not given, prints why, "
                         "and refuses choices the device cannot run (e.g. int8 on a Jetson Nano)")
-    p.add_argument("--precision", default=None, choices=("fp32", "fp16", "int8"),
+    p.add_argument("--precision", default=None, choices=[p.value for p in Precision],
                    help="None = the --device profile's precision, else fp32. "
                         "Numeric precision of the deployed model (see the target's support in the docs); int8 needs "
                         "--calib; fp16 and int8 bundles pass the accuracy gate (--max-ap-drop) instead of parity. "
@@ -34,7 +35,7 @@ def _export_args(p) -> None:
                         "(TensorRT, TFLite GPU delegate) and OpenVINO (bf16/f16 CPUs); TFLite on a CPU "
                         "(XNNPACK) only gets a smaller file, and the onnx target has no fp16")
     _quant_args(p)
-    p.add_argument("--decode", default="auto", choices=("auto", "graph", "host"),
+    p.add_argument("--decode", default=DecodePlace.AUTO.value, choices=[d.value for d in DecodePlace],
                    help="where keypoints are decoded: inside the exported graph, on the host in numpy, or "
                         "auto: in the graph (DARK / UDP refinement included), except on TFLite and for DARK / UDP "
                         "at OpenVINO fp16 and TensorRT fp16 / int8, which decode on the host (the graph decode "
@@ -65,7 +66,7 @@ def _quant_args(p) -> None:
                         "runtime does")
     p.add_argument("--calib-size", type=int, default=None, metavar="N",
                    help="calibration samples to use; None = 128 (fewer than 32 gives a warning)")
-    p.add_argument("--calib-method", default="minmax", choices=("minmax", "percentile"),
+    p.add_argument("--calib-method", default=CalibMethod.MINMAX.value, choices=[m.value for m in CalibMethod],
                    help="activation ranges where the target offers a choice (ONNX Runtime, TensorRT Q/DQ): minmax or "
                         "percentile (99.999). Entropy is not offered: it clipped heatmap logits to uselessness in "
                         "our measurements")
@@ -102,6 +103,15 @@ def _calib_and_val(args):
 
         check_val(val, args.val_size, "--val")
     return calib, val
+
+
+def _options(args):
+    """(QuantOptions, ParityOptions) from the command line, checked before any export work."""
+    calib, val = _calib_and_val(args)
+    quant = QuantOptions(calib=calib, calib_size=args.calib_size, method=args.calib_method, val=val,
+                         val_size=args.val_size, max_ap_drop=args.max_ap_drop, auto_mixed=args.auto_mixed,
+                         allow_accuracy_drop=args.allow_accuracy_drop)
+    return quant, ParityOptions(enabled=not args.no_parity)
 
 
 def _load_user_model(spec: str, args):
@@ -160,14 +170,10 @@ def run_export(args) -> int:
         hint = "" if precision_given else ", or choose --precision fp16/fp32"
         raise ConfigError(f"{source} needs --calib SOURCE (an image folder, a video, a COCO json or "
                           f"synthetic[:N], or several){hint}; nothing was written")
-    if args.calib_size is not None and args.calib_size < 1:
-        raise ConfigError(f"--calib-size must be >= 1, got {args.calib_size}")
     if args.dla_core is not None and (args.target != "tensorrt" or args.precision == "fp32" or args.dla_core < 0):
         raise ConfigError(f"--dla-core {args.dla_core}: expected a core number >= 0 with --target tensorrt and "
                           f"--precision fp16 or int8 (got --target {args.target}, --precision {args.precision})")
-    if not args.max_ap_drop >= 0:
-        raise ConfigError(f"--max-ap-drop {args.max_ap_drop}: expected AP points >= 0")
-    calib, val = _calib_and_val(args)
+    quant, parity = _options(args)
     if ".py:" in args.model:
         model = _load_user_model(args.model, args)
     else:
@@ -178,11 +184,8 @@ def run_export(args) -> int:
                               "them only with path/to/file.py:factory (your own nn.Module)")
         model = load_model_arg(args.model, args.weights)
     result = export(model, target=args.target, out=args.out, precision=args.precision, decode=args.decode,
-                    opset=args.opset, dynamic_batch=args.dynamic_batch, samples=args.samples,
-                    parity=not args.no_parity, head=args.head, keypoints=args.keypoints,
-                    input_size=args.input_size, calib=calib, calib_size=args.calib_size,
-                    calib_method=args.calib_method, val=val, val_size=args.val_size, max_ap_drop=args.max_ap_drop,
-                    auto_mixed=args.auto_mixed, allow_accuracy_drop=args.allow_accuracy_drop,
+                    quant=quant, parity=parity, opset=args.opset, dynamic_batch=args.dynamic_batch,
+                    samples=args.samples, head=args.head, keypoints=args.keypoints, input_size=args.input_size,
                     **({"device_profile": {"name": profile.name, "threads": profile.threads}} if profile else {}),
                     **({"dla_core": args.dla_core} if args.dla_core is not None else {}))
     bundles = result if isinstance(result, dict) else {args.target: result}

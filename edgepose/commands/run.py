@@ -5,6 +5,7 @@ from __future__ import annotations
 from edgepose.cli import command
 from edgepose.errors import ConfigError
 from edgepose.pipeline import START_SCORE
+from edgepose.utils.options import check_threads
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".avi")
 
@@ -57,8 +58,7 @@ def _run_args(p) -> None:
 def _check_args(args) -> None:
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames {args.max_frames}: expected at least 1")
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads {args.threads}: expected at least 1")
+    check_threads(args.threads, "--threads")
     if not 0.0 <= args.min_score <= 1.0:
         raise ConfigError(f"--min-score {args.min_score}: expected a score between 0 and 1")
     from edgepose.pipeline.stages import check_detect_every

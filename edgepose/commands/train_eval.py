@@ -8,6 +8,7 @@ from pathlib import Path
 from edgepose.cli import command
 from edgepose.errors import ConfigError, DataError
 from edgepose.utils.fs import check_output_file
+from edgepose.utils.options import check_threads
 
 DATA_HELP = ("synthetic[:N] | synthetic-val[:N] | coco:ANN.json[:IMG_DIR] | ANN.json "
              "(synthetic data is generated from a fixed seed and cached in $EDGEPOSE_CACHE); eval also takes "
@@ -117,8 +118,7 @@ def run_eval(args) -> int:
 
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images must be >= 1, got {args.max_images}")
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads {args.threads}: expected at least 1")
+    check_threads(args.threads, "--threads")
     if not 0.0 <= args.det_min_score <= 1.0:
         raise ConfigError(f"--det-min-score must be in [0, 1], got {args.det_min_score}")
     if args.det_min_score and args.detections is None:

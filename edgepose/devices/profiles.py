@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from edgepose.errors import ConfigError, suggest
 from edgepose.runtimes.registry import NVIDIA_GPU, backends, native_backend, target_names
+from edgepose.utils.options import check_threads
 
 KNOWN_TARGETS = target_names()
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -196,8 +197,7 @@ def apply_profile(profile: str | DeviceProfile, *, target: str | None, precision
     _check_target(p, target)
     resolved_target = target or p.target
     _check_precision(p, resolved_target, precision)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"threads must be an integer >= 1 or None (all physical cores), got {threads!r}")
+    check_threads(threads)
     notes = [f"{p.name} ({p.title}): {p.notes}"]
     if target is None:
         notes.append(f"{p.name}: target {p.target} from the profile")

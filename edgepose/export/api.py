@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from edgepose.errors import ConfigError, ExportError
+from edgepose.export.manifest import bundle_manifest, source_hash  # noqa: F401  (source_hash: public here too)
+from edgepose.export.options import (
+    FLAT_KEYWORDS,
+    DecodePlace,
+    ParityOptions,
+    Precision,
+    QuantOptions,
+    resolve_options,
+)
 from edgepose.utils.timing import step
-
-
-def source_hash(model) -> str:
-    """sha256 over the model's state_dict (names, shapes and bytes), independent of file format."""
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        t = v.detach().cpu().contiguous()
-        h.update(k.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
 
 
 def attach_meta(model, *, head: str | None, keypoints: str | None, input_size, mean, std, name: str | None):
@@ -43,44 +40,42 @@ def attach_meta(model, *, head: str | None, keypoints: str | None, input_size, m
     return model
 
 
-@dataclass
-class QuantOptions:
-    """Calibration and accuracy-gate knobs of a non-fp32 export (see :func:`export`)."""
-
-    calib: Any = None  # CalibrationSet (built from the ``calib`` source by export)
-    method: str = "minmax"
-    val: Any = None  # labelled data (str) or unlabelled frames (str / Path or a list: the label-free gate)
-    val_size: int | None = None  # frames of unlabelled val (None: label_free.DEFAULT_FRAMES)
-    max_ap_drop: float = 1.0
-    auto_mixed: bool = False
-    allow_accuracy_drop: bool = False
-    sensitivity_samples: int = 8
-
-
-def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp32", decode: str = "auto",
-           opset: int = 17, dynamic_batch: bool = False, samples: str | Path | None = None,
-           parity: bool = True, rel_tol: float = 1e-4, px_tol: float = 0.1, log=print,
-           head: str | None = None, keypoints: str | None = None, input_size=None, mean=None, std=None,
-           name: str | None = None, calib=None, calib_size: int | None = None, calib_method: str = "minmax",
-           val=None, val_size: int | None = None, max_ap_drop: float = 1.0, auto_mixed: bool = False,
-           allow_accuracy_drop: bool = False, **options: Any):
+def export(model, *, target: str = "onnx", out: str | Path, precision: Precision | str = Precision.FP32,
+           decode: DecodePlace | str = DecodePlace.AUTO, quant: QuantOptions | None = None,
+           parity: ParityOptions | bool | None = None, opset: int = 17, dynamic_batch: bool = False,
+           samples: str | Path | None = None, log=print, head: str | None = None, keypoints: str | None = None,
+           input_size=None, mean=None, std=None, name: str | None = None, **options: Any):
     """Export ``model`` to one target (a Bundle) or to ``target='all'`` (a dict target → Bundle, in out/<target>).
 
-    Bring your own model: pass ``head``, ``keypoints``, ``input_size`` (and ``mean``/``std``) for an nn.Module
-    that has no ``edgepose_meta``. ``samples`` (a COCO json or an image folder) feeds the parity gate real images.
+    ``precision`` (:class:`~edgepose.export.options.Precision` or its string) and ``decode``
+    (:class:`~edgepose.export.options.DecodePlace`: in the graph, on the host, or auto) choose what is built;
+    ``quant`` (:class:`~edgepose.export.options.QuantOptions`) holds the calibration data and accuracy gate of a
+    non-fp32 export, ``parity`` (:class:`~edgepose.export.options.ParityOptions`, or True / False) the fp32
+    parity gate. Bring your own model: pass ``head``, ``keypoints``, ``input_size`` (and ``mean``/``std``) for an
+    nn.Module that has no ``edgepose_meta``. ``samples`` (a COCO json or an image folder) feeds the parity gate
+    and the bundle's golden samples real images. Other keywords are target options (``dla_core``, ...).
 
-    ``precision='int8'`` needs ``calib``: a :class:`~edgepose.calibration.CalibrationSet` or a source (image
-    folder, video, folder of videos, COCO json, ``synthetic[:N]``, or a list of these; ``calib_size`` samples,
-    default 128, shared evenly across videos). Any precision other than fp32 replaces the parity gate by the
-    accuracy gate: OKS AP on ``val`` (else held-out calibration images, else synthetic-val) must not drop more
-    than ``max_ap_drop`` AP points below the fp32 reference, or AccuracyGateFailed is raised and no bundle is
-    written (``allow_accuracy_drop=True`` writes it anyway). ``val`` naming unlabelled frames (image folder,
-    video, folder of videos, or a list; ``val_size`` frames, default 100) runs the label-free gate against the
-    fp32 model's own predictions (:mod:`edgepose.calibration.label_free`).
+    ``precision='int8'`` needs ``quant.calib``: a :class:`~edgepose.calibration.CalibrationSet` or a source
+    (image folder, video, folder of videos, COCO json, ``synthetic[:N]``, or a list of these; ``calib_size``
+    samples, default 128, shared evenly across videos). Any precision other than fp32 replaces the parity gate
+    by the accuracy gate: OKS AP on ``quant.val`` (else held-out calibration images, else synthetic-val) must
+    not drop more than ``max_ap_drop`` AP points below the fp32 reference, or AccuracyGateFailed is raised and
+    no bundle is written (``allow_accuracy_drop=True`` writes it anyway). ``val`` naming unlabelled frames
+    (image folder, video, folder of videos, or a list; ``val_size`` frames, default 100) runs the label-free
+    gate against the fp32 model's own predictions (:mod:`edgepose.calibration.label_free`).
     ``auto_mixed=True`` keeps the layers INT8 hurts most in float until the gate passes.
+
+    The flat keywords of earlier versions (``calib=``, ``calib_size=``, ``calib_method=``, ``val=``,
+    ``val_size=``, ``max_ap_drop=``, ``auto_mixed=``, ``allow_accuracy_drop=``, ``rel_tol=``, ``px_tol=``) are
+    still accepted and folded into ``quant`` / ``parity``; next to the option object they belong in they are a
+    ConfigError.
     """
     from edgepose.export.targets import TARGETS, get_target
 
+    flat = {k: options.pop(k) for k in list(options) if k in FLAT_KEYWORDS}
+    quant, parity = resolve_options(quant, parity, flat)
+    precision = Precision.coerce(precision, "precision").value
+    decode = DecodePlace.coerce(decode, "decode").value
     log = log or (lambda *_: None)
     model = attach_meta(model, head=head, keypoints=keypoints, input_size=input_size, mean=mean, std=std, name=name)
     if target == "all":
@@ -92,22 +87,27 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: str = "fp
         targets = [target]
     for t in targets:
         get_target(t).check_precision(precision)
-    if calib is not None and precision != "int8":
-        log(f"calibration data ignored: precision {precision} needs none (only int8 is calibrated)")
-        calib = None
-    if precision != "fp32":
-        from edgepose.calibration.label_free import check_val
-
-        if check_val(val, val_size) == "labelled":  # a bad --val fails before the build, not after it
-            val = str(val[0]) if isinstance(val, (list, tuple)) else val
-    quant = QuantOptions(calib=_calibration_set(model, precision, calib, calib_size), method=calib_method,
-                         val=val, val_size=val_size, max_ap_drop=float(max_ap_drop), auto_mixed=auto_mixed,
-                         allow_accuracy_drop=allow_accuracy_drop)
+    quant = _checked_quant(model, precision, quant, log)
     common = dict(precision=precision, decode=decode, opset=opset, dynamic_batch=dynamic_batch, samples=samples,
-                  parity=parity, rel_tol=rel_tol, px_tol=px_tol, log=log, options=options, quant=quant)
+                  parity=parity, log=log, options=options, quant=quant)
     if target == "all":
         return {t: _export_one(model, get_target(t), out=Path(out) / t, **common) for t in targets}
     return _export_one(model, get_target(target), out=Path(out), **common)
+
+
+def _checked_quant(model, precision: str, quant: QuantOptions, log) -> QuantOptions:
+    """``quant`` with its calibration source built into a CalibrationSet (int8 only) and its val checked: a bad
+    ``val`` fails before the build, not after it."""
+    val = quant.val
+    if quant.calib is not None and precision != "int8":
+        log(f"calibration data ignored: precision {precision} needs none (only int8 is calibrated)")
+    if precision != "fp32":
+        from edgepose.calibration.label_free import check_val
+
+        if check_val(val, quant.val_size) == "labelled":
+            val = str(val[0]) if isinstance(val, (list, tuple)) else val
+    calib = _calibration_set(model, precision, quant.calib if precision == "int8" else None, quant.calib_size)
+    return replace(quant, calib=calib, val=val)
 
 
 def _calibration_set(model, precision: str, calib, size: int | None):
@@ -135,8 +135,8 @@ def _spec_for(model, tgt, decode: str, precision: str = "fp32"):
     return spec
 
 
-def _export_one(model, tgt, *, out: Path, precision, decode, opset, dynamic_batch, samples, parity, rel_tol,
-                px_tol, log, options, quant: QuantOptions):
+def _export_one(model, tgt, *, out: Path, precision: str, decode: str, opset, dynamic_batch, samples,
+                parity: ParityOptions, log, options, quant: QuantOptions):
     from edgepose.bundle import Bundle, bundle_writer, write_manifest
     from edgepose.export.onnx import export_onnx
     from edgepose.export.targets.base import ExportContext
@@ -152,19 +152,18 @@ def _export_one(model, tgt, *, out: Path, precision, decode, opset, dynamic_batc
                                    batch=None if dynamic_batch else 1)
         ctx = ExportContext(model=model, spec=spec, precision=precision, onnx=onnx_exp, dir=tmp, workspace=ws,
                             options=dict(options, opset=opset, dynamic_batch=dynamic_batch), log=log,
-                            calib=quant.calib if precision == "int8" else None, method=quant.method)
+                            calib=quant.calib if precision == "int8" else None, method=quant.method.value)
         if precision != "fp32":
-            from edgepose.calibration.quantize import quantized_build
+            from edgepose.export.gated import gated_build
 
-            extra = quantized_build(model, tgt, ctx, quant, lambda e: _manifest(model, tgt, ctx, e))
-            manifest = write_manifest(tmp, _manifest(model, tgt, ctx, extra))
+            extra = gated_build(model, tgt, ctx, quant)
+            manifest = write_manifest(tmp, bundle_manifest(model, tgt, ctx, extra))
         else:
             with step(f"{tgt.name}: build {precision} model", log):
                 extra = tgt.build(ctx)
-            manifest = write_manifest(tmp, _manifest(model, tgt, ctx, extra))
-            if parity:
-                manifest["parity"] = _parity_gate(model, tgt, Bundle(tmp, manifest), spec, samples, rel_tol, px_tol,
-                                                  log)
+            manifest = write_manifest(tmp, bundle_manifest(model, tgt, ctx, extra))
+            if parity.enabled:
+                manifest["parity"] = _parity_gate(model, tgt, Bundle(tmp, manifest), spec, samples, parity, log)
                 manifest = write_manifest(tmp, manifest)
         with step(f"{tgt.name}: golden samples for `edgepose verify`", log):
             manifest["golden"] = golden_samples(tgt, Bundle(tmp, manifest), samples)
@@ -202,25 +201,7 @@ def _golden_runtime(tgt, bundle):
     return None
 
 
-def _manifest(model, tgt, ctx, extra: dict) -> dict:
-    """The bundle manifest (without file hashes) for ``extra`` = the target's build result."""
-    meta, onnx_exp = model.edgepose_meta, ctx.onnx
-    manifest = {
-        "target": tgt.name, "backend": tgt.backend, "backend_version": tgt.backend_version(),
-        "precision": ctx.precision, "spec": ctx.spec.to_dict(),
-        "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
-                  "source_sha256": source_hash(model)},
-        "export": {"opset": onnx_exp.opset, "decode": ctx.spec.decode, "batch": onnx_exp.batch,
-                   "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes},
-        "quantization": None, **extra,
-    }
-    manifest["model"]["config"].pop("checkpoint_info", None)
-    if ctx.options.get("device_profile"):  # export --device: what the bundle is for, and its thread count
-        manifest["device_profile"] = dict(ctx.options["device_profile"])
-    return manifest
-
-
-def _parity_gate(model, tgt, bundle, spec, samples, rel_tol, px_tol, log) -> dict:
+def _parity_gate(model, tgt, bundle, spec, samples, parity: ParityOptions, log) -> dict:
     from edgepose.export.onnx import wrap_for_export
     from edgepose.export.parity import check_parity
     from edgepose.export.samples import sample_inputs
@@ -239,7 +220,8 @@ def _parity_gate(model, tgt, bundle, spec, samples, rel_tol, px_tol, log) -> dic
         raw = None
         if ref_spec.head.argmax_decode:  # raw outputs: the reference itself when it decodes on the host
             raw = reference if spec.decode == "host" else TorchRuntime(model, ref_spec).load()
-        report = check_parity(reference, candidate, batches, rel_tol=rel_tol, px_tol=px_tol, heatmap_reference=raw)
+        report = check_parity(reference, candidate, batches, rel_tol=parity.rel_tol, px_tol=parity.px_tol,
+                              heatmap_reference=raw)
     log(f"{tgt.name}: parity {'passed' if report.passed else 'FAILED'}: {report.summary()}")
     if not report.passed:
         raise ExportError(f"{tgt.name} parity gate failed, bundle not written: {report.summary()}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from edgepose.errors import BackendUnavailable, ConfigError, EdgeposeError
 from edgepose.heads import get_head, head_names
 from edgepose.utils.cores import usable_cores
+from edgepose.utils.options import check_threads
 from edgepose.utils.signals import remove_on_terminate
 
 BASELINES = ("torch",)
@@ -32,10 +33,9 @@ def parse_threads(text: str | int | list) -> list[int]:
         try:
             n = int(str(item).strip())
         except ValueError:
-            n = 0
-        if n < 1:
-            raise ConfigError(f"--threads {text!r}: expected positive integers separated by commas, e.g. 1,2,4")
-        out.append(n)
+            raise ConfigError(f"--threads {text!r}: expected positive integers separated by commas, e.g. 1,2,4") \
+                from None
+        out.append(check_threads(n, "--threads"))
     return list(dict.fromkeys(out))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import ConfigError
+from edgepose.utils.options import check_threads
 from edgepose.utils.progress import Progress
 
 
@@ -35,8 +36,7 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (0 = load in this process), got {self.workers}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1 (or unset for torch's default), got {self.threads}")
+        check_threads(self.threads)
 
 
 def _lr_lambda(total: int, warmup: int):

@@ -10,6 +10,7 @@ from edgepose.errors import BundleError, ConfigError
 from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.utils.lazy import is_importable, require
+from edgepose.utils.options import check_threads
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 
@@ -26,9 +27,7 @@ class OnnxRuntime(Runtime):
         super().__init__(spec)
         if optimization not in OPT_LEVELS:
             raise ConfigError(f"optimization must be one of {OPT_LEVELS}, got {optimization!r}")
-        if threads is not None and threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {threads}")
-        self.model_path, self.threads, self.optimization = Path(model_path), threads, optimization
+        self.model_path, self.threads, self.optimization = Path(model_path), check_threads(threads), optimization
         self.providers = providers
         self.session = None
 

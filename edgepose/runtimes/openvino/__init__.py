@@ -29,6 +29,7 @@ from edgepose.errors import BundleError, ConfigError, suggest
 from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.utils.lazy import is_importable, require
+from edgepose.utils.options import check_threads
 
 OPTIONS = ("device", "threads", "hint", "inference_precision")
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
@@ -77,14 +78,6 @@ def check_device(device: object) -> str:
     return device
 
 
-def _check_threads(threads: object) -> int | None:
-    if threads is None:
-        return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(f"threads must be an integer >= 1 or None, got {threads!r}")
-    return threads
-
-
 def _choice(value: object, allowed, what: str) -> str:
     if value not in allowed:
         raise ConfigError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
@@ -106,7 +99,7 @@ class OpenVINORuntime(Runtime):
         super().__init__(spec)
         self.model_path = Path(model_path)
         self.device = check_device(device)
-        self.threads = _check_threads(threads)
+        self.threads = check_threads(threads)
         self.hint = _choice(hint, tuple(HINTS), "hint")
         self._precision_explicit = inference_precision is not None
         asked = default_precision if inference_precision is None else inference_precision

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import BundleError, ConfigError, EdgeposeError
+from edgepose.errors import BundleError, EdgeposeError
 from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.runtimes.tensorrt.settings import BUILD_FILE, BuildSettings
 from edgepose.utils.lazy import is_importable
+from edgepose.utils.options import check_threads
 
 TRT_MISSING = ("tensorrt is not installed (it comes with JetPack 6.1+ on Jetson Orin: make the venv with "
                "--system-site-packages; on x86 from NVIDIA's pip index: pip install 'tensorrt-cu12>=10,<11')")
@@ -107,9 +108,7 @@ class TensorRTRuntime(Runtime):
         super().__init__(spec)
         # ``threads`` is accepted so every backend takes the same load options (edgepose.load(b, threads=2)):
         # TensorRT computes on the GPU; host-side work (pre/post-processing) is numpy / OpenCV's own threads.
-        if threads is not None and threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {threads}")
-        self.threads = threads
+        self.threads = check_threads(threads)
         self.onnx_path, self.onnx_sha256, self.settings = Path(onnx_path), onnx_sha256, settings
         self.bundle_path, self.engine_file = Path(bundle_path), (Path(engine) if engine else None)
         self.build, self.cache_dir, self.buffers, self.device, self.log = build, cache_dir, buffers, device, log

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import BackendUnavailable, BundleError, ConfigError
+from edgepose.errors import BackendUnavailable, BundleError
 from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.utils.cores import usable_cores
 from edgepose.utils.lazy import is_importable
 from edgepose.utils.native_stderr import native_stderr_held
+from edgepose.utils.options import check_threads
 
 QUANTIZED = ("int8", "uint8")
 _OUTPUT_INDEX = re.compile(r"output_(\d+)")
@@ -80,9 +81,7 @@ class TFLiteRuntime(Runtime):
     def __init__(self, model_path: str | Path, spec: ModelSpec, *, threads: int | None = None,
                  output_tensors: list[str] | None = None):
         super().__init__(spec)
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ConfigError(f"threads must be an integer >= 1 or None, got {threads!r}")
-        self.model_path, self.threads = Path(model_path), threads
+        self.model_path, self.threads = Path(model_path), check_threads(threads)
         self.output_tensors = list(output_tensors) if output_tensors is not None else None
         self.interpreter = None
         self._input: dict = {}

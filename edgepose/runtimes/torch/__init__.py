@@ -7,6 +7,7 @@ import numpy as np
 from edgepose.runtimes.base import Runtime
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.utils.lazy import is_importable
+from edgepose.utils.options import check_threads
 
 
 def is_available() -> bool:
@@ -18,7 +19,7 @@ class TorchRuntime(Runtime):
 
     def __init__(self, model, spec: ModelSpec | None = None, *, threads: int | None = None):
         super().__init__(spec or ModelSpec.from_meta(model.edgepose_meta))
-        self.model, self.threads = model, threads
+        self.model, self.threads = model, check_threads(threads)
 
     def load_impl(self) -> None:
         import torch

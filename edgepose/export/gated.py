@@ -1,8 +1,10 @@
-"""A non-fp32 export: build → accuracy gate → (sensitivity-driven mixed precision) → the bundle's files.
+"""The gated build of a non-fp32 export: build → accuracy gate → (sensitivity-driven mixed precision) → files.
 
 Called by :func:`edgepose.export.api.export` for precision int8 / fp16. Every candidate is built by the
-target into a scratch folder of the export workspace (``ctx.exclude`` = layers kept in float); the one that
-passes (or the all-INT8 one when the user allows an accuracy drop) is copied into the bundle directory.
+target into a scratch folder of the export workspace (``ctx.exclude`` = layers kept in float) with its own
+manifest; the one that passes (or the all-INT8 one when the user allows an accuracy drop) is copied into the
+bundle directory. Export drives the build; :mod:`edgepose.calibration` supplies the parts (accuracy gates,
+sensitivity search, calibration data) and never calls back into export.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgepose.errors import AccuracyGateFailed
+from edgepose.export.manifest import bundle_manifest
+from edgepose.export.options import QuantOptions
 from edgepose.utils.timing import step
 
 
@@ -65,10 +69,10 @@ def _quiet(*_args, **_kwargs) -> None:
 
 
 class _Builder:
-    """Builds candidates into numbered scratch folders and keeps their manifest extras."""
+    """Builds candidates into numbered scratch folders, each with its manifest; keeps their manifest extras."""
 
-    def __init__(self, tgt, ctx, manifest_for):
-        self.tgt, self.ctx, self.manifest_for, self.count = tgt, ctx, manifest_for, 0
+    def __init__(self, model, tgt, ctx):
+        self.model, self.tgt, self.ctx, self.count = model, tgt, ctx, 0
 
     def __call__(self, exclude: tuple[str, ...]):
         from edgepose.bundle import Bundle, write_manifest
@@ -76,8 +80,9 @@ class _Builder:
         self.count += 1
         folder = Path(self.ctx.workspace) / f"candidate-{self.count}"
         folder.mkdir()
-        extra = self.tgt.build(replace(self.ctx, dir=folder, exclude=tuple(exclude), log=_quiet))
-        return Bundle(folder, write_manifest(folder, self.manifest_for(extra))), extra
+        ctx = replace(self.ctx, dir=folder, exclude=tuple(exclude), log=_quiet)
+        extra = self.tgt.build(ctx)
+        return Bundle(folder, write_manifest(folder, bundle_manifest(self.model, self.tgt, ctx, extra))), extra
 
 
 def _latency_batch(spec):
@@ -106,12 +111,12 @@ def _gate_for(model, ctx, quant, log):
     return gate
 
 
-def quantized_build(model, tgt, ctx, quant, manifest_for) -> dict:
+def gated_build(model, tgt, ctx, quant: QuantOptions) -> dict:
     """Build ``ctx.precision`` for ``tgt`` into ``ctx.dir`` behind the accuracy gate; returns manifest extras
     (incl. "accuracy"). Raises AccuracyGateFailed (nothing written) when the gate fails and the user did not
     allow it."""
     log = ctx.log or (lambda *_: None)
-    build = _Builder(tgt, ctx, manifest_for)
+    build = _Builder(model, tgt, ctx)
     with step(f"{tgt.name}: build {ctx.precision} model", log):
         bundle, extra = build(ctx.exclude)
     rt, label = candidate_runtime(tgt, bundle)

@@ -1,0 +1,34 @@
+"""The manifest an export writes (without file hashes: the bundle writer adds those), and the source-model hash."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def source_hash(model) -> str:
+    """sha256 over the model's state_dict (names, shapes and bytes), independent of file format."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def bundle_manifest(model, tgt, ctx, extra: dict) -> dict:
+    """The bundle manifest (without file hashes) for ``extra`` = the target's build result."""
+    meta, onnx_exp = model.edgepose_meta, ctx.onnx
+    manifest = {
+        "target": tgt.name, "backend": tgt.backend, "backend_version": tgt.backend_version(),
+        "precision": ctx.precision, "spec": ctx.spec.to_dict(),
+        "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
+                  "source_sha256": source_hash(model)},
+        "export": {"opset": onnx_exp.opset, "decode": ctx.spec.decode, "batch": onnx_exp.batch,
+                   "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes},
+        "quantization": None, **extra,
+    }
+    manifest["model"]["config"].pop("checkpoint_info", None)
+    if ctx.options.get("device_profile"):  # export --device: what the bundle is for, and its thread count
+        manifest["device_profile"] = dict(ctx.options["device_profile"])
+    return manifest
