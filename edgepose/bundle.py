@@ -57,7 +57,7 @@ class Bundle:
         return self.manifest["backend"]
 
     def spec(self):
-        from edgepose.runtimes.spec import ModelSpec
+        from edgepose.spec import ModelSpec
 
         return ModelSpec.from_dict(self.manifest["spec"])
 
@@ -110,7 +110,7 @@ def _check_structure(mpath: Path, manifest: dict) -> None:
     for key in ("target", "backend", "precision"):
         if not isinstance(manifest[key], str):
             raise BundleError(f"{mpath}: {key!r} is {manifest[key]!r}; expected a string")
-    from edgepose.runtimes.spec import ModelSpec
+    from edgepose.spec import ModelSpec
 
     try:
         spec = ModelSpec.from_dict(manifest["spec"])

@@ -6,25 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Callable
 
 from edgepose import __version__
+from edgepose.commands.base import COMMANDS, command  # noqa: F401  (the registry lives with the commands)
 from edgepose.errors import EdgeposeError
-
-COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
-
-
-def command(name: str, help: str):
-    """Register ``add_args(parser)`` and ``run(args) -> int`` functions for a subcommand."""
-
-    def deco(add_args: Callable):
-        def with_run(run: Callable):
-            COMMANDS[name] = (help, add_args, run)
-            return run
-
-        return with_run
-
-    return deco
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +56,7 @@ def _enable_faulthandler() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edgepose import commands  # noqa: F401  (registers the subcommands; imports nothing heavy)
+    import edgepose.commands  # noqa: F401  (registers the subcommands; imports nothing heavy)
 
     parser = _Parser(
         prog="edgepose",

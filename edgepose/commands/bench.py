@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 from edgepose.errors import EdgeposeError
 from edgepose.runtimes.registry import backend_names
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 from edgepose.errors import ConfigError
 from edgepose.runtimes.registry import target_names
 

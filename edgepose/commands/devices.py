@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 
 COLUMNS = ("name", "target", "precision", "threads", "input", "DLA", "notes")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 from edgepose.devices.profiles import apply_profile, list_profiles
 from edgepose.errors import ConfigError
 from edgepose.export.options import CalibMethod, DecodePlace, ParityOptions, Precision, QuantOptions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 from edgepose.runtimes.registry import backends
 
 # (distribution, edgepose extra that installs it): the export tools, every backend's distributions in the backend

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 from edgepose.errors import ConfigError
 from edgepose.pipeline import START_SCORE
 from edgepose.utils.options import check_threads

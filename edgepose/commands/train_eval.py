@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 from edgepose.errors import ConfigError, DataError
 from edgepose.utils.fs import check_output_file
 from edgepose.utils.options import check_threads

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edgepose.cli import command
+from edgepose.commands.base import command
 from edgepose.runtimes.registry import backend_names
 
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgepose.codecs.stability import distinct_peaks
 from edgepose.errors import ExportError
-from edgepose.testing import distinct_peaks
 
 
 @dataclass
@@ -23,7 +23,7 @@ class ParityReport:
     samples: int
     rel_tol: float
     px_tol: float
-    ill_conditioned: int = 0  # confident joints left out: argmax near-ties (see edgepose.testing.well_conditioned)
+    ill_conditioned: int = 0  # confident joints left out: argmax near-ties (see edgepose.codecs.stability)
 
     @property
     def passed(self) -> bool:

@@ -18,7 +18,7 @@ class HeatmapHead(Head):
 
     def well_conditioned(self, raw_outs, rel_gap):
         """The 2D argmax is unique by a margin and the quarter-offset signs are stable."""
-        from edgepose.testing import well_conditioned
+        from edgepose.codecs.stability import well_conditioned
 
         return well_conditioned(np.asarray(raw_outs[0]), rel_gap=rel_gap)
 

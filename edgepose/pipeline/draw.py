@@ -1,4 +1,4 @@
-"""Draw :class:`~edgepose.runtimes.poses.Poses` on a frame (device side: numpy + OpenCV only)."""
+"""Draw :class:`~edgepose.poses.Poses` on a frame (device side: numpy + OpenCV only)."""
 
 from __future__ import annotations
 

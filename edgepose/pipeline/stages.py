@@ -19,7 +19,7 @@ import numpy as np
 
 from edgepose.errors import ConfigError
 from edgepose.pipeline.preprocess import usable_boxes
-from edgepose.runtimes.poses import Poses
+from edgepose.poses import Poses
 
 STAGES = ("detect", "preprocess", "inference", "decode", "track")
 READER_JOIN_S = 2.0  # how long the end of a run waits for a capture thread stalled in read()
