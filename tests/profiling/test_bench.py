@@ -137,8 +137,10 @@ def test_bad_input(bundles, tmp_path, capsys):
 
 def test_parse_threads():
     assert parse_threads("1,2,2,4") == [1, 2, 4]
-    with pytest.raises(Exception, match="positive integers"):
+    with pytest.raises(Exception, match="--threads must be >= 1 .*got -2"):  # the one thread-count rule
         parse_threads("1,-2")
+    with pytest.raises(Exception, match="positive integers"):
+        parse_threads("1,two")
     with pytest.raises(Exception, match="--runs"):
         plan_jobs(["x"], threads=[1], runs=0, warmup=0, batch=1)
 

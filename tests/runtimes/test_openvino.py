@@ -236,7 +236,7 @@ def test_onnx_bundle_runs_on_openvino(exported):
 @pytest.mark.parametrize("options, match", [
     ({"device": "TPU"}, "device must be one of CPU.*got 'TPU'"),
     ({"device": "cpu"}, "got 'cpu'"),
-    ({"threads": 0}, "threads must be an integer >= 1 or None, got 0"),
+    ({"threads": 0}, r"threads must be >= 1 \(an integer; unset or None: the default\), got 0"),
     ({"threads": "2"}, "got '2'"),
     ({"hint": "fast"}, "hint must be one of latency, throughput, got 'fast'"),
     ({"inference_precision": "fp32"}, "inference_precision must be one of f32, bf16, f16, auto, got 'fp32'"),
