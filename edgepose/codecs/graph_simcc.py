@@ -1,7 +1,7 @@
 """In-graph SimCC decoder (torch, workstation side): ``SimCCCodec.decode`` as exportable ops.
 
 ReduceMax + ArgMax per axis, then float lookup tables for the bin → pixel map (a Gather instead of an integer
-cast, which LiteRT's converter handles everywhere), and a Sigmoid for the score.
+cast, which LiteRT's converter handles everywhere), and a Clip for the score.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from edgepose.errors import ConfigError, InputError
 
 
 class SimCCDecode(nn.Module):
-    """(simcc_x (N, K, Wx), simcc_y (N, K, Wy)) → keypoints (N, K, 3): x, y in input px, sigmoid(min peak)."""
+    """(simcc_x (N, K, Wx), simcc_y (N, K, Wy)) → keypoints (N, K, 3): x, y in input px, min peak in [0, 1]."""
 
     def __init__(self, codec: SimCCCodec) -> None:
         super().__init__()
@@ -44,4 +44,4 @@ class SimCCDecode(nn.Module):
         mx, ix = torch.amax(sx, dim=2, keepdim=True), torch.argmax(sx, dim=2)
         my, iy = torch.amax(sy, dim=2, keepdim=True), torch.argmax(sy, dim=2)
         x, y = self.pos_x[ix].unsqueeze(2), self.pos_y[iy].unsqueeze(2)
-        return torch.cat([x, y, torch.sigmoid(torch.minimum(mx, my))], dim=2)
+        return torch.cat([x, y, torch.clamp(torch.minimum(mx, my), 0.0, 1.0)], dim=2)

@@ -6,10 +6,11 @@ Device side: numpy only.
 Shapes: N crops, K joints; ``simcc_x`` (N, K, Wx) and ``simcc_y`` (N, K, Wy) with Wx = round(W_in × split_ratio),
 Wy = round(H_in × split_ratio): bin i of an axis is the input coordinate i / split_ratio (split ratio 2: half-pixel
 bins). Targets are 1D Gaussians of ``sigma`` bins with peak 1 at the joint's exact (float) bin; the model is trained
-to give per-bin logits (binary cross-entropy against those targets, see ``edgepose.train.losses.simcc_bce``).
+with RTMPose's KL discrepancy between the softmaxed vectors (``edgepose.train.losses.simcc_kl``), which drives each
+vector towards its Gaussian: the peak value approaches 1 where the model is sure, and spreads lower where not.
 
-Decode: the argmax bin of each axis (the first on a tie, as ONNX ArgMax), and the score
-sigmoid(min(max_x, max_y)) — the weaker axis's peak logit, in [0, 1].
+Decode: the argmax bin of each axis (the first on a tie, as ONNX ArgMax), and the score min(max_x, max_y) — the
+weaker axis's peak value, as mmpose's SimCC decode — clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -22,10 +23,6 @@ from edgepose.codecs.base import Codec
 from edgepose.errors import ConfigError, InputError
 
 OUTPUT_NAMES = ("simcc_x", "simcc_y")
-
-
-def _sigmoid(v: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(v, -60.0, 60.0)))).astype(np.float32)
 
 
 class SimCCCodec(Codec):
@@ -124,7 +121,7 @@ class SimCCCodec(Codec):
         out = np.empty((*ix.shape, 3), np.float32)
         out[..., 0] = ix / self.split_ratio
         out[..., 1] = iy / self.split_ratio
-        out[..., 2] = _sigmoid(np.minimum(mx, my))
+        out[..., 2] = np.clip(np.minimum(mx, my), 0.0, 1.0)
         return out
 
     @staticmethod

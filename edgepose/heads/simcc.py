@@ -26,11 +26,11 @@ class SimCCHead(Head):
         return TopDownDataset(coco, meta, **kwargs)
 
     def step_loss(self, model, batch):
-        from edgepose.train.losses import simcc_bce
+        from edgepose.train.losses import simcc_kl
 
         images, targets, weight = batch
-        loss = simcc_bce(model(images), targets, weight)
-        return loss, {"bce": float(loss.detach())}
+        loss = simcc_kl(model(images), targets, weight)
+        return loss, {"kl": float(loss.detach())}
 
 
 register_head(SimCCHead())

@@ -1,8 +1,9 @@
 """SimCC top-down models (Li et al., ECCV 2022; the coordinate-classification head RTMPose uses).
 
-Backbone (stride 32) → a 3x3 conv to K joint maps → each joint's map flattened → a shared MLP → two linear
-classifiers over x bins (W_in × split ratio) and y bins (H_in × split ratio). No upsampling neck: the head is
-linear layers, which INT8 converters handle everywhere. The flattened size ties a model to its input size.
+Backbone (stride 32) → one resize + 3x3 conv stage (stride 16) → a 3x3 conv to K joint maps → each joint's map
+flattened → a shared MLP → two linear classifiers over x bins (W_in × split ratio) and y bins (H_in × split ratio).
+One upsampling stage instead of SimpleBaseline's three; the rest is linear layers, which INT8 converters handle
+everywhere. The flattened size ties a model to its input size.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from torch import nn
 
 from edgepose.codecs.simcc import SimCCCodec
 from edgepose.models.backbones import MobileNetV2Trunk, ResNetTrunk, init_weights
+from edgepose.models.heads import make_neck
 from edgepose.models.registry import ModelMeta, register_model
 from edgepose.models.simplebaseline import _check_common
 
@@ -19,15 +21,19 @@ from edgepose.models.simplebaseline import _check_common
 class _SimCCHeadMixin:
     def _build_head(self, cin: int, k: int, input_size: tuple[int, int], split_ratio: float, hidden: int) -> None:
         w, h = input_size
-        self.final_layer = nn.Conv2d(cin, k, 3, 1, 1)
-        self.mlp = nn.Sequential(nn.Linear((w // 32) * (h // 32), hidden), nn.ReLU(inplace=True))
+        self.upsample_layers = make_neck(cin, (hidden,), "upsample")  # stride 16: 4x the cells per joint of 32
+        self.final_layer = nn.Conv2d(hidden, k, 3, 1, 1)
+        self.mlp = nn.Sequential(nn.Linear((w // 16) * (h // 16), hidden), nn.ReLU(inplace=True))
         wx, wy = SimCCCodec(input_size, split_ratio).bins
         self.cls_x, self.cls_y = nn.Linear(hidden, wx), nn.Linear(hidden, wy)
         init_weights(self)
+        for cls in (self.cls_x, self.cls_y):  # logits start near 0 (like SimpleBaseline's final layer)
+            nn.init.normal_(cls.weight, std=0.001)
+            nn.init.zeros_(cls.bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 3, H, W) normalised RGB → (simcc_x (N, K, Wx), simcc_y (N, K, Wy)) per-bin logits."""
-        maps = self.final_layer(self.forward_features(x))
+        maps = self.final_layer(self.upsample_layers(self.forward_features(x)))
         feat = self.mlp(torch.flatten(maps, 2))
         return self.cls_x(feat), self.cls_y(feat)
 

@@ -4,7 +4,7 @@
 - ``focal_loss``: CornerNet / CenterNet penalty-reduced pixel-wise focal loss on heatmap logits.
 - ``masked_l1``: L1 over the cells a mask selects, normalised by the mask sum.
 - ``centernet_loss``: the weighted sum over the six CenterNet heads.
-- ``simcc_bce``: per-bin binary cross-entropy of SimCC x / y logits against 1D Gaussian targets.
+- ``simcc_kl``: RTMPose's KL discrepancy between softmaxed SimCC x / y vectors and softmaxed 1D Gaussian targets.
 """
 
 from __future__ import annotations
@@ -58,11 +58,17 @@ def centernet_loss(outputs: tuple[torch.Tensor, ...], targets: dict[str, torch.T
     return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def simcc_bce(pred: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """pred (simcc_x (N, K, Wx), simcc_y (N, K, Wy)) logits; target (N, K, Wx + Wy) as ``SimCCCodec.encode`` makes
-    it; weight (N, K). Mean over labelled joints of the per-bin BCE, each axis weighted equally."""
+
+def simcc_kl(pred: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor, weight: torch.Tensor,
+             beta: float = 10.0) -> torch.Tensor:
+    """pred (simcc_x (N, K, Wx), simcc_y (N, K, Wy)); target (N, K, Wx + Wy) as ``SimCCCodec.encode`` makes it
+    (Gaussians with peak 1); weight (N, K). KL(softmax(beta · target) ‖ softmax(beta · pred)) per axis, summed
+    over the two axes and averaged over labelled joints (RTMPose's KLDiscretLoss with label softmax)."""
     sx, sy = pred
     wx = sx.shape[-1]
-    per = (F.binary_cross_entropy_with_logits(sx, target[..., :wx], reduction="none").mean(-1)
-           + F.binary_cross_entropy_with_logits(sy, target[..., wx:], reduction="none").mean(-1))
+    per = 0.0
+    for p, t in ((sx, target[..., :wx]), (sy, target[..., wx:])):
+        log_p = F.log_softmax(p * beta, dim=-1)
+        q = F.softmax(t * beta, dim=-1)
+        per = per + (q * (torch.log(q.clamp(min=1e-12)) - log_p)).sum(-1)
     return (per * weight).sum() / weight.sum().clamp(min=1.0)

@@ -20,7 +20,7 @@ from edgepose.pipeline.preprocess import bottomup_batch, topdown_batch
 from edgepose.runtimes import is_available
 from edgepose.runtimes.spec import ModelSpec
 from edgepose.runtimes.torch import TorchRuntime
-from edgepose.testing import compare_keypoints, compare_poses, make_realistic, well_conditioned
+from edgepose.testing import compare_keypoints, compare_poses, make_realistic
 from edgepose.verify import verify_runtime
 from edgepose.weights import DEFAULTS
 
@@ -47,7 +47,7 @@ def _model(name, photos):
     torch.manual_seed(0)  # the same random weights whatever ran before (the global RNG is shared)
     model = create(name, input_size=SMALL)
     spec = ModelSpec.from_meta(model.edgepose_meta)
-    if spec.kind == "centernet":
+    if spec.bottom_up:
         batch = np.concatenate([bottomup_batch(img, spec.input)[0] for img, _ in photos])
     else:
         batch = np.concatenate([topdown_batch(img, boxes, spec.input)[0] for img, boxes in photos if len(boxes)])
@@ -87,7 +87,7 @@ def test_bundle_matches_pytorch_on_real_photos(name, target, decode, photos, tmp
         assert rt.backend == bundle.backend
         report = verify_runtime(rt, bundle)  # the golden samples reproduce where the bundle was exported
         assert report.passed and not any(s.deviates for s in report.stages), report.lines()
-        if rt.spec.kind == "centernet":
+        if rt.spec.bottom_up:
             _check_bottomup(model, rt, ref, photos)
         else:
             _check_topdown(model, rt, ref, photos)
@@ -106,12 +106,12 @@ def _check_topdown(model, rt, ref, photos):
         if not len(boxes):
             continue
         p_ref, p_rt = ref(image, boxes=boxes), rt(image, boxes=boxes)
-        stable = None  # every joint compared where the decode has no heatmap argmax of its own (MoveNet)
-        if rt.spec.kind == "heatmap":
-            heatmaps = raw.infer(topdown_batch(image, boxes, raw.spec.input)[0])[0]
-            # near-ties: 1e-3 of the map's span, ten times the parity gate's raw tolerance (1e-4), so float
-            # differences between backends cannot flip a compared argmax (1e-4 did once for SimpleBaseline-R50)
-            stable = well_conditioned(heatmaps, rel_gap=1e-3)
+        # near-ties of the head's argmax (heatmaps, SimCC vectors; None: every joint, e.g. MoveNet): 1e-3 of the
+        # output's span, ten times the parity gate's raw tolerance (1e-4), so float differences between backends
+        # cannot flip a compared argmax (1e-4 did once for SimpleBaseline-R50)
+        stable = None
+        if rt.spec.head.argmax_decode:
+            stable = rt.spec.head.well_conditioned(raw.infer(topdown_batch(image, boxes, raw.spec.input)[0]), 1e-3)
         cmp = compare_keypoints(p_ref.keypoints, p_rt.keypoints, stable)
         assert cmp.max_px <= 0.1, f"keypoints differ by {cmp.max_px:.4f} px"
         compared, skipped = compared + cmp.compared, skipped + cmp.skipped

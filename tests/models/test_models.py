@@ -8,7 +8,7 @@ import torch
 from edgepose.errors import ConfigError, UnknownNameError
 from edgepose.heads import trainable_kinds
 from edgepose.models import create, list_models
-from edgepose.train.losses import centernet_loss, heatmap_mse
+from edgepose.train.losses import centernet_loss, heatmap_mse, simcc_kl
 
 SMALL = (64, 96)  # (w, h): every model accepts multiples of 32; small keeps the suite fast
 
@@ -17,6 +17,9 @@ def _targets_for(model, out, x):
     g = torch.Generator().manual_seed(0)
     if model.edgepose_meta.kind == "heatmap":
         return torch.rand(out.shape, generator=g) * 0.5, torch.ones(out.shape[:2])
+    if model.edgepose_meta.kind == "simcc":
+        bins = out[0].shape[-1] + out[1].shape[-1]
+        return torch.rand(*out[0].shape[:2], bins, generator=g) ** 8, torch.ones(out[0].shape[:2])  # mostly ~0
     n, _, h, w = out[0].shape
     k = out[4].shape[1]
     hm = torch.zeros(n, 1, h, w)
@@ -31,6 +34,8 @@ def _targets_for(model, out, x):
 def _loss(model, out, targets):
     if model.edgepose_meta.kind == "heatmap":
         return heatmap_mse(out, *targets)
+    if model.edgepose_meta.kind == "simcc":
+        return simcc_kl(out, *targets)
     return centernet_loss(out, targets)[0]
 
 
@@ -43,6 +48,8 @@ def test_forward_shapes(name):
         out = model(torch.randn(2, 3, SMALL[1], SMALL[0]))
     if meta.kind == "heatmap":
         assert out.shape == (2, 17, SMALL[1] // 4, SMALL[0] // 4)
+    elif meta.kind == "simcc":  # split ratio 2: two bins per input pixel on each axis
+        assert out[0].shape == (2, 17, SMALL[0] * 2) and out[1].shape == (2, 17, SMALL[1] * 2)
     elif meta.codec["kind"].startswith("movenet"):  # centre, [box_scale, box_offset,] regress, heatmap, offset
         channels = [o.shape[1] for o in out]
         assert channels == ([1, 34, 17, 34] if meta.codec["kind"] == "movenet" else [1, 2, 2, 34, 17, 34])
