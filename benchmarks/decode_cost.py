@@ -259,7 +259,7 @@ def edge_share() -> str:
 
     from edgepose.data.sources import resolve_dataset
 
-    sets = {"synthetic-val:300": resolve_dataset("synthetic-val:300", "heatmap", progress=False).to_coco_dict()}
+    sets = {"synthetic-val:300": resolve_dataset("synthetic-val:300", "single", progress=False).to_coco_dict()}
     if COCO_MINI.is_file():
         sets["coco-mini"] = json.loads(COCO_MINI.read_text())
     out = []
@@ -316,7 +316,7 @@ def border_ap(data: str = "synthetic-val:300") -> str:
         dark.DarkWindow.step = step or (lambda t, flat, x, y, score: _clamped_step(t, flat, x, y).astype(np.float32))
         try:
             with TorchRuntime(create(DEFAULT, weights="default", decode=method).eval(), threads=2) as rt:
-                ap = evaluate(rt, resolve_dataset(data, "heatmap", split="train", progress=False), progress=False)
+                ap = evaluate(rt, resolve_dataset(data, "single", split="train", progress=False), progress=False)
         finally:
             dark.DarkWindow.step = exact
         out.append(f"{label} {ap['AP']:.4f} (AP75 {ap['AP75']:.4f})")

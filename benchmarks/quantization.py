@@ -25,6 +25,7 @@ from edgepose.data.sources import resolve_dataset  # noqa: E402
 from edgepose.errors import AccuracyGateFailed  # noqa: E402
 from edgepose.eval.evaluate import evaluate  # noqa: E402
 from edgepose.export.targets import TARGETS  # noqa: E402
+from edgepose.heads import get_head  # noqa: E402
 from edgepose.models import create  # noqa: E402
 from edgepose.runtimes.torch import TorchRuntime  # noqa: E402
 
@@ -68,7 +69,8 @@ def main() -> None:
         for name in args.models:
             model = create(name, weights="default")
             val_spec = f"synthetic-val:{args.val}"
-            val = resolve_dataset(val_spec, model.edgepose_meta.kind, split="val", progress=False)
+            val = resolve_dataset(val_spec, get_head(model.edgepose_meta.kind).sample_mode, split="val",
+                                      progress=False)
             with TorchRuntime(model, threads=args.threads) as rt:
                 x = _tensor(rt.spec)
                 base = median_ms(lambda x=x: rt.infer(x), args.runs, args.warmup)

@@ -55,7 +55,7 @@ def ap_rows(rt) -> list[list]:
     from edgepose.data.sources import resolve_dataset
     from edgepose.eval.evaluate import evaluate
 
-    sets = {"synthetic-val": resolve_dataset("synthetic-val", "heatmap", progress=False),
+    sets = {"synthetic-val": resolve_dataset("synthetic-val", "single", progress=False),
             "coco-mini (GT boxes)": CocoKeypoints(SETS[0][0])}
     rows, own = [], dict(rt.spec.codec)
     for margin in (0.0, own.get("peak_margin", 0.0)):

@@ -22,18 +22,7 @@ TEST_HELPERS = "edgepose.testing"
 
 # Package edges that still close a cycle, each left to the work that owns its lines (issue 15), with what removes
 # it. The test fails when an entry's edge is gone or no longer closes a cycle: then delete the entry. Never add one.
-PENDING = {
-    ("edgepose.utils", "edgepose.runtimes"):
-        "utils.lazy reads the Backend registry (runtimes/registry.py) for the pip extra of each import; the "
-        "registry is a leaf (it imports only edgepose.errors): moved out of runtimes/ (e.g. edgepose/backends.py) "
-        "the edge points down",
-    ("edgepose.devices", "edgepose.runtimes"):
-        "device profiles and detect read the same registry; with runtimes.load(verify=True) → edgepose.verify → "
-        "edgepose.devices (fingerprint) it closes runtimes → verify → devices → runtimes; same fix",
-    ("edgepose.data", "edgepose.heads"):
-        "data.sources picks a synthetic set by the head's sample mode (get_head(kind)); resolve_dataset / "
-        "synthetic_dataset belong with the heads, which own how samples are drawn, or above them",
-}
+PENDING: dict[tuple[str, str], str] = {}  # edges that still close a cycle, each with what removes it
 
 
 def _module_name(path: Path) -> str:

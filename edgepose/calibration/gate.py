@@ -118,7 +118,7 @@ def resolve_val(val, calib, kind: str, workspace: Path, size: int = DEFAULT_VAL)
 
     if val is not None:
         text = str(val)
-        return resolve_dataset(text, kind, split="val", progress=False, flag="--val"), text
+        return resolve_dataset(text, get_head(kind).sample_mode, split="val", progress=False, flag="--val"), text
     held = _held_out(calib, workspace)
     if held is not None:
         return held
@@ -127,7 +127,7 @@ def resolve_val(val, calib, kind: str, workspace: Path, size: int = DEFAULT_VAL)
         warnings.warn(f"accuracy gate: {calib.source} leaves no held-out images with ground truth, so the gate "
                       f"runs on {text}, not on your kind of data; pass --val DATA to gate on your own (unlabelled "
                       "frames or videos give a label-free gate against the fp32 model's predictions)", stacklevel=2)
-    return resolve_dataset(text, kind, split="val", progress=False), text
+    return resolve_dataset(text, get_head(kind).sample_mode, split="val", progress=False), text
 
 
 def validation_notes(coco, calib, reference_ap: float, num_images: int) -> list[str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from edgepose.backends import backend_names
 from edgepose.commands.base import command
 from edgepose.errors import EdgeposeError
-from edgepose.runtimes.registry import backend_names
 
 
 def _bench_args(p) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgepose.backends import target_names
 from edgepose.commands.base import command
 from edgepose.errors import ConfigError
-from edgepose.runtimes.registry import target_names
 
 
 def _demo_args(p) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgepose.backends import target_names
 from edgepose.commands.base import command
 from edgepose.devices.profiles import apply_profile, list_profiles
 from edgepose.errors import ConfigError
 from edgepose.export.options import CalibMethod, DecodePlace, ParityOptions, Precision, QuantOptions
 from edgepose.heads import byo_kinds, head_names
-from edgepose.runtimes.registry import target_names
 
 TARGET_NAMES = (*target_names(), "all")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 
+from edgepose.backends import backends
 from edgepose.commands.base import command
-from edgepose.runtimes.registry import backends
 
 # (distribution, edgepose extra that installs it): the export tools, every backend's distributions in the backend
 # registry's order, then the rest

@@ -53,7 +53,7 @@ def run_train(args) -> int:
         n = load_backbone_from(model, args.init_backbone)
         print(f"backbone: {n} tensors from {args.init_backbone}")
     meta = model.edgepose_meta
-    coco = resolve_dataset(args.data, meta.kind, progress=not args.no_progress)
+    coco = resolve_dataset(args.data, get_head(meta.kind).sample_mode, progress=not args.no_progress)
     missing = [coco.image_path(i) for i in coco.image_ids if not coco.image_path(i).is_file()]
     if missing:  # before any worker starts: a missing image mid-epoch came back as a worker's traceback
         raise DataError(f"{len(missing)} of {len(coco.image_ids)} images of {args.data} are missing (e.g. "
@@ -134,7 +134,7 @@ def run_eval(args) -> int:
             raise ConfigError(f"--detections needs a top-down model (heatmap or regression); {name} is bottom-up "
                               f"({rt.spec.kind!r}) and finds the people itself")
         # "synthetic[:N]" is the training set (to compare train and val AP), "synthetic-val[:N]" the held-out one
-        coco = resolve_dataset(args.data, rt.spec.kind, split="train", progress=not args.no_progress,
+        coco = resolve_dataset(args.data, rt.spec.head.sample_mode, split="train", progress=not args.no_progress,
                                limit=args.max_images)
         dets = _detections_for(args, coco)
         stats = evaluate(rt, coco, detections=dets, flip_test=args.flip_test, max_images=args.max_images,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from edgepose.backends import backend_names
 from edgepose.commands.base import command
-from edgepose.runtimes.registry import backend_names
 
 
 def _verify_args(p) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from edgepose.data.coco import CocoKeypoints
 from edgepose.errors import ConfigError
-from edgepose.heads import get_head
 
 TRAIN_SEED, VAL_SEED = 0, 1_000_003
+MODES = ("single", "multi")
 DEFAULT_COUNTS = {("single", "train"): 4000, ("single", "val"): 300,  # by sample mode: one figure per image
                   ("multi", "train"): 3000, ("multi", "val"): 200}  # (top-down) or whole frames (bottom-up)
 
@@ -25,12 +25,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EDGEPOSE_CACHE") or Path.home() / ".cache" / "edgepose")
 
 
-def synthetic_dataset(kind: str, split: str = "train", num_images: int | None = None,
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ConfigError(f"sample mode must be one of {MODES} (a head's sample_mode: edgepose.heads.get_head(kind)"
+                          f".sample_mode), got {mode!r}")
+    return mode
+
+
+def synthetic_dataset(mode: str, split: str = "train", num_images: int | None = None,
                       progress: bool = True) -> CocoKeypoints:
-    """Generate (or reuse) the synthetic set for a model kind ('heatmap' → single, 'centernet' → multi)."""
+    """Generate (or reuse) the synthetic set of ``mode``: 'single' (one figure per image, top-down heads) or
+    'multi' (frames of several people, bottom-up heads) — ``get_head(kind).sample_mode``."""
     from edgepose.data.synthetic import GENERATOR_VERSION, generate_dataset
 
-    mode = get_head(kind).sample_mode
+    mode = _check_mode(mode)
     n = num_images or DEFAULT_COUNTS[(mode, split)]
     seed = TRAIN_SEED if split == "train" else VAL_SEED
     out = cache_dir() / "synthetic" / f"{mode}-{split}-n{n}-s{seed}-v{GENERATOR_VERSION}"
@@ -65,14 +73,15 @@ def parse_data_spec(spec: str, flag: str = "--data") -> tuple[str, int | None, s
     raise ConfigError(f"{flag} {spec!r}: expected {expected}")
 
 
-def resolve_dataset(spec: str, kind: str, *, split: str = "train", progress: bool = True, limit: int | None = None,
+def resolve_dataset(spec: str, mode: str, *, split: str = "train", progress: bool = True, limit: int | None = None,
                     flag: str = "--data") -> CocoKeypoints:
     """Turn a data string (see :func:`parse_data_spec`) into a :class:`CocoKeypoints`. ``limit``: only that many
-    images will be used; a synthetic set is then generated that small (image i does not depend on the set's size)."""
+    images will be used; a synthetic set is then generated that small (image i does not depend on the set's size).
+    ``mode``: how synthetic images are drawn, 'single' or 'multi' (``get_head(kind).sample_mode``)."""
     name, n, ann, img_dir = parse_data_spec(spec, flag)
     if name == "coco":
         return CocoKeypoints(ann, img_dir)
     s = "val" if name == "synthetic-val" else split
     if limit is not None:
-        n = min(n or DEFAULT_COUNTS[(get_head(kind).sample_mode, s)], limit)
-    return synthetic_dataset(kind, s, n, progress)
+        n = min(n or DEFAULT_COUNTS[(_check_mode(mode), s)], limit)
+    return synthetic_dataset(mode, s, n, progress)

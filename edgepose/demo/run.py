@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgepose.backends import target_names
 from edgepose.errors import AccuracyGateFailed
-from edgepose.runtimes.registry import target_names
 
 DEFAULT_MODELS = ("simplebaseline-mnv2s-edge", "centernet-mnv2s")
 MOVENET = "movenet_singlepose_lightning_int8.tflite"
@@ -122,6 +122,7 @@ def export_all(cfg: DemoConfig) -> tuple[list[Row], dict[str, float]]:
     """Rows for model × target × precision, and the PyTorch AP of each model (``cfg.ap_data`` says on what)."""
     from edgepose.data.sources import resolve_dataset
     from edgepose.demo.real import real_models_rows
+    from edgepose.heads import get_head
     from edgepose.models import create
     from edgepose.runtimes.torch import TorchRuntime
 
@@ -130,7 +131,8 @@ def export_all(cfg: DemoConfig) -> tuple[list[Row], dict[str, float]]:
     int8 = {"calib": cfg.calib, "val": f"synthetic-val:{cfg.val_images}", "auto_mixed": True}
     for name in DEFAULT_MODELS:
         model = create(name, weights="default")
-        val = resolve_dataset(f"synthetic-val:{cfg.val_images}", model.edgepose_meta.kind, split="val")
+        val = resolve_dataset(f"synthetic-val:{cfg.val_images}", get_head(model.edgepose_meta.kind).sample_mode,
+                              split="val")
         with TorchRuntime(model, threads=cfg.threads) as rt:
             torch_ap[name] = _ap(rt, val, cfg.val_images)
         cfg.ap_data[name] = f"synthetic-val:{cfg.val_images}"

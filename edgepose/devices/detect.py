@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgepose.runtimes.registry import backends
+from edgepose.backends import backends
 from edgepose.utils.cores import usable_cores
 
 # ISA flags worth reporting: they decide which INT8 / BF16 kernels a backend can use.

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from edgepose.backends import NVIDIA_GPU, backends, native_backend, target_names
 from edgepose.errors import ConfigError, suggest
-from edgepose.runtimes.registry import NVIDIA_GPU, backends, native_backend, target_names
 from edgepose.utils.options import check_threads
 
 KNOWN_TARGETS = target_names()

@@ -40,7 +40,7 @@ class Recommendation:
 
 def native_backend(target: str) -> str | None:
     """The name of the backend a target's bundles are made for (None for an unknown target)."""
-    from edgepose.runtimes.registry import native_backend as _native
+    from edgepose.backends import native_backend as _native
 
     found = _native(target)
     return found.name if found else None
@@ -48,16 +48,16 @@ def native_backend(target: str) -> str | None:
 
 def recommend(profile_name: str | None, available=None) -> Recommendation:
     """The recommendation for profile ``profile_name`` (None: nothing fits). ``available(backend) -> bool``
-    defaults to :func:`edgepose.runtimes.is_available`."""
-    from edgepose.runtimes import is_available, unavailable_reason
+    defaults to the backend descriptor's ``is_available``."""
+    from edgepose.backends import get_backend
 
     if profile_name is None:
         return Recommendation(None, None, None, False, None, None)
-    available = available or is_available
+    available = available or (lambda name: get_backend(name).is_available())
     p = get_profile(profile_name)
     backend = native_backend(p.target)
     if available(backend):
         return Recommendation(p, p.target, backend, True, None, None)
     fallback = next((t for t in p.targets if t != p.target and available(native_backend(t))), None)
-    return Recommendation(p, p.target, backend, False, unavailable_reason(backend), fallback,
+    return Recommendation(p, p.target, backend, False, get_backend(backend).unavailable_reason(), fallback,
                           native_backend(fallback) if fallback else None)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from edgepose.backends import backends, native_backend
 from edgepose.errors import BundleError, ConfigError, DataError, EdgeposeError
 from edgepose.heads import get_head
 from edgepose.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD, InputSpec
-from edgepose.runtimes.registry import backends, native_backend
 
-# model file suffix → target, from the backends that take foreign files (edgepose.runtimes.registry)
+# model file suffix → target, from the backends that take foreign files (edgepose.backends)
 FORMATS = {b.import_suffix: b.target for b in backends() if b.import_suffix}
 _READERS: dict = {}  # target → function(path) -> (input shape, input dtype, output shapes)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from edgepose.runtimes.registry import target_names
+from edgepose.backends import target_names
 from edgepose.utils.lazy import is_importable, require
 
 DPI = 100

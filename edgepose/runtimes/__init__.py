@@ -9,8 +9,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from edgepose.backends import Backend, backend_names, backends, get_backend
 from edgepose.errors import BackendUnavailable, ConfigError
-from edgepose.runtimes.registry import Backend, backend_names, backends, get_backend
 
 
 def backend_module(name: str):

@@ -6,8 +6,8 @@ import importlib
 import importlib.util
 from types import ModuleType
 
+from edgepose.backends import extras_by_import, get_backend
 from edgepose.errors import BackendUnavailable
-from edgepose.runtimes.registry import extras_by_import, get_backend
 
 # import name → pip extra of edgepose that installs it (the backends' own from the backend registry)
 EXTRAS = {

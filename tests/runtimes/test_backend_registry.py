@@ -1,4 +1,4 @@
-"""The backend registry (:mod:`edgepose.runtimes.registry`) is the one place backend names are spelled: lookups,
+"""The backend registry (:mod:`edgepose.backends`) is the one place backend names are spelled: lookups,
 lazy runtime classes, and the lists the CLI, doctor, device profiles and reports derive from it."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import edgepose
-from edgepose.errors import UnknownNameError
-from edgepose.runtimes.registry import (
+from edgepose.backends import (
     Backend,
     backend_names,
     backends,
@@ -21,9 +20,10 @@ from edgepose.runtimes.registry import (
     register_backend,
     target_names,
 )
+from edgepose.errors import UnknownNameError
 
 SOURCE = Path(edgepose.__file__).parent
-REGISTRY = SOURCE / "runtimes" / "registry.py"
+REGISTRY = SOURCE / "backends.py"
 
 
 def _names() -> set[str]:
@@ -149,7 +149,7 @@ def test_the_scan_finds_hard_coded_lists():
 
 def test_backend_names_are_spelled_only_in_the_registry():
     """No tuple / list / set / dict literal (nor comma-separated string) outside the registry lists two or more
-    backend or target names: derive such lists from edgepose.runtimes.registry instead."""
+    backend or target names: derive such lists from edgepose.backends instead."""
     offenders = []
     for path in sorted(SOURCE.rglob("*.py")):
         if path == REGISTRY:

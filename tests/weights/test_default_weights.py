@@ -10,6 +10,7 @@ import pytest
 
 from edgepose.data.sources import resolve_dataset
 from edgepose.eval.evaluate import evaluate
+from edgepose.heads import get_head
 from edgepose.models import create
 from edgepose.runtimes.torch import TorchRuntime
 from edgepose.weights import DEFAULTS, WEIGHTS_DIR
@@ -28,7 +29,8 @@ REAL_MIN_AP = {"movenet-lightning": 0.71, "movenet-thunder": 0.77, "movenet-mult
 def test_default_weights_reach_the_stated_accuracy(name):
     model = create(name, weights="default")
     assert model.training is False
-    coco = resolve_dataset("synthetic-val:100", model.edgepose_meta.kind, split="val", progress=False)
+    coco = resolve_dataset("synthetic-val:100", get_head(model.edgepose_meta.kind).sample_mode, split="val",
+                           progress=False)
     with TorchRuntime(model, threads=2) as rt:
         stats = evaluate(rt, coco, progress=False)
     assert stats["AP"] >= MIN_AP[name], f"{name}: AP {stats['AP']:.3f} < {MIN_AP[name]}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 
+from edgepose.backends import target_names
 from edgepose.errors import suggest
 from edgepose.export.targets.base import ExportContext, Target
-from edgepose.runtimes.registry import target_names
 
 TARGETS: dict[str, Target] = {}
 

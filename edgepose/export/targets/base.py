@@ -29,7 +29,7 @@ class ExportContext:
 
 class Target:
     """One deployment target. Subclasses set ``name`` (and ``layout``) and implement ``build``; the backend, the
-    manifest's package and the precisions come from the target's entry in :mod:`edgepose.runtimes.registry`."""
+    manifest's package and the precisions come from the target's entry in :mod:`edgepose.backends`."""
 
     name = ""
     layout = "NCHW"
@@ -49,12 +49,12 @@ class Target:
         return self.descriptor().precisions
 
     def descriptor(self):
-        """This target's :class:`~edgepose.runtimes.registry.Backend`."""
-        from edgepose.runtimes.registry import native_backend
+        """This target's :class:`~edgepose.backends.Backend`."""
+        from edgepose.backends import native_backend
 
         found = native_backend(self.name)
         if found is None:
-            raise ConfigError(f"target {self.name!r} has no backend in edgepose.runtimes.registry")
+            raise ConfigError(f"target {self.name!r} has no backend in edgepose.backends")
         return found
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:

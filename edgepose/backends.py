@@ -50,7 +50,7 @@ class Backend:
     @property
     def module(self) -> str:
         """Dotted path of the runtime subpackage."""
-        return f"{__package__}.{self.name}"
+        return f"edgepose.runtimes.{self.name}"
 
     @property
     def runs(self) -> tuple[str, ...]:
