@@ -190,7 +190,7 @@ def golden_samples(tgt, bundle, samples) -> dict:
 def _golden_runtime(tgt, bundle):
     """The gates' runtime for the bundle; for a target whose backend is not here (TensorRT), another backend
     that runs its files (ONNX Runtime on the engine's ONNX)."""
-    from edgepose.runtimes.registry import backends_for_target
+    from edgepose.backends import backends_for_target
 
     rt = tgt.parity_runtime(bundle)
     if rt is not None:
