@@ -52,6 +52,10 @@ def _export_args(p) -> None:
     p.add_argument("--head", choices=byo_kinds(), help="output kind of your own model")
     p.add_argument("--keypoints", default=None, help="keypoint schema of your own model: coco or mpii")
     p.add_argument("--input-size", type=int, nargs=2, metavar=("W", "H"), help="input size of your own model (px)")
+    p.add_argument("--output", default=None, metavar="NAME_OR_INDEX",
+                   help="your own model returns several outputs (tuple, list or dict): the index or dict key of the "
+                        "map to export (default: the only output that fits --head; its layout, NCHW or NHWC, and its "
+                        "stride, 1, 2, 4 or 8, are read from a dry run)")
     p.add_argument("--out", required=True, help="bundle directory (for --target all: one sub-directory per target)")
     p.set_defaults(_usage_error=p.error)  # a missing --target (without --device) stays an argparse usage error
 
@@ -178,7 +182,7 @@ def run_export(args) -> int:
         model = _load_user_model(args.model, args)
     else:
         own = [f for f, v in (("--head", args.head), ("--keypoints", args.keypoints),
-                              ("--input-size", args.input_size)) if v is not None]
+                              ("--input-size", args.input_size), ("--output", args.output)) if v is not None]
         if own:
             raise ConfigError(f"{', '.join(own)} given with --model {args.model}, which carries its own; expected "
                               "them only with path/to/file.py:factory (your own nn.Module)")
@@ -186,6 +190,7 @@ def run_export(args) -> int:
     result = export(model, target=args.target, out=args.out, precision=args.precision, decode=args.decode,
                     quant=quant, parity=parity, opset=args.opset, dynamic_batch=args.dynamic_batch,
                     samples=args.samples, head=args.head, keypoints=args.keypoints, input_size=args.input_size,
+                    output=args.output,
                     **({"device_profile": {"name": profile.name, "threads": profile.threads}} if profile else {}),
                     **({"dla_core": args.dla_core} if args.dla_core is not None else {}))
     bundles = result if isinstance(result, dict) else {args.target: result}

@@ -20,21 +20,33 @@ from edgepose.export.options import (
 from edgepose.utils.timing import step
 
 
-def attach_meta(model, *, head: str | None, keypoints: str | None, input_size, mean, std, name: str | None):
-    """Give a foreign nn.Module the ModelMeta export needs ("bring your own model")."""
+def attach_meta(model, *, head: str | None, keypoints: str | None, input_size, mean, std, name: str | None,
+                output=None):
+    """Give a foreign nn.Module the ModelMeta export needs ("bring your own model"): its outputs, layout and stride
+    are read from a dry run (:mod:`edgepose.export.byo`); ``output`` (index or dict key) picks the map of a model
+    with several outputs (default: the only one that fits ``head``). → the module, or an adapter around it that
+    returns (N, K, H, W) maps."""
+    from edgepose.export.byo import ByoAdapter, probe
     from edgepose.heads import byo_kinds, get_head
     from edgepose.keypoints import get_schema
     from edgepose.models.registry import IMAGENET_MEAN, IMAGENET_STD, ModelMeta
 
     if getattr(model, "edgepose_meta", None) is not None:
+        if output is not None:
+            raise ConfigError(f"output={output!r} given with {model.edgepose_meta.name}, which carries its own "
+                              "edgepose_meta; expected output= only for your own nn.Module")
         return model
     if head not in byo_kinds() or input_size is None:
         raise ConfigError(f"a model without edgepose_meta needs head={'|'.join(byo_kinds())}, keypoints=... and "
                           f"input_size=(w, h); got head={head!r}, input_size={input_size!r}")
     schema = get_schema(keypoints or "coco")
     w, h = (int(v) for v in input_size)
-    codec = get_head(head).byo_codec((w, h), schema.num_keypoints)
-    model.edgepose_meta = ModelMeta(name=name or type(model).__name__, kind=head, input_size=(w, h),
+    found = probe(model, get_head(head), schema.num_keypoints, (w, h), output=output, schema=schema.name)
+    codec = get_head(head).byo_codec((w, h), schema.num_keypoints, found.feature_size)
+    name = name or type(model).__name__
+    model = ByoAdapter(model, found) if found.needs_adapter else model
+    model.edgepose_byo = found.to_dict()
+    model.edgepose_meta = ModelMeta(name=name, kind=head, input_size=(w, h),
                                     keypoints=schema.name, mean=tuple(mean or IMAGENET_MEAN),
                                     std=tuple(std or IMAGENET_STD), codec=codec, config={})
     return model
@@ -44,7 +56,8 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: Precision
            decode: DecodePlace | str = DecodePlace.AUTO, quant: QuantOptions | None = None,
            parity: ParityOptions | bool | None = None, opset: int = 17, dynamic_batch: bool = False,
            samples: str | Path | None = None, log=print, head: str | None = None, keypoints: str | None = None,
-           input_size=None, mean=None, std=None, name: str | None = None, **options: Any):
+           input_size=None, mean=None, std=None, name: str | None = None, output: int | str | None = None,
+           **options: Any):
     """Export ``model`` to one target (a Bundle) or to ``target='all'`` (a dict target → Bundle, in out/<target>).
 
     ``precision`` (:class:`~edgepose.export.options.Precision` or its string) and ``decode``
@@ -52,7 +65,10 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: Precision
     ``quant`` (:class:`~edgepose.export.options.QuantOptions`) holds the calibration data and accuracy gate of a
     non-fp32 export, ``parity`` (:class:`~edgepose.export.options.ParityOptions`, or True / False) the fp32
     parity gate. Bring your own model: pass ``head``, ``keypoints``, ``input_size`` (and ``mean``/``std``) for an
-    nn.Module that has no ``edgepose_meta``. ``samples`` (a COCO json or an image folder) feeds the parity gate
+    nn.Module that has no ``edgepose_meta``; its outputs (a tensor, tuple, list or dict; NCHW or NHWC; stride 1, 2,
+    4 or 8) are read from a dry run, ``output`` (an index or a dict key) picking the map when there are several
+    (default: the only output that fits ``head``; several fitting is a ConfigError asking for ``output``).
+    ``samples`` (a COCO json or an image folder) feeds the parity gate
     and the bundle's golden samples real images. Other keywords are target options (``dla_core``, ...).
 
     ``precision='int8'`` needs ``quant.calib``: a :class:`~edgepose.calibration.CalibrationSet` or a source
@@ -77,7 +93,8 @@ def export(model, *, target: str = "onnx", out: str | Path, precision: Precision
     precision = Precision.coerce(precision, "precision").value
     decode = DecodePlace.coerce(decode, "decode").value
     log = log or (lambda *_: None)
-    model = attach_meta(model, head=head, keypoints=keypoints, input_size=input_size, mean=mean, std=std, name=name)
+    model = attach_meta(model, head=head, keypoints=keypoints, input_size=input_size, mean=mean, std=std, name=name,
+                        output=output)
     if target == "all":
         targets = [t for t in TARGETS if precision in TARGETS[t].precisions]
         skipped = [t for t in TARGETS if t not in targets]
@@ -147,29 +164,66 @@ def _export_one(model, tgt, *, out: Path, precision: str, decode: str, opset, dy
     with tempfile.TemporaryDirectory(prefix="edgepose-export-") as ws, remove_on_terminate(ws), \
             bundle_writer(out) as tmp:
         ws = Path(ws)
-        with step(f"{tgt.name}: torch → ONNX (opset {opset}, decode={spec.decode})", log):
-            onnx_exp = export_onnx(model, ws / "model.onnx", decode=spec.decode, opset=opset,
-                                   batch=None if dynamic_batch else 1)
-        ctx = ExportContext(model=model, spec=spec, precision=precision, onnx=onnx_exp, dir=tmp, workspace=ws,
+        ctx = ExportContext(model=model, spec=spec, precision=precision, onnx=None, dir=tmp, workspace=ws,
                             options=dict(options, opset=opset, dynamic_batch=dynamic_batch), log=log,
                             calib=quant.calib if precision == "int8" else None, method=quant.method.value)
         if precision != "fp32":
             from edgepose.export.gated import gated_build
 
+            with step(f"{tgt.name}: torch → ONNX (opset {opset}, decode={spec.decode})", log):
+                ctx.onnx = export_onnx(model, ws / "model.onnx", decode=spec.decode, opset=opset,
+                                       batch=None if dynamic_batch else 1)
             extra = gated_build(model, tgt, ctx, quant)
             manifest = write_manifest(tmp, bundle_manifest(model, tgt, ctx, extra))
         else:
-            with step(f"{tgt.name}: build {precision} model", log):
-                extra = tgt.build(ctx)
-            manifest = write_manifest(tmp, bundle_manifest(model, tgt, ctx, extra))
-            if parity.enabled:
-                manifest["parity"] = _parity_gate(model, tgt, Bundle(tmp, manifest), spec, samples, parity, log)
-                manifest = write_manifest(tmp, manifest)
+            extra, manifest = _fp32_build(model, tgt, ctx, samples, parity)
         with step(f"{tgt.name}: golden samples for `edgepose verify`", log):
             manifest["golden"] = golden_samples(tgt, Bundle(tmp, manifest), samples)
         manifest = write_manifest(tmp, manifest)
     log(f"{tgt.name}: bundle written to {out}" + (f" — {extra['note']}" if extra.get("note") else ""))
     return Bundle(out, manifest)
+
+
+def _fp32_build(model, tgt, ctx, samples, parity: ParityOptions) -> tuple[dict, dict]:
+    """Export, build and parity-check an fp32 bundle in ``ctx.dir`` → (the build's extra, the manifest). A
+    bring-your-own model whose traced graph raises, fails to build or fails parity is exported once more with the
+    dynamo exporter (``torch.export``); when that fails too, the refusal names both attempts."""
+    import shutil
+
+    from edgepose.bundle import Bundle, write_manifest
+    from edgepose.export.onnx import export_onnx
+
+    exporters = ("torchscript", "dynamo") if getattr(model, "edgepose_byo", None) else ("torchscript",)
+    opset, log, failed = ctx.options["opset"], ctx.log, []
+    for exporter in exporters:
+        for p in ctx.dir.iterdir():  # what a failed attempt left
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        folder = ctx.workspace if exporter == "torchscript" else ctx.workspace / exporter
+        folder.mkdir(exist_ok=True)
+        try:
+            how = "" if len(exporters) == 1 else f"{exporter}, "
+            shown = opset if exporter == "torchscript" else max(opset, 18)
+            with step(f"{tgt.name}: torch → ONNX ({how}opset {shown}, decode={ctx.spec.decode})", log):
+                ctx.onnx = export_onnx(model, folder / "model.onnx", decode=ctx.spec.decode, opset=opset,
+                                       batch=None if ctx.options["dynamic_batch"] else 1, exporter=exporter)
+            with step(f"{tgt.name}: build fp32 model", log):
+                extra = tgt.build(ctx)
+            manifest = write_manifest(ctx.dir, bundle_manifest(model, tgt, ctx, extra))
+            if parity.enabled:
+                manifest["parity"] = _parity_gate(model, tgt, Bundle(ctx.dir, manifest), ctx.spec, samples, parity,
+                                                  log)
+                manifest = write_manifest(ctx.dir, manifest)
+            return extra, manifest
+        except ExportError as exc:
+            if len(exporters) == 1:
+                raise
+            failed.append(f"{exporter} exporter: {exc}")
+            if exporter != exporters[-1]:
+                log(f"{tgt.name}: the {exporter} graph failed ({exc}); trying the {exporters[-1]} exporter")
+    raise ExportError(f"{tgt.name}: bundle not written, both ONNX exporters failed — " + "; ".join(failed))
 
 
 def golden_samples(tgt, bundle, samples) -> dict:

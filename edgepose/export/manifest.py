@@ -6,7 +6,9 @@ import hashlib
 
 
 def source_hash(model) -> str:
-    """sha256 over the model's state_dict (names, shapes and bytes), independent of file format."""
+    """sha256 over the model's state_dict (names, shapes and bytes), independent of file format (a bring-your-own
+    adapter's: the user's own module's)."""
+    model = getattr(model, "byo_source", model)
     h = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()):
         t = v.detach().cpu().contiguous()
@@ -25,9 +27,12 @@ def bundle_manifest(model, tgt, ctx, extra: dict) -> dict:
         "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
                   "source_sha256": source_hash(model)},
         "export": {"opset": onnx_exp.opset, "decode": ctx.spec.decode, "batch": onnx_exp.batch,
-                   "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes},
+                   "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes,
+                   "exporter": getattr(onnx_exp, "exporter", "torchscript")},
         "quantization": None, **extra,
     }
+    if getattr(model, "edgepose_byo", None):  # bring your own: what the dry run read from the model's outputs
+        manifest["export"]["byo"] = dict(model.edgepose_byo)
     manifest["model"]["config"].pop("checkpoint_info", None)
     if ctx.options.get("device_profile"):  # export --device: what the bundle is for, and its thread count
         manifest["device_profile"] = dict(ctx.options["device_profile"])

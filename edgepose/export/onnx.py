@@ -2,11 +2,14 @@
 
 The legacy TorchScript exporter is used (``dynamo=False``): it keeps the requested opset and writes one
 file; Conv+BN are folded by its constant folding and the BN that follows a ConvTranspose (which it
-leaves) is folded here, so every target sees the same lean graph.
+leaves) is folded here, so every target sees the same lean graph. A bring-your-own model whose trace fails
+(raises, or fails the parity gate) is exported once more with the dynamo exporter (``torch.export``, opset >= 18);
+the manifest's ``export.exporter`` says which one wrote the graph.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ class OnnxExport:
     batch: int | None  # None = dynamic
     folded_bn: int = 0
     notes: list[str] = field(default_factory=list)
+    exporter: str = "torchscript"  # or "dynamo" (torch.export), the fallback of a bring-your-own model
 
 
 def wrap_for_export(model, decode: str):
@@ -47,39 +51,74 @@ def wrap_for_export(model, decode: str):
 
 
 def export_onnx(model, path: str | Path, *, decode: str = "host", opset: int = 17, batch: int | None = 1,
-                slim: bool = True) -> OnnxExport:
-    """Export ``model`` (with edgepose_meta) to ``path``. ``batch=None`` makes the batch axis dynamic."""
+                slim: bool = True, exporter: str = "torchscript") -> OnnxExport:
+    """Export ``model`` (with edgepose_meta) to ``path``. ``batch=None`` makes the batch axis dynamic.
+    ``exporter``: "torchscript" (the trace, ``dynamo=False``) or "dynamo" (``torch.export``; opset >= 18)."""
     import onnx
     import torch
 
     if opset < 13 or opset > 21:
         raise ConfigError(f"opset must be between 13 and 21, got {opset}")
+    if exporter not in ("torchscript", "dynamo"):
+        raise ConfigError(f"exporter {exporter!r}: expected torchscript or dynamo")
     meta = model.edgepose_meta
     names = output_names(meta.kind, meta.codec, decode)
     wrapper = wrap_for_export(model, decode)
     w, h = meta.input_size
     x = torch.randn(batch or 1, 3, h, w, generator=torch.Generator().manual_seed(0))
     dynamic = {n: {0: "batch"} for n in ["input", *names]} if batch is None else None
-    buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        # the TorchScript exporter warns that it cannot fold the Slice it writes for an asymmetric F.pad
-        # (MoveNet's TF-SAME stride-2 padding); the Pad it exports is exact, and onnxslim folds it into the Conv
-        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-        try:
-            torch.onnx.export(wrapper, (x,), buf, dynamo=False, opset_version=opset, input_names=["input"],
-                              output_names=names, dynamic_axes=dynamic, do_constant_folding=True)
-        except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed for {meta.name}: {str(exc).splitlines()[0][:300]}") from exc
-    proto = onnx.load_from_string(buf.getvalue())
+    if exporter == "dynamo":
+        proto = _dynamo_proto(wrapper, x, names, opset, batch, meta.name)
+    else:
+        buf = io.BytesIO()
+        with torch.no_grad(), warnings.catch_warnings():
+            # the TorchScript exporter warns that it cannot fold the Slice it writes for an asymmetric F.pad
+            # (MoveNet's TF-SAME stride-2 padding); the Pad it exports is exact, and onnxslim folds it into the Conv
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+            try:
+                torch.onnx.export(wrapper, (x,), buf, dynamo=False, opset_version=opset, input_names=["input"],
+                                  output_names=names, dynamic_axes=dynamic, do_constant_folding=True)
+            except Exception as exc:
+                raise ExportError(f"torch.onnx.export failed for {meta.name}: {_first_line(exc)}") from exc
+        proto = onnx.load_from_string(buf.getvalue())
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
     folded = fold_convtranspose_bn(proto)
-    notes = []
+    notes = [] if exporter == "torchscript" else [f"exported with the {exporter} exporter, opset {opset}"]
     if slim:
         proto, note = _slim(proto)
         notes.append(note)
     onnx.checker.check_model(proto)
     path = Path(path)
     onnx.save(proto, str(path))
-    return OnnxExport(path, "input", names, opset, batch, folded, notes)
+    return OnnxExport(path, "input", names, opset, batch, folded, notes, exporter)
+
+
+def _dynamo_proto(wrapper, x, names: list[str], opset: int, batch: int | None, name: str):
+    """The ModelProto of ``wrapper`` from the dynamo exporter (``torch.export``), in one piece (no external data)."""
+    import logging
+
+    import torch
+
+    dynamic = ({0: torch.export.Dim("batch", min=1, max=64)},) if batch is None else None
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(wrapper, (x,), None, dynamo=True, opset_version=max(opset, 18),
+                                        input_names=["input"], output_names=names, dynamic_shapes=dynamic,
+                                        external_data=False, verbose=False)
+        return program.model_proto
+    except Exception as exc:
+        raise ExportError(f"torch.onnx.export(dynamo=True) failed for {name}: {_first_line(exc)}") from exc
+    finally:
+        quiet.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _slim(proto):

@@ -131,6 +131,11 @@ class Head:
         """The codec dict of a foreign nn.Module with this head (``feature_size``: its output maps' (w, h))."""
         raise ConfigError(f"bring-your-own export supports {', '.join(byo_kinds())} heads, not {self.name!r}")
 
+    def byo_channels(self, num_keypoints: int) -> tuple[int, ...]:
+        """The channels of each raw output (in order) a foreign nn.Module with this head returns (its dry run is
+        matched against them: :mod:`edgepose.export.byo`)."""
+        raise ConfigError(f"bring-your-own export supports {', '.join(byo_kinds())} heads, not {self.name!r}")
+
     def import_codec(self, inp, outputs: list[list[int]], num_keypoints: int, method: str) -> dict:
         """The codec dict of an imported model file whose outputs have ``outputs`` shapes."""
         raise NotImplementedError

@@ -38,6 +38,9 @@ class CenterNetHead(BottomUpHead):
         stride = w // feature_size[0] if feature_size else 4
         return dict(kind="centernet", input_size=[w, h], stride=stride, num_keypoints=num_keypoints)
 
+    def byo_channels(self, num_keypoints):
+        return (1, 2, 2, 2 * num_keypoints, num_keypoints, 2)  # hm, reg, wh, hps, hm_hp, hp_offset
+
     def import_codec(self, inp, outputs, num_keypoints, method):
         w, _ = inp.size
         if len(outputs) != 6:

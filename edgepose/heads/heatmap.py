@@ -42,6 +42,9 @@ class HeatmapHead(Head):
         fw, fh = feature_size or (w // 4, h // 4)
         return dict(kind="heatmap", input_size=[w, h], heatmap_size=[fw, fh], sigma=2.0, method="argmax")
 
+    def byo_channels(self, num_keypoints):
+        return (num_keypoints,)
+
     def import_codec(self, inp, outputs, num_keypoints, method):
         w, h = inp.size
         o = outputs[0]
