@@ -32,8 +32,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Two workers (pytest-xdist; CI has 2 cores), tests grouped by module / class so a module's fixtures are built
+# once; a crashed worker fails the run instead of being replaced. Then, in one plain process, the tests that send
+# a signal to their own process (Ctrl-C / SIGTERM handling), which must not share it with xdist's machinery.
+PYTEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadscope --max-worker-restart 0 -m 'not signals' $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m signals $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/edgepose demo

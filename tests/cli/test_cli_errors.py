@@ -111,6 +111,7 @@ def test_usage_errors_are_one_line(capsys):
     assert exc.value.code == 2 and "\n" not in err and "invalid int value: 'x'" in err
 
 
+@pytest.mark.signals
 def test_a_second_ctrl_c_interrupts_at_once():
     """stop_requests: the first signal only sets the flag; a second Ctrl-C raises; handlers are restored."""
     import os

@@ -101,6 +101,7 @@ class _StoppedCamera:
         return self.cap.read()
 
 
+@pytest.mark.signals
 @pytest.mark.onnxruntime
 @pytest.mark.parametrize("pipelined", [False, True], ids=["sequential", "pipelined"])
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
@@ -148,6 +149,7 @@ class _StalledCamera:
         return self.cap.read()
 
 
+@pytest.mark.signals
 @pytest.mark.onnxruntime
 @pytest.mark.parametrize("pipelined", [False, True], ids=["sequential", "pipelined"])
 def test_a_second_ctrl_c_in_a_stalled_read_still_keeps_the_outputs(bundles, video, tmp_path, pipelined):

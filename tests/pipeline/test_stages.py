@@ -267,6 +267,7 @@ class _StallingStream:
         self.released, self.released_in_read = True, self.in_read
 
 
+@pytest.mark.signals
 def test_a_capture_stalled_in_read_is_released_only_after_the_read_returns(monkeypatch):
     """Ctrl-C while the capture thread is stuck in read(): the run ends (the join times out), but the capture is
     released when that read returns, not under it."""
@@ -291,6 +292,7 @@ def test_a_capture_stalled_in_read_is_released_only_after_the_read_returns(monke
     assert cap.released and not cap.released_in_read
 
 
+@pytest.mark.signals
 def test_ctrl_c_while_waiting_for_the_writer_lets_it_finish_first():
     """Ctrl-C lands while the run waits for the writer's last frames: the KeyboardInterrupt comes out only after
     the writer wrote them (the outputs are closed after run_pipelined returns)."""
