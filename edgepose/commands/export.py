@@ -10,7 +10,7 @@ from edgepose.commands.base import command
 from edgepose.devices.profiles import apply_profile, list_profiles
 from edgepose.errors import ConfigError
 from edgepose.export.options import CalibMethod, DecodePlace, ParityOptions, Precision, QuantOptions
-from edgepose.heads import byo_kinds, head_names
+from edgepose.heads import byo_kinds, import_kinds
 
 TARGET_NAMES = (*target_names(), "all")
 
@@ -205,7 +205,7 @@ def run_export(args) -> int:
 
 def _import_args(p) -> None:
     p.add_argument("model_file", metavar="MODEL_FILE", help="a .onnx, .tflite or OpenVINO .xml file")
-    p.add_argument("--kind", required=True, choices=head_names(),
+    p.add_argument("--kind", required=True, choices=import_kinds(),
                    help="output kind: heatmaps (N,K,H,W), the 6 CenterNet maps, or regression keypoints "
                         "(N,1,K,3) y, x, score normalised to [0, 1] (MoveNet)")
     p.add_argument("--keypoints", default="coco", help="keypoint schema: coco or mpii")

@@ -15,9 +15,10 @@ from edgepose.heads.base import (
     check_trainable,
     get_head,
     head_names,
+    import_kinds,
     register_head,
     trainable_kinds,
 )
 
-__all__ = ["BottomUpHead", "Head", "byo_kinds", "check_trainable", "get_head", "head_names", "register_head",
-           "trainable_kinds"]
+__all__ = ["BottomUpHead", "Head", "byo_kinds", "check_trainable", "get_head", "head_names", "import_kinds",
+           "register_head", "trainable_kinds"]

@@ -138,7 +138,8 @@ class Head:
 
     def import_codec(self, inp, outputs: list[list[int]], num_keypoints: int, method: str) -> dict:
         """The codec dict of an imported model file whose outputs have ``outputs`` shapes."""
-        raise NotImplementedError
+        raise ConfigError(f"edgepose import reads {', '.join(import_kinds())} models, not {self.name!r}; export "
+                          f"a {self.name} model from PyTorch with edgepose export instead")
 
     def check_import(self, rt) -> None:
         """One call on an imported model before it becomes a bundle (default: nothing to check)."""
@@ -213,6 +214,11 @@ def check_trainable(model) -> None:
     """One-line ConfigError for a model whose head ``edgepose train`` has no targets / loss for."""
     meta = model.edgepose_meta
     get_head(meta.kind).check_trainable(meta)
+
+
+def import_kinds() -> list[str]:
+    """Heads a model file can be imported as (they implement ``import_codec``)."""
+    return [n for n, h in _HEADS.items() if type(h).import_codec is not Head.import_codec]
 
 
 def byo_kinds() -> list[str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgepose.errors import ConfigError
-from edgepose.heads import BottomUpHead, Head, byo_kinds, get_head, head_names, register_head
+from edgepose.heads import BottomUpHead, Head, byo_kinds, get_head, head_names, import_kinds, register_head
 from edgepose.models import create, list_models
 from edgepose.runtimes.spec import ModelSpec
 
@@ -58,6 +58,9 @@ def test_heads_know_their_place():
     assert get_head("heatmap").sample_mode == "single" and get_head("centernet").sample_mode == "multi"
     assert {"heatmap", "centernet", "regression"} <= set(head_names())
     assert "regression" not in byo_kinds()  # MoveNet-style regressors come in through `edgepose import`
+    assert "simcc" not in import_kinds() and {"heatmap", "centernet", "regression"} <= set(import_kinds())
+    with pytest.raises(ConfigError, match="edgepose import reads .* models, not 'simcc'"):
+        get_head("simcc").import_codec(None, [[1, 17, 192]], 17, "argmax")
 
 
 def test_unknown_head_and_codec_name_what_exists():
