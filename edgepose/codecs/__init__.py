@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgepose.codecs.ae import AECodec
 from edgepose.codecs.centernet import CenterNetCodec
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.codecs.movenet import MoveNetCodec, MoveNetMultiPoseCodec
 from edgepose.codecs.simcc import SimCCCodec
 from edgepose.errors import ConfigError, suggest
 
-__all__ = ["CenterNetCodec", "HeatmapCodec", "MoveNetCodec", "MoveNetMultiPoseCodec", "SimCCCodec", "available_codecs",
-           "codec_from_dict", "get_codec", "register_codec"]
+__all__ = ["AECodec", "CenterNetCodec", "HeatmapCodec", "MoveNetCodec", "MoveNetMultiPoseCodec", "SimCCCodec",
+           "available_codecs", "codec_from_dict", "get_codec", "register_codec"]
 
 _CODECS: dict[str, type] = {}
 
@@ -37,6 +38,7 @@ register_codec(CenterNetCodec.kind, CenterNetCodec)
 register_codec(MoveNetCodec.kind, MoveNetCodec)
 register_codec(MoveNetMultiPoseCodec.kind, MoveNetMultiPoseCodec)
 register_codec(SimCCCodec.kind, SimCCCodec)
+register_codec(AECodec.kind, AECodec)
 
 
 def available_codecs() -> list[str]:

@@ -1,0 +1,78 @@
+"""Associative-embedding grouping of one image's joint candidates into people (numpy; see
+:mod:`edgepose.codecs.ae` for the rules). Device side: numpy only; the assignment solver is passed in."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class _People:
+    """Growing people: joints (cap, K, 3), which are set (cap, K), and running tag sums for the mean tags."""
+
+    def __init__(self, cap: int, k: int, d: int) -> None:
+        self.joints = np.zeros((cap, k, 3), np.float32)
+        self.found = np.zeros((cap, k), bool)
+        self.tag_sum = np.zeros((cap, d), np.float64)
+        self.count = np.zeros(cap, np.float64)
+        self.n = 0
+
+    def mean_tags(self) -> np.ndarray:
+        return self.tag_sum[:self.n] / self.count[:self.n, None]
+
+    def add(self, ids: np.ndarray, k: int, cand: np.ndarray, tags: np.ndarray) -> None:
+        self.joints[ids, k] = cand
+        self.found[ids, k] = True
+        self.tag_sum[ids] += tags
+        self.count[ids] += 1
+
+    def start(self, k: int, cand: np.ndarray, tags: np.ndarray) -> None:
+        ids = np.arange(self.n, self.n + len(cand))
+        self.n += len(cand)
+        self.add(ids, k, cand, tags)
+
+
+def group_image(peaks: np.ndarray, tags: np.ndarray, codec, lsa) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's candidates ``peaks`` (K, M, 3), ``tags`` (K, M, D) → keypoints (P', K, 3), scores (P'), boxes
+    (P', 4) for at most ``codec.max_people`` people, best first; ``lsa`` is scipy's linear_sum_assignment."""
+    k_count, m, d = tags.shape
+    people = _People(k_count * m, k_count, d)
+    valid = peaks[..., 2] > codec.detection_threshold
+    for k in range(k_count):
+        sel = np.flatnonzero(valid[k])
+        if not sel.size:
+            continue
+        cand, ctag = peaks[k, sel], tags[k, sel].astype(np.float64)
+        new = np.ones(sel.size, bool)
+        if people.n:
+            diff = np.linalg.norm(ctag[:, None, :] - people.mean_tags()[None], axis=-1)  # (m, n)
+            rows, cols = lsa(np.rint(diff) * 100 - cand[:, 2:3])
+            good = diff[rows, cols] < codec.tag_threshold
+            people.add(cols[good], k, cand[rows[good]], ctag[rows[good]])
+            new[rows[good]] = False
+        people.start(k, cand[new], ctag[new])
+    n = people.n
+    joints, found = people.joints[:n], people.found[:n]
+    if codec.refine and n:
+        _refine(joints, found, people.mean_tags(), peaks, tags, codec.tag_threshold)
+    scores = joints[..., 2].mean(-1) if n else np.zeros(0, np.float32)
+    order = np.argsort(-scores, kind="stable")[:codec.max_people]
+    joints, found, scores = joints[order], found[order], scores[order]
+    big = np.float32(np.inf)
+    lo = np.where(found[..., None], joints[..., :2], big).min(1)
+    hi = np.where(found[..., None], joints[..., :2], -big).max(1)
+    boxes = np.where(found.any(1)[:, None], np.concatenate([lo, hi], -1), 0)
+    return joints, scores.astype(np.float32), boxes.astype(np.float32)
+
+
+def _refine(joints: np.ndarray, found: np.ndarray, mean_tags: np.ndarray, peaks: np.ndarray, tags: np.ndarray,
+            tag_threshold: float) -> None:
+    """Fill each person's missing joints in place from the candidates (any positive value) closest in tag: best
+    value minus rounded tag distance among those within ``tag_threshold`` of the person's mean tag."""
+    dist = np.linalg.norm(tags[None].astype(np.float64) - mean_tags[:, None, None, :], axis=-1)  # (n, K, M)
+    value = peaks[None, :, :, 2]
+    ok = (dist < tag_threshold) & (value > 0) & ~found[:, :, None]
+    best = np.argmax(np.where(ok, value - np.rint(dist), -np.inf), axis=-1)  # (n, K)
+    hit = np.take_along_axis(ok, best[..., None], -1)[..., 0]
+    picked = peaks[np.arange(peaks.shape[0])[None, :], best]  # (n, K, 3)
+    joints[hit] = picked[hit]
+    found |= hit
