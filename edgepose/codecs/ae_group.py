@@ -36,7 +36,7 @@ def group_image(peaks: np.ndarray, tags: np.ndarray, codec, lsa) -> tuple[np.nda
     (P', 4) for at most ``codec.max_people`` people, best first; ``lsa`` is scipy's linear_sum_assignment."""
     k_count, m, d = tags.shape
     people = _People(k_count * m, k_count, d)
-    valid = peaks[..., 2] > codec.detection_threshold
+    valid = (peaks[..., 2] > codec.detection_threshold) & ~_plateau_twins(peaks, codec.stride / 2)
     for k in range(k_count):
         sel = np.flatnonzero(valid[k])
         if not sel.size:
@@ -62,6 +62,14 @@ def group_image(peaks: np.ndarray, tags: np.ndarray, codec, lsa) -> tuple[np.nda
     hi = np.where(found[..., None], joints[..., :2], -big).max(1)
     boxes = np.where(found.any(1)[:, None], np.concatenate([lo, hi], -1), 0)
     return joints, scores.astype(np.float32), boxes.astype(np.float32)
+
+
+def _plateau_twins(peaks: np.ndarray, cell: float) -> np.ndarray:
+    """(K, M) True for a candidate within one high-resolution cell of a better one of its joint: the two cells of
+    a plateau both pass the max-pool peak test (and their sub-pixel offsets meet in the middle)."""
+    d = np.abs(peaks[:, :, None, :2] - peaks[:, None, :, :2]).max(-1)  # (K, M, M) Chebyshev distance
+    earlier = np.tri(peaks.shape[1], k=-1, dtype=bool)  # candidates come sorted by value, best first
+    return (earlier[None] & (d < cell) & (peaks[:, None, :, 2] > 0)).any(-1)
 
 
 def _refine(joints: np.ndarray, found: np.ndarray, mean_tags: np.ndarray, peaks: np.ndarray, tags: np.ndarray,
