@@ -16,11 +16,12 @@ from edgepose.codecs.ae import AECodec
 from edgepose.codecs.centernet import CenterNetCodec
 from edgepose.codecs.heatmap import HeatmapCodec
 from edgepose.codecs.movenet import MoveNetCodec, MoveNetMultiPoseCodec
+from edgepose.codecs.paf import PAFCodec
 from edgepose.codecs.simcc import SimCCCodec
 from edgepose.errors import ConfigError, suggest
 
-__all__ = ["AECodec", "CenterNetCodec", "HeatmapCodec", "MoveNetCodec", "MoveNetMultiPoseCodec", "SimCCCodec",
-           "available_codecs", "codec_from_dict", "get_codec", "register_codec"]
+__all__ = ["AECodec", "CenterNetCodec", "HeatmapCodec", "MoveNetCodec", "MoveNetMultiPoseCodec", "PAFCodec",
+           "SimCCCodec", "available_codecs", "codec_from_dict", "get_codec", "register_codec"]
 
 _CODECS: dict[str, type] = {}
 
@@ -38,6 +39,7 @@ register_codec(CenterNetCodec.kind, CenterNetCodec)
 register_codec(MoveNetCodec.kind, MoveNetCodec)
 register_codec(MoveNetMultiPoseCodec.kind, MoveNetMultiPoseCodec)
 register_codec(SimCCCodec.kind, SimCCCodec)
+register_codec(PAFCodec.kind, PAFCodec)
 register_codec(AECodec.kind, AECodec)
 
 

@@ -1,0 +1,51 @@
+"""In-graph half of the PAF decode: peak NMS and sub-cell offsets (torch, workstation side).
+
+``PAFDecode`` turns the raw (heatmaps, pafs) into (peaks, offsets, pafs), the same values as
+:func:`edgepose.codecs.paf.peak_values` and :func:`edgepose.codecs.paf.dense_offsets`; the grouping (a variable
+number of peaks and people) stays on the host, in :meth:`edgepose.codecs.paf.PAFCodec.decode_peaks`.
+Ops: MaxPool, Equal, Greater, And, Where, Slice, Concat, Max, Log, Sub, Mul, Div, Clip — all export to ONNX opset
+17, OpenVINO and TFLite, with fixed shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgepose.codecs.graph import unpack_maps
+from edgepose.codecs.paf import LOG_FLOOR, OUTPUT_NAMES, PAFCodec
+
+
+def _fit(centre: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """The parabola-through-the-log sub-cell offset of :func:`edgepose.codecs.paf.subcell_fit`."""
+    lc, lb, la = (torch.log(torch.clamp(v, min=LOG_FLOOR)) for v in (centre, before, after))
+    den = lb - 2 * lc + la
+    concave = (den < -1e-6) & (before != centre) & (after != centre)
+    off = 0.5 * (lb - la) / torch.where(concave, den, torch.full_like(den, -1.0))
+    return torch.where(concave, torch.clamp(off, -0.5, 0.5), torch.zeros_like(off))
+
+
+class PAFDecode(nn.Module):
+    """Raw (heatmaps (N, K, H, W), pafs (N, 2L, H, W)) — a tuple, list, dict or two arguments — → peaks (N, K, H, W),
+    offsets (N, 2K, H, W), pafs."""
+
+    def __init__(self, codec: PAFCodec) -> None:
+        super().__init__()
+        self.codec = codec
+        self.threshold = float(codec.peak_threshold)
+
+    def forward(self, *outputs: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        fw, fh = self.codec.feature_size
+        hm, pafs = unpack_maps(outputs, OUTPUT_NAMES, self.codec.channels, (fh, fw), "PAFDecode")
+        pooled = F.max_pool2d(hm, 3, stride=1, padding=1)
+        keep = (hm == pooled) & (hm > self.threshold)
+        peaks = torch.where(keep, hm, torch.zeros_like(hm))
+        left = torch.cat([hm[..., :, :1], hm[..., :, :-1]], -1)  # edge cells see themselves: offset 0
+        right = torch.cat([hm[..., :, 1:], hm[..., :, -1:]], -1)
+        up = torch.cat([hm[..., :1, :], hm[..., :-1, :]], -2)
+        down = torch.cat([hm[..., 1:, :], hm[..., -1:, :]], -2)
+        offsets = torch.cat([_fit(hm, left, right), _fit(hm, up, down)], 1)
+        return peaks, offsets, pafs
