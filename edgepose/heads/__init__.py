@@ -7,7 +7,7 @@ plus its registration line below.
 
 from __future__ import annotations
 
-from edgepose.heads import centernet, heatmap, paf, regression, simcc  # noqa: E402,F401  (registration)
+from edgepose.heads import ae, centernet, heatmap, paf, regression, simcc  # noqa: E402,F401  (registration)
 from edgepose.heads.base import (
     BottomUpHead,
     Head,
