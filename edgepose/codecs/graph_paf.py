@@ -19,13 +19,19 @@ from edgepose.codecs.graph import unpack_maps
 from edgepose.codecs.paf import LOG_FLOOR, OUTPUT_NAMES, PAFCodec
 
 
-def _fit(centre: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-    """The parabola-through-the-log sub-cell offset of :func:`edgepose.codecs.paf.subcell_fit`."""
+def _fit(centre: torch.Tensor, before: torch.Tensor, after: torch.Tensor, has_before: torch.Tensor,
+         has_after: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The sub-cell offset of :func:`edgepose.codecs.paf.subcell_fit` (``has_*``: constant border masks)."""
     lc, lb, la = (torch.log(torch.clamp(v, min=LOG_FLOOR)) for v in (centre, before, after))
     den = lb - 2 * lc + la
-    concave = (den < -1e-6) & (before != centre) & (after != centre)
-    off = 0.5 * (lb - la) / torch.where(concave, den, torch.full_like(den, -1.0))
-    return torch.where(concave, torch.clamp(off, -0.5, 0.5), torch.zeros_like(off))
+    both = has_before & has_after
+    concave = both & (den < -1e-6)
+    two = 0.5 * (lb - la) / torch.where(concave, den, torch.full_like(den, -1.0))
+    s2 = sigma * sigma
+    one = torch.where(has_before, s2 * (lc - lb) - 0.5, 0.5 - s2 * (lc - la))
+    zero = torch.zeros_like(den)
+    off = torch.where(both, torch.where(concave, two, zero), torch.where(has_before | has_after, one, zero))
+    return torch.clamp(off, -0.5, 0.5)
 
 
 class PAFDecode(nn.Module):
@@ -35,7 +41,12 @@ class PAFDecode(nn.Module):
     def __init__(self, codec: PAFCodec) -> None:
         super().__init__()
         self.codec = codec
-        self.threshold = float(codec.peak_threshold)
+        self.threshold, self.sigma = float(codec.peak_threshold), float(codec.sigma)
+        fw, fh = codec.feature_size
+        col, row = torch.arange(fw).view(1, 1, 1, fw), torch.arange(fh).view(1, 1, fh, 1)
+        for name, mask in (("has_left", col > 0), ("has_right", col < fw - 1), ("has_up", row > 0),
+                           ("has_down", row < fh - 1)):
+            self.register_buffer(name, mask.expand(1, 1, fh, fw).clone(), persistent=False)
 
     def forward(self, *outputs: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         fw, fh = self.codec.feature_size
@@ -43,9 +54,10 @@ class PAFDecode(nn.Module):
         pooled = F.max_pool2d(hm, 3, stride=1, padding=1)
         keep = (hm == pooled) & (hm > self.threshold)
         peaks = torch.where(keep, hm, torch.zeros_like(hm))
-        left = torch.cat([hm[..., :, :1], hm[..., :, :-1]], -1)  # edge cells see themselves: offset 0
+        left = torch.cat([hm[..., :, :1], hm[..., :, :-1]], -1)  # at the border: masked by has_left
         right = torch.cat([hm[..., :, 1:], hm[..., :, -1:]], -1)
         up = torch.cat([hm[..., :1, :], hm[..., :-1, :]], -2)
         down = torch.cat([hm[..., 1:, :], hm[..., -1:, :]], -2)
-        offsets = torch.cat([_fit(hm, left, right), _fit(hm, up, down)], 1)
+        offsets = torch.cat([_fit(hm, left, right, self.has_left, self.has_right, self.sigma),
+                             _fit(hm, up, down, self.has_up, self.has_down, self.sigma)], 1)
         return peaks, offsets, pafs

@@ -21,7 +21,8 @@ pafs      2L    limb l's unit vector (x in channel 2l, y in 2l + 1) on cells wit
 
 Graph-decoded outputs (``PAFDecode``): ``peaks`` (K) the heatmap value at 3x3 maxima above ``peak_threshold``
 and 0 elsewhere; ``offsets`` (2K, dx of every joint then dy) the sub-cell peak position from a parabola through
-the log heatmap at the cell and its two neighbours per axis (exact for a Gaussian, clipped to ±0.5);
+the log heatmap at the cell and its two neighbours per axis (at a border: from the one neighbour and ``sigma``;
+exact for a Gaussian, clipped to ±0.5);
 ``pafs`` passed through.
 
 Grouping: every pair of peaks of a limb's two joints is scored by sampling the limb's PAF at ``samples`` points
@@ -52,15 +53,20 @@ LOG_FLOOR = 1e-3  # heatmap values are floored here before the log of the sub-ce
 _SCHEMAS = {17: "coco", 16: "mpii"}
 
 
-def subcell_fit(centre: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Sub-cell offset (in [-0.5, 0.5]) of the vertex of the parabola through the log of three consecutive heatmap
-    values (floored at LOG_FLOOR); 0 where the log is not concave. Pass ``before`` = ``centre`` (or ``after`` =
-    ``centre``) at a map border: the offset is then 0."""
+def subcell_fit(centre: np.ndarray, before: np.ndarray, after: np.ndarray, has_before: np.ndarray,
+                has_after: np.ndarray, sigma: float) -> np.ndarray:
+    """Sub-cell offset (in [-0.5, 0.5]) of a heatmap peak from the log of its value and its two neighbours along one
+    axis (values floored at LOG_FLOOR): the vertex of the parabola through the three (0 where the log is not
+    concave), or at a map border, from the one neighbour there and the Gaussian's known ``sigma``
+    (log c - log n = (1 ± 2 offset) / (2 sigma²)). Exact for a Gaussian target."""
     lc, lb, la = (np.log(np.maximum(v, np.float32(LOG_FLOOR))) for v in (centre, before, after))
     den = lb - 2 * lc + la
-    concave = (den < -1e-6) & (before != centre) & (after != centre)
-    off = 0.5 * (lb - la) / np.where(concave, den, np.float32(-1))
-    return np.where(concave, np.clip(off, -0.5, 0.5), 0).astype(np.float32)
+    concave = has_before & has_after & (den < -1e-6)
+    two = 0.5 * (lb - la) / np.where(concave, den, np.float32(-1))
+    s2 = np.float32(sigma * sigma)
+    one = np.where(has_before, s2 * (lc - lb) - 0.5, 0.5 - s2 * (lc - la))
+    off = np.where(has_before & has_after, np.where(concave, two, 0), np.where(has_before | has_after, one, 0))
+    return np.clip(off, -0.5, 0.5).astype(np.float32)
 
 
 def peak_values(heatmaps: np.ndarray, threshold: float) -> np.ndarray:
@@ -68,15 +74,18 @@ def peak_values(heatmaps: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(peak_mask(heatmaps) & (heatmaps > threshold), heatmaps, 0).astype(np.float32)
 
 
-def dense_offsets(heatmaps: np.ndarray) -> np.ndarray:
+def dense_offsets(heatmaps: np.ndarray, sigma: float) -> np.ndarray:
     """(N, K, H, W) → (N, 2K, H, W) sub-cell offsets of every cell (dx of each joint, then dy): the reference of
     ``PAFDecode``'s offsets output."""
     h = np.asarray(heatmaps, np.float32)
-    left = np.concatenate([h[..., :, :1], h[..., :, :-1]], -1)  # edge cells see themselves: offset 0
+    rows, cols = h.shape[-2:]
+    col, row = np.arange(cols)[None, :], np.arange(rows)[:, None]
+    left = np.concatenate([h[..., :, :1], h[..., :, :-1]], -1)
     right = np.concatenate([h[..., :, 1:], h[..., :, -1:]], -1)
     up = np.concatenate([h[..., :1, :], h[..., :-1, :]], -2)
     down = np.concatenate([h[..., 1:, :], h[..., -1:, :]], -2)
-    return np.concatenate([subcell_fit(h, left, right), subcell_fit(h, up, down)], 1)
+    return np.concatenate([subcell_fit(h, left, right, col > 0, col < cols - 1, sigma),
+                           subcell_fit(h, up, down, row > 0, row < rows - 1, sigma)], 1)
 
 
 class PAFCodec(Codec):
@@ -283,13 +292,14 @@ class PAFCodec(Codec):
             joint, y, x, score = joint[keep], y[keep], x[keep], score[keep]
         return joint, y, x, score
 
-    @staticmethod
-    def _offsets_at(hm: np.ndarray, joint, y, x) -> tuple[np.ndarray, np.ndarray]:
+    def _offsets_at(self, hm: np.ndarray, joint, y, x) -> tuple[np.ndarray, np.ndarray]:
         """Sub-cell offsets at the given cells of (K, H, W) heatmaps (the same fit as :func:`dense_offsets`)."""
         _, h, w = hm.shape
         c = hm[joint, y, x]
-        dx = subcell_fit(c, hm[joint, y, np.maximum(x - 1, 0)], hm[joint, y, np.minimum(x + 1, w - 1)])
-        dy = subcell_fit(c, hm[joint, np.maximum(y - 1, 0), x], hm[joint, np.minimum(y + 1, h - 1), x])
+        dx = subcell_fit(c, hm[joint, y, np.maximum(x - 1, 0)], hm[joint, y, np.minimum(x + 1, w - 1)], x > 0,
+                         x < w - 1, self.sigma)
+        dy = subcell_fit(c, hm[joint, np.maximum(y - 1, 0), x], hm[joint, np.minimum(y + 1, h - 1), x], y > 0,
+                         y < h - 1, self.sigma)
         return dx, dy
 
     def _pairs(self, joint: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
