@@ -34,6 +34,9 @@ class HeatmapHead(Head):
         from edgepose.train.losses import heatmap_mse
 
         images, heatmaps, weight = batch
+        own = getattr(model, "training_loss", None)  # multi-stage models (CPN) supervise their inner stages too
+        if own is not None:
+            return own(images, heatmaps, weight)
         loss = heatmap_mse(model(images), heatmaps, weight)
         return loss, {"mse": float(loss.detach())}
 

@@ -93,4 +93,4 @@ def create(name: str, *, weights: str | None = None, **kwargs: Any):
 
 def _ensure_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from edgepose.models import centernet, higherhrnet, hrnet, movenet, openpose, simcc, simplebaseline  # noqa: F401
+    from edgepose.models import centernet, cpn, higherhrnet, hrnet, movenet, openpose, simcc, simplebaseline  # noqa: F401

@@ -1,6 +1,7 @@
 """Training losses.
 
 - ``heatmap_mse``: SimpleBaseline's joints MSE with per-joint target weights (unlabelled joints count 0).
+- ``ohkm_mse``: CPN's online hard keypoint mining: the same per-joint MSE, averaged over each sample's worst joints.
 - ``focal_loss``: CornerNet / CenterNet penalty-reduced pixel-wise focal loss on heatmap logits.
 - ``masked_l1``: L1 over the cells a mask selects, normalised by the mask sum.
 - ``centernet_loss``: the weighted sum over the six CenterNet heads.
@@ -19,6 +20,14 @@ def heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) 
     """pred, target (N, K, H, W); weight (N, K). Mean over joints of 0.5 * weighted MSE."""
     w = weight[:, :, None, None]
     return 0.5 * ((pred * w - target * w) ** 2).mean()
+
+
+def ohkm_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, topk: int = 8) -> torch.Tensor:
+    """pred, target (N, K, H, W); weight (N, K). Per joint 0.5 * weighted MSE over its map; per sample the mean of
+    the ``topk`` largest (CPN's RefineNet loss, which leaves the easy joints to the GlobalNet)."""
+    w = weight[:, :, None, None]
+    per_joint = 0.5 * ((pred * w - target * w) ** 2).flatten(2).mean(-1)  # (N, K)
+    return per_joint.topk(min(topk, per_joint.shape[1]), dim=1).values.mean()
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
