@@ -60,17 +60,31 @@ def _scipy_assignment():
 def upsample2(maps: np.ndarray) -> np.ndarray:
     """(..., H, W) → (..., 2H, 2W) bilinear resize, half-pixel centres, edges clamped (PyTorch's
     ``interpolate(scale_factor=2, mode='bilinear', align_corners=False)``, ONNX Resize, TFLite RESIZE_BILINEAR)."""
+    a = np.asarray(maps, np.float32)
+    h, w = a.shape[-2:]
+    rows = np.empty((*a.shape[:-2], 2 * h, w), np.float32)
+    rows[..., 0::2, :] = 0.75 * a + 0.25 * a[..., np.r_[0, 0:h - 1], :]
+    rows[..., 1::2, :] = 0.75 * a + 0.25 * a[..., np.r_[1:h, h - 1], :]
+    out = np.empty((*a.shape[:-2], 2 * h, 2 * w), np.float32)
+    out[..., 0::2] = 0.75 * rows + 0.25 * rows[..., np.r_[0, 0:w - 1]]
+    out[..., 1::2] = 0.75 * rows + 0.25 * rows[..., np.r_[1:w, w - 1]]
+    return out
 
-    def axis2(a: np.ndarray, ax: int) -> np.ndarray:
-        n = a.shape[ax]
-        prev = np.take(a, np.maximum(np.arange(n) - 1, 0), axis=ax)
-        nxt = np.take(a, np.minimum(np.arange(n) + 1, n - 1), axis=ax)
-        even, odd = 0.75 * a + 0.25 * prev, 0.75 * a + 0.25 * nxt
-        out = np.stack([even, odd], axis=ax + 1)
-        return out.reshape(*a.shape[:ax], 2 * n, *a.shape[ax + 1:])
 
-    maps = np.asarray(maps, np.float32)
-    return axis2(axis2(maps, maps.ndim - 2), maps.ndim - 1).astype(np.float32)
+def top_peaks(flat: np.ndarray, keep: np.ndarray, m: int) -> np.ndarray:
+    """(N, K, L) values and peak mask → flat indices (N, K, m) of the m best peaks, best first, ties to the lower
+    index, then the lowest-index non-peak cells (what TopK over the masked ranks gives)."""
+    n, k, length = flat.shape
+    out = np.empty((n, k, m), np.int64)
+    for i in range(n):
+        for j in range(k):
+            cells = np.flatnonzero(keep[i, j])
+            best = cells[np.lexsort((cells, -flat[i, j, cells]))][:m]
+            if len(best) < m:
+                rest = np.flatnonzero(~keep[i, j, :length])[:m - len(best)]
+                best = np.concatenate([best, rest])
+            out[i, j] = best
+    return out
 
 
 def peak_mask(maps: np.ndarray, kernel: int) -> np.ndarray:
@@ -235,7 +249,7 @@ class AECodec(Codec):
         m, d = self.max_people, self.tag_dim
         flat = agg.reshape(n, k, hh * wh)
         keep = peak_mask(agg, self.nms_kernel).reshape(flat.shape)
-        idx = np.argsort(-np.where(keep, flat, np.float32(NEG_FILL)), axis=-1, kind="stable")[..., :m]
+        idx = top_peaks(flat, keep, m)
         value = np.take_along_axis(flat, idx, -1)
         score = np.where(np.take_along_axis(keep, idx, -1), value, 0).astype(np.float32)
         x, y = (idx % wh).astype(np.float32), (idx // wh).astype(np.float32)
