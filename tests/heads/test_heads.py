@@ -68,7 +68,7 @@ def test_unknown_head_and_codec_name_what_exists():
         get_head("heatmp")
     with pytest.raises(ConfigError, match="output kind must be one of"):
         ModelSpec.from_dict({**ModelSpec.from_meta(create("simplebaseline-mnv2s-edge").edgepose_meta).to_dict(),
-                             "kind": "paf"})
+                             "kind": "pifpaf"})
     with pytest.raises(ConfigError, match="no graph-decoded outputs for codec 'dark'"):
         get_head("heatmap").output_names({"kind": "dark"}, "graph")
 
