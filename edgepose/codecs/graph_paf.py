@@ -3,8 +3,8 @@
 ``PAFDecode`` turns the raw (heatmaps, pafs) into (peaks, offsets, pafs), the same values as
 :func:`edgepose.codecs.paf.peak_values` and :func:`edgepose.codecs.paf.dense_offsets`; the grouping (a variable
 number of peaks and people) stays on the host, in :meth:`edgepose.codecs.paf.PAFCodec.decode_peaks`.
-Ops: MaxPool, Equal, Greater, And, Where, Slice, Concat, Max, Log, Sub, Mul, Div, Clip — all export to ONNX opset
-17, OpenVINO and TFLite, with fixed shapes.
+Ops: MaxPool, Equal, Greater, And, Or, Where, Slice, Concat, Max, Min, Log, Sub, Mul, Div, Clip — all export to
+ONNX opset 17, OpenVINO and TFLite, with fixed shapes.
 """
 
 from __future__ import annotations
@@ -16,21 +16,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgepose.codecs.graph import unpack_maps
-from edgepose.codecs.paf import LOG_FLOOR, OUTPUT_NAMES, PAFCodec
+from edgepose.codecs.paf import LOG_FLOOR, OUTPUT_NAMES, REL_FLOOR, PAFCodec
 
 
 def _fit(centre: torch.Tensor, before: torch.Tensor, after: torch.Tensor, has_before: torch.Tensor,
          has_after: torch.Tensor, sigma: float) -> torch.Tensor:
     """The sub-cell offset of :func:`edgepose.codecs.paf.subcell_fit` (``has_*``: constant border masks)."""
-    lc, lb, la = (torch.log(torch.clamp(v, min=LOG_FLOOR)) for v in (centre, before, after))
-    den = lb - 2 * lc + la
-    both = has_before & has_after
-    concave = both & (den < -1e-6)
-    two = 0.5 * (lb - la) / torch.where(concave, den, torch.full_like(den, -1.0))
+    c = torch.clamp(centre, min=LOG_FLOOR)
+    floor = c * REL_FLOOR
+    lc, lb, la = torch.log(c), torch.log(torch.maximum(before, floor)), torch.log(torch.maximum(after, floor))
     s2 = sigma * sigma
+    two = 0.5 * (lb - la) / torch.clamp(lb - 2 * lc + la, max=-0.5 / s2)
     one = torch.where(has_before, s2 * (lc - lb) - 0.5, 0.5 - s2 * (lc - la))
-    zero = torch.zeros_like(den)
-    off = torch.where(both, torch.where(concave, two, zero), torch.where(has_before | has_after, one, zero))
+    zero = torch.zeros_like(c)
+    off = torch.where(has_before & has_after, two, torch.where(has_before | has_after, one, zero))
     return torch.clamp(off, -0.5, 0.5)
 
 

@@ -49,23 +49,24 @@ from edgepose.keypoints import get_schema
 
 OUTPUT_NAMES = ("heatmaps", "pafs")
 GRAPH_NAMES = ("peaks", "offsets", "pafs")
-LOG_FLOOR = 1e-3  # heatmap values are floored here before the log of the sub-cell fit
+LOG_FLOOR = 1e-3  # a peak's value is floored here before the log of the sub-cell fit ...
+REL_FLOOR = 0.05  # ... and its neighbours at this fraction of it (a Gaussian's neighbour is >= 0.32 of its peak)
 _SCHEMAS = {17: "coco", 16: "mpii"}
 
 
 def subcell_fit(centre: np.ndarray, before: np.ndarray, after: np.ndarray, has_before: np.ndarray,
                 has_after: np.ndarray, sigma: float) -> np.ndarray:
     """Sub-cell offset (in [-0.5, 0.5]) of a heatmap peak from the log of its value and its two neighbours along one
-    axis (values floored at LOG_FLOOR): the vertex of the parabola through the three (0 where the log is not
-    concave), or at a map border, from the one neighbour there and the Gaussian's known ``sigma``
-    (log c - log n = (1 ± 2 offset) / (2 sigma²)). Exact for a Gaussian target."""
-    lc, lb, la = (np.log(np.maximum(v, np.float32(LOG_FLOOR))) for v in (centre, before, after))
-    den = lb - 2 * lc + la
-    concave = has_before & has_after & (den < -1e-6)
-    two = 0.5 * (lb - la) / np.where(concave, den, np.float32(-1))
+    axis: the vertex of the parabola through the three, or at a map border, from the one neighbour there and the
+    Gaussian's known ``sigma`` (log c - log n = (1 ± 2 offset) / (2 sigma²)). Exact for a Gaussian target of
+    ``sigma``; elsewhere kept well-conditioned (a near-tie cannot make it jump): the centre is floored at LOG_FLOOR,
+    the neighbours at REL_FLOOR of it, and the parabola's curvature at half the Gaussian's."""
+    c = np.maximum(centre, np.float32(LOG_FLOOR))
+    lc, lb, la = (np.log(np.maximum(v, np.float32(REL_FLOOR) * c)) for v in (c, before, after))
     s2 = np.float32(sigma * sigma)
+    two = 0.5 * (lb - la) / np.minimum(lb - 2 * lc + la, np.float32(-0.5) / s2)
     one = np.where(has_before, s2 * (lc - lb) - 0.5, 0.5 - s2 * (lc - la))
-    off = np.where(has_before & has_after, np.where(concave, two, 0), np.where(has_before | has_after, one, 0))
+    off = np.where(has_before & has_after, two, np.where(has_before | has_after, one, 0))
     return np.clip(off, -0.5, 0.5).astype(np.float32)
 
 
