@@ -37,19 +37,22 @@ def group_image(peaks: np.ndarray, tags: np.ndarray, codec, lsa) -> tuple[np.nda
     k_count, m, d = tags.shape
     people = _People(k_count * m, k_count, d)
     valid = (peaks[..., 2] > codec.detection_threshold) & ~_plateau_twins(peaks, codec.stride / 2)
-    for k in range(k_count):
+    tags64 = tags.astype(np.float64)
+    for k in np.flatnonzero(valid.any(1)):
         sel = np.flatnonzero(valid[k])
-        if not sel.size:
+        cand, ctag = peaks[k, sel], tags64[k, sel]
+        if not people.n:
+            people.start(k, cand, ctag)
             continue
-        cand, ctag = peaks[k, sel], tags[k, sel].astype(np.float64)
+        delta = ctag[:, None, :] - people.mean_tags()[None]
+        diff = np.sqrt((delta * delta).sum(-1))  # (m, n)
+        rows, cols = _assign(np.rint(diff) * 100 - cand[:, 2:3], lsa)
+        good = diff[rows, cols] < codec.tag_threshold
+        people.add(cols[good], k, cand[rows[good]], ctag[rows[good]])
         new = np.ones(sel.size, bool)
-        if people.n:
-            diff = np.linalg.norm(ctag[:, None, :] - people.mean_tags()[None], axis=-1)  # (m, n)
-            rows, cols = lsa(np.rint(diff) * 100 - cand[:, 2:3])
-            good = diff[rows, cols] < codec.tag_threshold
-            people.add(cols[good], k, cand[rows[good]], ctag[rows[good]])
-            new[rows[good]] = False
-        people.start(k, cand[new], ctag[new])
+        new[rows[good]] = False
+        if new.any():
+            people.start(k, cand[new], ctag[new])
     n = people.n
     joints, found = people.joints[:n], people.found[:n]
     if codec.refine and n:
@@ -64,12 +67,22 @@ def group_image(peaks: np.ndarray, tags: np.ndarray, codec, lsa) -> tuple[np.nda
     return joints, scores.astype(np.float32), boxes.astype(np.float32)
 
 
+def _assign(cost: np.ndarray, lsa) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal rows → columns of ``cost`` (m, n). When there are no more rows than columns and each row's cheapest
+    column is its own, that is the optimum (every row at its minimum): the solver is skipped."""
+    best = cost.argmin(1)
+    if cost.shape[0] <= cost.shape[1] and len(np.unique(best)) == len(best):
+        return np.arange(len(best)), best
+    return lsa(cost)
+
+
 def _plateau_twins(peaks: np.ndarray, cell: float) -> np.ndarray:
     """(K, M) True for a candidate within one high-resolution cell of a better one of its joint: the two cells of
     a plateau both pass the max-pool peak test (and their sub-pixel offsets meet in the middle)."""
-    d = np.abs(peaks[:, :, None, :2] - peaks[:, None, :, :2]).max(-1)  # (K, M, M) Chebyshev distance
+    x, y = peaks[..., 0], peaks[..., 1]
+    near = (np.abs(x[:, :, None] - x[:, None, :]) < cell) & (np.abs(y[:, :, None] - y[:, None, :]) < cell)
     earlier = np.tri(peaks.shape[1], k=-1, dtype=bool)  # candidates come sorted by value, best first
-    return (earlier[None] & (d < cell) & (peaks[:, None, :, 2] > 0)).any(-1)
+    return (near & earlier[None] & (peaks[:, None, :, 2] > 0)).any(-1)
 
 
 def _refine(joints: np.ndarray, found: np.ndarray, mean_tags: np.ndarray, peaks: np.ndarray, tags: np.ndarray,
