@@ -24,18 +24,23 @@ from edgepose.models.registry import ModelMeta, register_model
 from edgepose.models.simplebaseline import _check_common
 
 STRIDE8_LAST, STRIDE16_LAST = 6, 13  # indices in MobileNetV2's ``features`` of the last block at stride 8 / 16
+BN_EPS = 1e-3  # the stages' BatchNorm epsilon (TF / Keras' default): a channel with ~0 variance gains at most ~30x
 
 
-def conv_bn_relu(cin: int, cout: int, kernel: int = 1, dilation: int = 1, groups: int = 1) -> nn.Sequential:
+def conv_relu(cin: int, cout: int, kernel: int = 1, dilation: int = 1, groups: int = 1, bn: bool = True):
+    """Conv (+ BN) + ReLU. The stages leave BN out (but the first 1x1 of ``cpm``): an untrained model's BN statistics,
+    measured on a few images, amplify float noise past the parity gate's 1e-4 (a stage of 3 residual blocks with BN
+    did, 3e-4), and Lightweight OpenPose trains its initial stage without BN too."""
     pad = dilation * (kernel - 1) // 2
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, 1, pad, dilation=dilation, groups=groups, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    conv = nn.Conv2d(cin, cout, kernel, 1, pad, dilation=dilation, groups=groups, bias=not bn)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout, eps=BN_EPS), nn.ReLU(inplace=True)) if bn else \
+        nn.Sequential(conv, nn.ReLU(inplace=True))
 
 
-def separable(channels: int, dilation: int = 1) -> nn.Sequential:
-    """Depthwise 3x3 (optionally dilated) then pointwise 1x1, each with BN + ReLU."""
-    return nn.Sequential(conv_bn_relu(channels, channels, 3, dilation, groups=channels),
-                         conv_bn_relu(channels, channels, 1))
+def separable(channels: int, dilation: int = 1, bn: bool = True) -> nn.Sequential:
+    """Depthwise 3x3 (optionally dilated) then pointwise 1x1, each (+ BN) + ReLU."""
+    return nn.Sequential(conv_relu(channels, channels, 3, dilation, groups=channels, bn=bn),
+                         conv_relu(channels, channels, 1, bn=bn))
 
 
 def prediction(cin: int, hidden: int, cout: int) -> nn.Sequential:
@@ -46,7 +51,7 @@ def prediction(cin: int, hidden: int, cout: int) -> nn.Sequential:
 class InitialStage(nn.Module):
     def __init__(self, channels: int, hidden: int, k: int, paf_channels: int):
         super().__init__()
-        self.trunk = nn.Sequential(*(separable(channels) for _ in range(3)))
+        self.trunk = nn.Sequential(*(separable(channels, bn=False) for _ in range(3)))
         self.heatmaps = prediction(channels, hidden, k)
         self.pafs = prediction(channels, hidden, paf_channels)
 
@@ -58,8 +63,8 @@ class InitialStage(nn.Module):
 class RefinementBlock(nn.Module):
     def __init__(self, cin: int, channels: int):
         super().__init__()
-        self.initial = conv_bn_relu(cin, channels, 1)
-        self.trunk = nn.Sequential(separable(channels), separable(channels, dilation=2))
+        self.initial = conv_relu(cin, channels, 1, bn=False)
+        self.trunk = nn.Sequential(separable(channels, bn=False), separable(channels, dilation=2, bn=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.initial(x)
@@ -85,11 +90,16 @@ class OpenPoseMobileNetV2(MobileNetV2Trunk):
         c8, c16 = _make_divisible(32 * width_mult), _make_divisible(96 * width_mult)
         self.out_channels = channels
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
-        self.cpm = nn.Sequential(conv_bn_relu(c8 + c16, channels, 1), separable(channels), separable(channels))
+        self.cpm = nn.Sequential(conv_relu(c8 + c16, channels, 1), separable(channels, bn=False),
+                                 separable(channels, bn=False))
         self.initial_stage = InitialStage(channels, hidden, k, paf_channels)
         self.refinement_stage = RefinementStage(channels + k + paf_channels, channels, hidden, k, paf_channels,
                                                 blocks)
         init_weights(self)
+        for part in (self.cpm, self.initial_stage, self.refinement_stage):  # mostly without BN: keep the variance
+            for m in part.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
         for stage in (self.initial_stage, self.refinement_stage):
             for head in (stage.heatmaps, stage.pafs):
                 nn.init.normal_(head[-1].weight, std=0.001)
