@@ -15,7 +15,7 @@ import time
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="higherhrnet-w18s")
+    p.add_argument("--model", default="higherhrnet-w16s")
     p.add_argument("--input-size", type=int, default=128, help="square input side (multiple of 32)")
     p.add_argument("--data", default="synthetic")
     p.add_argument("--val", default="synthetic-val:100")

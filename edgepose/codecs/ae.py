@@ -28,7 +28,7 @@ through each peak and its two neighbours per axis; each candidate's tag read at 
 joint: candidates above ``detection_threshold`` are matched to the people found so far by
 ``round(tag distance) * 100 - heatmap value`` with optimal assignment; a match farther than ``tag_threshold``
 starts a new person. Refinement: a person's missing joint takes the candidate with the best heatmap value minus
-rounded tag distance among those closer than ``tag_threshold`` to the person's mean tag.
+tag distance to the person's mean tag, its score scaled by (1 - distance / ``tag_threshold``), floored at 0.
 """
 
 from __future__ import annotations

@@ -87,13 +87,17 @@ def _plateau_twins(peaks: np.ndarray, cell: float) -> np.ndarray:
 
 def _refine(joints: np.ndarray, found: np.ndarray, mean_tags: np.ndarray, peaks: np.ndarray, tags: np.ndarray,
             tag_threshold: float) -> None:
-    """Fill each person's missing joints in place from the candidates (any positive value) closest in tag: best
-    value minus rounded tag distance among those within ``tag_threshold`` of the person's mean tag."""
+    """Fill each person's missing joints in place: the candidate (any positive value) with the best value minus tag
+    distance to the person's mean tag, scored value x (1 - distance / ``tag_threshold``), 0 from ``tag_threshold``
+    on (such a joint stays unfound). HigherHRNet rounds the distance and keeps the value; here every step is
+    continuous, so the float noise between two backends cannot switch a refined joint on or off at a threshold."""
     dist = np.linalg.norm(tags[None].astype(np.float64) - mean_tags[:, None, None, :], axis=-1)  # (n, K, M)
     value = peaks[None, :, :, 2]
-    ok = (dist < tag_threshold) & (value > 0) & ~found[:, :, None]
-    best = np.argmax(np.where(ok, value - np.rint(dist), -np.inf), axis=-1)  # (n, K)
-    hit = np.take_along_axis(ok, best[..., None], -1)[..., 0]
-    picked = peaks[np.arange(peaks.shape[0])[None, :], best]  # (n, K, 3)
+    ok = (value > 0) & ~found[:, :, None]
+    best = np.argmax(np.where(ok, value - dist, -np.inf), axis=-1)[..., None]  # (n, K, 1)
+    hit = np.take_along_axis(ok, best, -1)[..., 0]
+    picked = peaks[np.arange(peaks.shape[0])[None, :], best[..., 0]]  # (n, K, 3)
+    weight = np.clip(1 - np.take_along_axis(dist, best, -1)[..., 0] / tag_threshold, 0, 1)
+    picked[..., 2] *= weight.astype(np.float32)
     joints[hit] = picked[hit]
-    found |= hit
+    found |= hit & (weight > 0)

@@ -1,6 +1,6 @@
 """The associative-embedding head: targets and loss on synthetic multi-person scenes, both decode placements
 through the head, and a few training steps through the INT8 gate (the conformance suite exports
-higherhrnet-w18s / -w32 to every target with parity)."""
+higherhrnet-w16s / -w32 to every target with parity)."""
 
 from __future__ import annotations
 
@@ -35,16 +35,16 @@ def test_head_tables_and_placements():
     codec = {"kind": "ae"}
     assert head.bottom_up and head.output_names(codec, "host") == ["heatmaps", "tags", "heatmaps_hr"]
     assert head.output_names(codec, "graph") == ["peaks", "peak_tags"]
-    model = create("higherhrnet-w18s", input_size=(64, 64))
+    model = create("higherhrnet-w16s", input_size=(64, 64))
     assert model.edgepose_meta.kind == "ae" and model.edgepose_meta.codec["input_size"] == [64, 64]
     with pytest.raises(ConfigError, match="multiples of 32"):
-        create("higherhrnet-w18s", input_size=(70, 64))
+        create("higherhrnet-w16s", input_size=(70, 64))
 
 
 @pytest.mark.slow
 def test_a_few_training_steps_then_int8_through_the_gate(tmp_path):
     torch.manual_seed(0)
-    model = create("higherhrnet-w18s", input_size=(64, 64))
+    model = create("higherhrnet-w16s", input_size=(64, 64))
     coco = resolve_dataset("synthetic:48", "multi", progress=False)
     data = get_head("ae").train_dataset(coco, model.edgepose_meta, train=True, seed=0, flip_prob=0.0)
     images, targets = data.collate_fn([data[i] for i in range(4)])
