@@ -1,7 +1,7 @@
 """A short training run of the OpenPose-style PAF model on the synthetic multi-person scenes, then OKS AP on
 synthetic-val (proof that the PAF encode, loss and grouping decode agree; issue 16 asks for AP > 0.2).
 
-    .venv/bin/python benchmarks/train_paf.py [--epochs 6] [--input 192] [--images 3000] [--val synthetic-val]
+    .venv/bin/python benchmarks/train_paf.py [--epochs 8] [--input 192] [--images 1500] [--val synthetic-val]
         [--threads 1] [--out paf.pt]
 
 openpose-mnv2s starts from the default top-down model's MobileNetV2 x0.5 trunk (simplebaseline-mnv2s-edge; same
@@ -25,9 +25,9 @@ from common import machine, table, today  # noqa: E402
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--input", type=int, default=192, help="square input side (multiple of 32)")
-    p.add_argument("--images", type=int, default=3000, help="synthetic training scenes")
+    p.add_argument("--images", type=int, default=1500, help="synthetic training scenes")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--val", default="synthetic-val")
