@@ -21,8 +21,11 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory) -> Path:
-    """Generated data goes to a session temp dir unless EDGEPOSE_CACHE is set by the caller."""
+    """Generated data and converted models go to a session temp dir unless EDGEPOSE_CACHE is set by the caller."""
     if not os.environ.get("EDGEPOSE_CACHE"):
         os.environ["EDGEPOSE_CACHE"] = str(tmp_path_factory.mktemp("edgepose-cache"))
     os.environ.setdefault("EDGEPOSE_NO_PROGRESS", "1")
+    # the same model converts to TFLite once per session (edgepose.export.convert_cache); EDGEPOSE_CONVERT_CACHE=0
+    # makes every export convert
+    os.environ.setdefault("EDGEPOSE_CONVERT_CACHE", "1")
     return Path(os.environ["EDGEPOSE_CACHE"])

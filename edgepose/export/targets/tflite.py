@@ -56,6 +56,7 @@ import importlib.metadata
 import io
 import os
 import re
+import shutil
 import time
 import warnings
 from collections import Counter
@@ -118,7 +119,15 @@ def nhwc_module(ctx: ExportContext):
 
 
 def convert_fp32(ctx: ExportContext, module, sample, path: Path) -> dict:
-    """litert-torch float conversion → ``path``; returns the manifest's 'quantization' details (None: float)."""
+    """The float model (:func:`float_model`) → ``path``; returns the manifest's 'quantization' details (none)."""
+    src = float_model(ctx, module, sample)
+    if Path(src) != Path(path):
+        shutil.copyfile(src, path)
+    return {}
+
+
+def litert_convert(ctx: ExportContext, module, sample, path: Path) -> None:
+    """litert-torch float conversion → ``path`` (the one place the converter runs)."""
     from edgepose.utils.lazy import require
 
     litert_torch = require("litert_torch", "the tflite target")
@@ -135,15 +144,26 @@ def convert_fp32(ctx: ExportContext, module, sample, path: Path) -> dict:
         # XNNPACK also refuses a TRANSPOSE_CONV whose bias is (1, 1, 1, C) and leaves it to the slower built-in
         # kernel (a trained SimpleBaseline-MNv2 deconv head: 54.5 ms → 22.6 ms with the 1-D bias, 2 threads).
         os.replace(fixed, path)
-    return {}
 
 
 def float_model(ctx: ExportContext, module, sample) -> Path:
     """The litert-torch fp32 model in the workspace, converted once per export (fp16 / int8 start from it;
-    the sensitivity loop rebuilds int8 many times)."""
+    the sensitivity loop rebuilds int8 many times), or copied from the conversion cache
+    (:mod:`edgepose.export.convert_cache`, opt-in)."""
+    from edgepose.export import convert_cache
+
     path = Path(ctx.workspace) / f"tflite-fp32-{ctx.spec.decode}.tflite"
-    if not path.is_file():
-        convert_fp32(ctx, module, sample, path)
+    if path.is_file():
+        return path
+    key = None
+    if convert_cache.enabled():
+        key = convert_cache.cache_key(module, sample, converter="litert-torch",
+                                      extra={"meta": ctx.model.edgepose_meta.to_dict(), "decode": ctx.spec.decode})
+        if convert_cache.fetch(key, ".tflite", path):
+            return path
+    litert_convert(ctx, module, sample, path)
+    if key is not None:
+        convert_cache.store(key, ".tflite", path)
     return path
 
 
