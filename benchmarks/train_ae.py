@@ -42,6 +42,7 @@ def main() -> None:
     size = (args.input_size, args.input_size)
     model = load_checkpoint(args.weights) if args.weights else create(args.model, input_size=size)
     meta = model.edgepose_meta
+    meta.config.pop("checkpoint_info", None)  # not a create() argument: the new checkpoint must rebuild the model
     coco = resolve_dataset(args.data, "multi", progress=False)
     data = get_head(meta.kind).train_dataset(coco, meta, train=True, seed=0, flip_prob=0.0)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, threads=args.threads, workers=0,
