@@ -44,7 +44,7 @@ def _model(name, photos):
     import torch
 
     torch.manual_seed(0)  # the same random weights whatever ran before (the global RNG is shared)
-    model = create(name, input_size=SMALL)
+    model = create(name, input_size=SMALL, **CONFIG.get(name, {}))
     spec = ModelSpec.from_meta(model.edgepose_meta)
     if spec.bottom_up:
         batch = np.concatenate([bottomup_batch(img, spec.input)[0] for img, _ in photos])
@@ -66,7 +66,21 @@ DECODES = {("movenet-lightning", "openvino"): ["auto"], ("movenet-lightning", "t
 # Each head (and codec) is tested fully on one model: both decode placements on every target. Every other model
 # gets one cheap pass per target (its default placement): its head's code is the representative's; what differs
 # (a backbone's ops, its size) is what the one export shows.
-FULL = {"simplebaseline-mnv2s-edge", "centernet-mnv2s", "simcc-mnv2s", "movenet-lightning", "movenet-multipose"}
+FULL = {"simplebaseline-mnv2s-edge", "centernet-mnv2s", "simcc-mnv2s", "movenet-lightning", "movenet-multipose",
+        "openpose-mnv2s", "higherhrnet-w16s"}
+
+# The HRNet-trunk models repeat one module (4 basic blocks per branch, 1 / 4 / 3 modules per stage, 4 stem
+# bottlenecks): the cheap pass builds them with each repeat once, at the model's own widths, so every op kind and
+# every fusion path is exported (14 s instead of 100+ s per target here). The full-depth HRNet-W32 goes through
+# the fp32 parity gate at 256x192 in benchmarks/hrnet.py (docs/benchmarks.md).
+# CPN's own parts (pyramid, RefineNet cascade, resizes, concat) go through on a ResNet-18 trunk: its ResNet-50 is
+# simplebaseline-r50's, exported below.
+ONE_OF_EACH = dict(num_modules=(1, 1, 1), num_blocks=1, stem_blocks=1)
+CONFIG = {"hrnet-w32": ONE_OF_EACH, "hrnet-w48": ONE_OF_EACH, "higherhrnet-w32": dict(ONE_OF_EACH, deconv_blocks=1),
+          "cpn-r50": dict(depth=18)}
+# Share of joints whose argmax is a near-tie (not compared) a model may have: CPN's RefineNet sums bilinear-resized
+# pyramid levels, so an untrained one's maps have broad flat peaks (15 of 238 joints here; the others: < 5 %).
+TIES = {"cpn-r50": 0.10}
 
 
 def _cases(target):
@@ -140,7 +154,8 @@ def _check_topdown(model, rt, ref, photos):
         cmp = compare_keypoints(p_ref.keypoints, p_rt.keypoints, stable)
         assert cmp.max_px <= 0.1, f"keypoints differ by {cmp.max_px:.4f} px"
         compared, skipped = compared + cmp.compared, skipped + cmp.skipped
-    assert skipped <= 0.05 * (compared + skipped), f"{skipped} of {compared + skipped} joints ill-conditioned"
+    share = TIES.get(model.edgepose_meta.name, 0.05)
+    assert skipped <= share * (compared + skipped), f"{skipped} of {compared + skipped} joints ill-conditioned"
 
 
 def _check_bottomup(model, rt, ref, photos):
