@@ -34,9 +34,12 @@ class HeatmapHead(Head):
         from edgepose.train.losses import heatmap_mse
 
         images, heatmaps, weight = batch
-        own = getattr(model, "training_loss", None)  # multi-stage models (CPN) supervise their inner stages too
-        if own is not None:
-            return own(images, heatmaps, weight)
+        stages = getattr(model, "forward_train", None)  # a multi-stage model (CPN): its inner stages train too
+        if stages is not None:
+            from edgepose.train.losses import multistage_heatmap_loss
+
+            inner, final = stages(images)
+            return multistage_heatmap_loss(inner, final, heatmaps, weight, topk=getattr(model, "ohkm_topk", None))
         loss = heatmap_mse(model(images), heatmaps, weight)
         return loss, {"mse": float(loss.detach())}
 

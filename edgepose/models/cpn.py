@@ -78,7 +78,10 @@ class RefineNet(nn.Module):
 
 
 class CascadedPyramidNetwork(ResNetTrunk):
-    """``forward`` gives the RefineNet's (N, K, H/4, W/4) heatmaps; ``forward_train`` every stage's."""
+    """``forward`` gives the RefineNet's (N, K, H/4, W/4) heatmaps; ``forward_train`` every stage's, which the
+    heatmap head's training loss supervises (:func:`edgepose.train.losses.multistage_heatmap_loss`)."""
+
+    ohkm_topk = OHKM_TOPK
 
     def __init__(self, depth: int, k: int):
         super().__init__(depth)
@@ -104,16 +107,6 @@ class CascadedPyramidNetwork(ResNetTrunk):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalised RGB → (N, K, H/4, W/4) heatmaps (the RefineNet's)."""
         return self.forward_train(x)[1]
-
-    def training_loss(self, images: torch.Tensor, heatmaps: torch.Tensor, weight: torch.Tensor):
-        """GlobalNet: L2 over all joints on each level; RefineNet: L2 over the hardest ``OHKM_TOPK`` joints."""
-        from edgepose.train.losses import heatmap_mse, ohkm_mse
-
-        global_maps, refined = self.forward_train(images)
-        global_loss = sum(heatmap_mse(g, heatmaps, weight) for g in global_maps) / len(global_maps)
-        refine_loss = ohkm_mse(refined, heatmaps, weight, topk=min(OHKM_TOPK, heatmaps.shape[1]))
-        loss = global_loss + refine_loss
-        return loss, {"global": float(global_loss.detach()), "ohkm": float(refine_loss.detach())}
 
 
 def _build(name: str, *, depth: int = 50, num_keypoints: int | None = None, keypoints: str = "coco",

@@ -2,6 +2,7 @@
 
 - ``heatmap_mse``: SimpleBaseline's joints MSE with per-joint target weights (unlabelled joints count 0).
 - ``ohkm_mse``: CPN's online hard keypoint mining: the same per-joint MSE, averaged over each sample's worst joints.
+- ``multistage_heatmap_loss``: every stage of a multi-stage model (CPN's GlobalNet levels, then its RefineNet).
 - ``focal_loss``: CornerNet / CenterNet penalty-reduced pixel-wise focal loss on heatmap logits.
 - ``masked_l1``: L1 over the cells a mask selects, normalised by the mask sum.
 - ``centernet_loss``: the weighted sum over the six CenterNet heads.
@@ -28,6 +29,16 @@ def ohkm_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, top
     w = weight[:, :, None, None]
     per_joint = 0.5 * ((pred * w - target * w) ** 2).flatten(2).mean(-1)  # (N, K)
     return per_joint.topk(min(topk, per_joint.shape[1]), dim=1).values.mean()
+
+
+def multistage_heatmap_loss(inner: list[torch.Tensor], final: torch.Tensor, target: torch.Tensor,
+                            weight: torch.Tensor, topk: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """A multi-stage heatmap model's loss (CPN): the mean MSE over its inner stages' maps (every joint) plus the
+    final maps' MSE, over each sample's ``topk`` hardest joints when given (OHKM)."""
+    inner_loss = sum(heatmap_mse(m, target, weight) for m in inner) / max(len(inner), 1)
+    k = target.shape[1] if topk is None else min(topk, target.shape[1])
+    final_loss = ohkm_mse(final, target, weight, topk=k)
+    return inner_loss + final_loss, {"inner": float(inner_loss.detach()), "final": float(final_loss.detach())}
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
