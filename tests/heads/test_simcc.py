@@ -63,7 +63,8 @@ def test_a_few_training_steps_then_int8_through_the_gate(tmp_path):
     load_backbone_from(model, default_checkpoint("simplebaseline-mnv2s-edge"))
     coco = resolve_dataset("synthetic:128", "single", progress=False)
     data = get_head("simcc").train_dataset(coco, model.edgepose_meta, train=True, seed=0, flip_prob=0.0)
-    hist = train(model, data, TrainConfig(epochs=2, batch_size=32, lr=2e-3, threads=2, workers=0, progress=False), log=None)
+    config = TrainConfig(epochs=2, batch_size=32, lr=2e-3, threads=2, workers=0, progress=False)
+    hist = train(model, data, config, log=None)
     assert hist["loss"][-1] < hist["loss"][0]
     bundle = edgepose.export(model, target="onnx", precision="int8", calib="synthetic:32", val="synthetic-val:100",
                              out=tmp_path / "int8", log=None, max_ap_drop=2.0)
