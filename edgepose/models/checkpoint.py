@@ -20,6 +20,7 @@ from edgepose.utils.fs import make_public
 
 FORMAT = "edgepose-checkpoint"
 VERSION = 1
+INFO_KEY = "checkpoint_info"  # meta.config key of a loaded checkpoint's info (not a model argument)
 
 
 def save_checkpoint(model, path: str | Path, *, info: dict | None = None) -> Path:
@@ -30,7 +31,8 @@ def save_checkpoint(model, path: str | Path, *, info: dict | None = None) -> Pat
     if meta is None:
         raise CheckpointError(f"{type(model).__name__} has no edgepose_meta; build it with "
                               "edgepose.models.create(name) to save a self-describing checkpoint")
-    payload = {"format": FORMAT, "version": VERSION, "model": meta.name, "config": dict(meta.config),
+    config = {k: v for k, v in meta.config.items() if k != INFO_KEY}  # where it was loaded from: not a create() kwarg
+    payload = {"format": FORMAT, "version": VERSION, "model": meta.name, "config": config,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "info": dict(info or {})}
     path = Path(path)
@@ -131,11 +133,11 @@ def load_checkpoint(path: str | Path, *, expect_model: str | None = None, overri
     name = obj["model"]
     if expect_model is not None and name != expect_model:
         raise CheckpointError(f"{path} holds model {name!r}, expected {expect_model!r}")
-    config = dict(obj.get("config", {}))
+    config = {k: v for k, v in obj.get("config", {}).items() if k != INFO_KEY}  # written by earlier versions
     config.update(overrides or {})
     model = get_factory(name)(**config)
     load_into(model, extract_state_dict(obj["state_dict"], str(path)), str(path))
-    model.edgepose_meta.config.setdefault("checkpoint_info", obj.get("info", {}))
+    model.edgepose_meta.config.setdefault(INFO_KEY, obj.get("info", {}))
     return model.eval()
 
 

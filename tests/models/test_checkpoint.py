@@ -19,6 +19,9 @@ def test_save_and_reload_rebuilds_the_same_model(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
     assert again.edgepose_meta.config["checkpoint_info"]["note"] == "x"
+    # a loaded model (fine-tuned further) saves and reloads again: its load record is not a model argument
+    third = load_checkpoint(save_checkpoint(again, tmp_path / "ck2.pt", info={"note": "y"}))
+    assert third.edgepose_meta.config["checkpoint_info"]["note"] == "y"
 
 
 def test_official_style_checkpoint_with_module_prefix_loads_strictly(tmp_path):
