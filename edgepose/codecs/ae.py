@@ -52,7 +52,7 @@ def _scipy_assignment():
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:
-        raise ConfigError("associative-embedding grouping needs scipy: pip install 'edgepose[video]' "
+        raise ConfigError("associative-embedding grouping needs scipy: pip install 'edgepose[grouping]' "
                           "(or pip install scipy)") from None
     return linear_sum_assignment
 
