@@ -56,17 +56,23 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--calib-size", type=int, default=64)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--reuse", action="store_true", help="time the bundles already in --out (same checkpoint)")
     args = p.parse_args()
 
     import edgepose
+    from edgepose.bundle import read_bundle
     from edgepose.demo.real import CALIB_VIDEOS, VAL_VIDEOS
-    from edgepose.models.checkpoint import save_checkpoint
+    from edgepose.models.checkpoint import load_checkpoint, save_checkpoint
     from edgepose.profiling.runner import run_bench
 
     out = args.out or Path(tempfile.mkdtemp(prefix="hrnet-bench-"))
     out.mkdir(parents=True, exist_ok=True)
-    model = realistic_model(args.model)
-    ckpt = save_checkpoint(model, out / f"{args.model}.pt")
+    ckpt = out / f"{args.model}.pt"
+    if args.reuse and ckpt.is_file():
+        model = load_checkpoint(ckpt)
+    else:
+        model = realistic_model(args.model)
+        save_checkpoint(model, ckpt)
     bundles, gates = [], {}
     for target in args.targets:
         for precision in args.precisions:
@@ -74,8 +80,11 @@ def main() -> None:
             if precision == "int8":
                 kw = {"calib": [str(VIDEOS / v) for v in CALIB_VIDEOS], "calib_size": args.calib_size,
                       "val": [str(VIDEOS / v) for v in VAL_VIDEOS], "val_size": 50, "allow_accuracy_drop": True}
-            b = edgepose.export(model, target=target, precision=precision, out=out / f"{target}-{precision}",
-                                log=None, **kw)
+            if (out / f"{target}-{precision}" / "manifest.json").is_file() and args.reuse:
+                b = read_bundle(out / f"{target}-{precision}")
+            else:
+                b = edgepose.export(model, target=target, precision=precision, out=out / f"{target}-{precision}",
+                                    log=None, **kw)
             bundles.append(b)
             gates[b.path.name] = (b.manifest.get("accuracy") or {}).get("ap_drop")
             print(f"exported {target} {precision}: {b.path}", flush=True)
@@ -86,7 +95,7 @@ def main() -> None:
     doc = run_bench(jobs, progress=False, command="benchmarks/hrnet.py")
     rows, eager = [], None
     for r in doc["results"]:
-        infer, total = r["stages"]["infer"]["p50"], r["stages"]["total"]["p50"]
+        infer, total = r["stages"]["inference"]["p50"], r["stages"]["total"]["p50"]
         eager = infer if r["role"] == "baseline" else eager
         rows.append([r["target"], r["precision"], f"{infer:.2f}", f"{total:.2f}",
                      f"{eager / infer:.1f}x" if eager else "-"])
