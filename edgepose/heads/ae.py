@@ -30,11 +30,6 @@ class AEHead(BottomUpHead):
 
         return BottomUpDataset(coco, meta, **kwargs)
 
-    def collate(self):
-        from edgepose.heads.centernet import _collate_maps
-
-        return _collate_maps
-
     def step_loss(self, model, batch):
         from edgepose.train.losses_ae import ae_loss
 

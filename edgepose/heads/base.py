@@ -157,6 +157,10 @@ class BottomUpHead(Head):
     def decode_crops(self, runtime, outs, n):
         raise ConfigError(f"a {self.name} model is bottom-up: it decodes whole frames, not person crops")
 
+    def collate(self):
+        """Whole-frame samples (image, {target name: map}) → (images, {name: batched maps})."""
+        return collate_maps
+
     def decode_frame(self, runtime, outs: list[np.ndarray]):
         """The graph's outputs for one frame → (keypoints (1, P, K, 3), scores (1, P), boxes (1, P, 4) xyxy), in
         input pixels, every candidate (unthresholded)."""
@@ -181,6 +185,13 @@ class BottomUpHead(Head):
             d = np.linalg.norm(cand.keypoints[:, :, :2] - p[None, :, :2], axis=-1).mean(axis=1)
             pairs.append((p, cand.keypoints[int(np.argmin(d))]))
         return pairs
+
+
+def collate_maps(batch):
+    import torch
+
+    images = torch.stack([b[0] for b in batch])
+    return images, {k: torch.stack([b[1][k] for b in batch]) for k in batch[0][1]}
 
 
 # ---- registry ------------------------------------------------------------------------------------------

@@ -24,9 +24,6 @@ class CenterNetHead(BottomUpHead):
 
         return BottomUpDataset(coco, meta, **kwargs)
 
-    def collate(self):
-        return _collate_maps
-
     def step_loss(self, model, batch):
         from edgepose.train.losses import centernet_loss
 
@@ -48,14 +45,6 @@ class CenterNetHead(BottomUpHead):
                               f"{len(outputs)}")
         return dict(kind="centernet", input_size=list(inp.size), stride=w // outputs[0][3],
                     num_keypoints=num_keypoints)
-
-
-def _collate_maps(batch):
-    import torch
-
-    images = torch.stack([b[0] for b in batch])
-    targets = {k: torch.stack([b[1][k] for b in batch]) for k in batch[0][1]}
-    return images, targets
 
 
 register_head(CenterNetHead())

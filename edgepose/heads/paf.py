@@ -38,21 +38,11 @@ class PAFHead(BottomUpHead):
 
         return BottomUpDataset(coco, meta, **kwargs)
 
-    def collate(self):
-        return _collate_maps
-
     def step_loss(self, model, batch):
         from edgepose.train.losses_paf import paf_loss
 
         images, targets = batch
         return paf_loss(model(images), targets)
-
-
-def _collate_maps(batch):
-    import torch
-
-    images = torch.stack([b[0] for b in batch])
-    return images, {k: torch.stack([b[1][k] for b in batch]) for k in batch[0][1]}
 
 
 register_head(PAFHead())
