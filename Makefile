@@ -33,8 +33,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # One process by default. PYTEST_WORKERS=2: two pytest-xdist workers grouped by module / class (a crashed worker
-# fails the run), then the tests that signal their own process in one plain process — 13-16 min instead of ~22 on
-# 2 cores, but a worker crashed in 4 of 6 full runs here (docs/benchmarks.md), so CI keeps the one process.
+# fails the run), then the tests that signal their own process in one plain process — 19 min for 911 tests on 2
+# cores (2026-12-05); earlier parallel runs lost workers (causes fixed since, docs/benchmarks.md): CI keeps one process.
 PYTEST_WORKERS ?= 0
 test: setup
 ifeq ($(PYTEST_WORKERS),0)
