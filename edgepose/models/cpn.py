@@ -15,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgepose.codecs.heatmap import PEAK_MARGIN
 from edgepose.models.backbones import Bottleneck, ResNetTrunk, init_weights
-from edgepose.models.registry import ModelMeta, register_model
+from edgepose.models.registry import register_model
 
 PYRAMID = 256  # channels of every pyramid level (the paper's)
 OHKM_TOPK = 8  # joints the RefineNet loss keeps per sample (the paper's M = 8 of 17)
@@ -111,15 +110,12 @@ class CascadedPyramidNetwork(ResNetTrunk):
 
 def _build(name: str, *, depth: int = 50, num_keypoints: int | None = None, keypoints: str = "coco",
            input_size=(192, 256), sigma: float = 2.0, decode: str = "dark") -> nn.Module:
-    from edgepose.models.simplebaseline import _check_common
+    from edgepose.models.simplebaseline import _check_common, heatmap_meta
 
     k, size = _check_common(num_keypoints, keypoints, input_size)
     model = CascadedPyramidNetwork(depth, k)
     config = dict(depth=depth, keypoints=keypoints, input_size=list(size), sigma=sigma, decode=decode)
-    codec = dict(kind="heatmap", input_size=list(size), heatmap_size=[size[0] // 4, size[1] // 4],
-                 sigma=sigma, method=decode, peak_margin=PEAK_MARGIN)
-    model.edgepose_meta = ModelMeta(name=name, kind="heatmap", input_size=size, keypoints=keypoints,
-                                    codec=codec, config=config)
+    model.edgepose_meta = heatmap_meta(name, size, keypoints, sigma, decode, config)
     return model
 
 

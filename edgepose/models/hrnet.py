@@ -15,10 +15,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from edgepose.codecs.heatmap import PEAK_MARGIN
 from edgepose.errors import ConfigError
 from edgepose.models.backbones import BasicBlock, Bottleneck, init_weights
-from edgepose.models.registry import ModelMeta, register_model
+from edgepose.models.registry import register_model
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
@@ -145,17 +144,14 @@ class PoseHighResolutionNet(HRNetTrunk):
 def _build(name: str, *, width: int, num_blocks: int = 4, num_modules=(1, 4, 3), stem_blocks: int = 4,
            num_keypoints: int | None = None, keypoints: str = "coco", input_size=(192, 256), sigma: float = 2.0,
            decode: str = "dark") -> nn.Module:
-    from edgepose.models.simplebaseline import _check_common
+    from edgepose.models.simplebaseline import _check_common, heatmap_meta
 
     k, size = _check_common(num_keypoints, keypoints, input_size)
     model = PoseHighResolutionNet(k, width=width, num_blocks=num_blocks, num_modules=tuple(num_modules),
                                   stem_blocks=stem_blocks)
     config = dict(width=width, num_blocks=num_blocks, num_modules=list(num_modules), stem_blocks=stem_blocks,
                   keypoints=keypoints, input_size=list(size), sigma=sigma, decode=decode)
-    codec = dict(kind="heatmap", input_size=list(size), heatmap_size=[size[0] // 4, size[1] // 4],
-                 sigma=sigma, method=decode, peak_margin=PEAK_MARGIN)
-    model.edgepose_meta = ModelMeta(name=name, kind="heatmap", input_size=size, keypoints=keypoints,
-                                    codec=codec, config=config)
+    model.edgepose_meta = heatmap_meta(name, size, keypoints, sigma, decode, config)
     return model
 
 

@@ -31,6 +31,15 @@ def _check_common(num_keypoints: int | None, keypoints: str, input_size) -> tupl
     return k, (w, h)
 
 
+def heatmap_meta(name: str, size: tuple[int, int], keypoints: str, sigma: float, decode: str,
+                 config: dict) -> ModelMeta:
+    """The ModelMeta of a top-down model with K heatmaps at stride 4 (SimpleBaseline, HRNet, CPN); ``config``: the
+    create() kwargs that rebuild it."""
+    codec = dict(kind="heatmap", input_size=list(size), heatmap_size=[size[0] // 4, size[1] // 4],
+                 sigma=sigma, method=decode, peak_margin=PEAK_MARGIN)
+    return ModelMeta(name=name, kind="heatmap", input_size=size, keypoints=keypoints, codec=codec, config=config)
+
+
 class _HeatmapHeadMixin:
     """Adds the neck and ``final_layer`` to a trunk and does the heatmap forward."""
 
@@ -75,10 +84,7 @@ def _build(name: str, backbone: str, *, head: str, head_channels: int, upsample_
         model = PoseMobileNetV2(width_mult, k, head, head_channels, upsample_mode)
     config = dict(head_channels=head_channels, upsample_mode=upsample_mode, keypoints=keypoints,
                   input_size=list(size), width_mult=width_mult, sigma=sigma, decode=decode)
-    codec = dict(kind="heatmap", input_size=list(size), heatmap_size=[size[0] // 4, size[1] // 4],
-                 sigma=sigma, method=decode, peak_margin=PEAK_MARGIN)
-    model.edgepose_meta = ModelMeta(name=name, kind="heatmap", input_size=size, keypoints=keypoints,
-                                    codec=codec, config=config)
+    model.edgepose_meta = heatmap_meta(name, size, keypoints, sigma, decode, config)
     return model
 
 
