@@ -66,6 +66,7 @@ from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
 from edgepose.export.targets.base import ExportContext, Target
+from edgepose.export.targets.tflite_fix import TRANSPOSE_CONV_BIAS, with_1d_tconv_bias
 from edgepose.utils.native_stderr import native_stderr_held
 
 MODEL_FILE = "model.tflite"
@@ -74,7 +75,6 @@ METHODS = ("minmax",)  # ai-edge-quantizer MIN_MAX_UNIFORM_QUANT
 LAYER_OPS = {"CONV_2D": "CONV_2D", "DEPTHWISE_CONV_2D": "DEPTHWISE_CONV_2D",
              "TRANSPOSE_CONV": "CONV_2D_TRANSPOSE", "FULLY_CONNECTED": "FULLY_CONNECTED"}
 LAYER_CLASSES = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
-TRANSPOSE_CONV_BIAS = 3  # input index of the bias (output shape, weights, data, bias)
 # litert-torch names a tensor after the module path, e.g. '...graph_heatmap.HeatmapDecode_decoder;33' (an op's
 # scope is its output names joined by ';'); the ops that write the model's outputs carry the signature's
 # names instead ('serving_default_output_0_output'), so _decoder_scope matches those by name
@@ -220,42 +220,6 @@ def layer_table(path: Path, model) -> list[Layer]:
         layers.append(Layer(name if seen[name] == 1 else f"{name}#{seen[name]}", op["op_name"],
                             ";".join(outs) + ";", float_only))
     return layers
-
-
-def with_1d_tconv_bias(src: Path) -> Path:
-    """``src``, or a copy of it next to it (written once) whose TRANSPOSE_CONV biases of shape (1, .., 1, C)
-    are reshaped to (C,): litert-torch folds ConvTranspose2d + BatchNorm into a 4-D bias, which
-    ai-edge-quantizer 0.10 quantizes per channel along axis 0 (C scales on a size-1 axis, a file the
-    interpreter refuses). Same data, same op; a bias tensor another op also reads is left as it is."""
-    out = src.with_name(f"{src.stem}-1dbias{src.suffix}")
-    if out.is_file() and out.stat().st_mtime_ns >= src.stat().st_mtime_ns:
-        return out
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model(str(src))
-    tconv = {i for i, code in enumerate(model.operatorCodes)
-             if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.TRANSPOSE_CONV}
-    changed = 0
-    for graph in model.subgraphs:
-        uses = Counter(i for op in graph.operators for i in op.inputs)
-        uses.update(list(graph.inputs) + list(graph.outputs))
-        biases = Counter(op.inputs[TRANSPOSE_CONV_BIAS] for op in graph.operators
-                         if op.opcodeIndex in tconv and len(op.inputs) > TRANSPOSE_CONV_BIAS)
-        for index, count in biases.items():
-            if index < 0 or uses[index] != count:
-                continue
-            tensor = graph.tensors[index]
-            shape = [int(v) for v in tensor.shape]
-            if len(shape) > 1 and all(v == 1 for v in shape[:-1]):
-                tensor.shape, tensor.shapeSignature = [shape[-1]], None
-                changed += 1
-    if not changed:
-        return src
-    tmp = out.with_name(f".{out.name}.tmp")
-    flatbuffer_utils.write_model(model, str(tmp))
-    os.replace(tmp, out)  # a half-written file never passes the freshness check above
-    return out
 
 
 @contextlib.contextmanager
