@@ -32,7 +32,9 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("EDGEPOSE_CACHE") or Path.home() / ".cache" / "edgepose") / "convert"
+    from edgepose.data.sources import cache_dir as user_cache_dir  # $EDGEPOSE_CACHE, else ~/.cache/edgepose
+
+    return user_cache_dir() / "convert"
 
 
 def _code_bytes(fn) -> bytes:
