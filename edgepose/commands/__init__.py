@@ -1,3 +1,3 @@
 """CLI subcommands, one module per group; importing them only registers argparse definitions."""
 
-from edgepose.commands import bench, demo, devices, export, info, run, train_eval, verify  # noqa: F401
+from edgepose.commands import bench, demo, devices, distill, export, info, run, train_eval, verify  # noqa: F401

@@ -151,10 +151,10 @@ def _load_user_model(spec: str, args):
 
 @command("export", "export a model to deployment bundles (ONNX, OpenVINO, TFLite, TensorRT)")(_export_args)
 def run_export(args) -> int:
-    from edgepose.commands.train_eval import load_model_arg
     from edgepose.devices import profile_for
     from edgepose.export.api import export
     from edgepose.export.targets import get_target
+    from edgepose.models.checkpoint import load_model
 
     profile = profile_for(args.device) if args.device else None
     if args.target is None and profile is None:
@@ -186,7 +186,7 @@ def run_export(args) -> int:
         if own:
             raise ConfigError(f"{', '.join(own)} given with --model {args.model}, which carries its own; expected "
                               "them only with path/to/file.py:factory (your own nn.Module)")
-        model = load_model_arg(args.model, args.weights)
+        model = load_model(args.model, args.weights)
     result = export(model, target=args.target, out=args.out, precision=args.precision, decode=args.decode,
                     quant=quant, parity=parity, opset=args.opset, dynamic_batch=args.dynamic_batch,
                     samples=args.samples, head=args.head, keypoints=args.keypoints, input_size=args.input_size,

@@ -94,23 +94,6 @@ def _eval_args(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def load_model_arg(name_or_path: str, weights: str | None):
-    """A checkpoint path, or a model name with --weights (default: the embedded weights when present)."""
-    from edgepose.models import create, get_factory
-    from edgepose.models.checkpoint import load_checkpoint
-    from edgepose.weights import DEFAULTS
-
-    if Path(name_or_path).suffix in (".pt", ".pth", ".ckpt") or Path(name_or_path).is_file():
-        return load_checkpoint(name_or_path)
-    get_factory(name_or_path)  # unknown name → close-match error
-    if weights is None and name_or_path in DEFAULTS:
-        weights = "default"
-    if weights is None:
-        raise ConfigError(f"model {name_or_path!r} has no embedded default weights; pass --weights CKPT "
-                          f"(models with defaults: {', '.join(sorted(DEFAULTS))})")
-    return create(name_or_path, weights=weights).eval()
-
-
 @command("eval", "evaluate a model, checkpoint or bundle: COCO OKS AP/AR (pycocotools)")(_eval_args)
 def run_eval(args) -> int:
     from edgepose.data.sources import resolve_dataset
@@ -202,7 +185,8 @@ def _eval_runtime(args):
         label = f"{(manifest.get('model') or {}).get('name', Path(args.model).name)} · {manifest['target']} · " \
                 f"{manifest['precision']}"
         return rt, label
+    from edgepose.models.checkpoint import load_model
     from edgepose.runtimes.torch import TorchRuntime
 
-    model = load_model_arg(args.model, args.weights)
+    model = load_model(args.model, args.weights)
     return TorchRuntime(model, threads=args.threads), model.edgepose_meta.name

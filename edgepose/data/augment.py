@@ -104,7 +104,9 @@ class TopDownTransform:
         padding: float = 1.25,
         udp: bool = False,
         border_value: float = 0,
+        real=None,
     ) -> None:
+        self.real = real  # an edgepose.data.augment_real.RealAugment: box jitter, blur, occlusion (training only)
         self.input_size = _size(input_size, "input_size")
         self.train = bool(train)
         self.rng = rng if rng is not None else np.random.default_rng()
@@ -131,6 +133,10 @@ class TopDownTransform:
         kps = _keypoints(keypoints, self.schema.num_keypoints, ndim=2)
         img_w = img.shape[1]
         W, H = self.input_size
+        if self.train and self.real is not None and self.real.box_jitter > 0:
+            from edgepose.data.augment_real import jitter_box
+
+            box_xyxy = jitter_box(box_xyxy, self.rng, self.real.box_jitter)
         center, scale = box_to_center_scale(box_xyxy, W / H, self.padding)
         flip, s, rot = self._sample() if self.train else (False, 1.0, 0.0)
         scale = scale * s
@@ -142,6 +148,8 @@ class TopDownTransform:
         out = map_keypoints(kps, M, self.input_size, self.flip_index if flip else None)
         if self.train and self.color:
             crop = color_jitter(crop, self.rng)
+        if self.train and self.real is not None:
+            crop = self.real.pixels(crop, self.rng)
         meta = {"center": center, "scale": scale, "rot": rot, "flip": flip, "M": M,
                 "image_size": (img_w, img.shape[0]), "input_size": self.input_size}
         return crop, out, meta
@@ -171,7 +179,9 @@ class BottomUpTransform:
         color: bool = True,
         schema: KeypointSchema | str = "coco",
         pad_value: float = 0,
+        real=None,
     ) -> None:
+        self.real = real  # an edgepose.data.augment_real.RealAugment: blur and occlusion (training only)
         self.input_size = _size(input_size, "input_size")
         self.train = bool(train)
         self.rng = rng if rng is not None else np.random.default_rng()
@@ -228,6 +238,8 @@ class BottomUpTransform:
         keep = np.flatnonzero((out_boxes[:, 2] > out_boxes[:, 0]) & (out_boxes[:, 3] > out_boxes[:, 1]))
         if self.train and self.color:
             out_img = color_jitter(out_img, self.rng)
+        if self.train and self.real is not None:
+            out_img = self.real.pixels(out_img, self.rng)
         meta = {"M": M, "flip": flip, "scale": s, "rot": rot, "keep": keep,
                 "image_size": (img.shape[1], img.shape[0]), "input_size": self.input_size}
         return out_img, out_kps[keep], out_boxes[keep], meta

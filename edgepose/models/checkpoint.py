@@ -155,3 +155,21 @@ def load_backbone_from(model, path: str | Path) -> int:
                               "(expected the same backbone and width)")
     model.load_state_dict(take, strict=False)
     return len(take)
+
+
+def load_model(name_or_path: str, weights: str | None = None):
+    """A checkpoint path, or a registered model name with ``weights`` (default: its embedded weights when it has
+    some; ConfigError naming the models that do otherwise). The model is in eval mode."""
+    from edgepose.errors import ConfigError
+    from edgepose.models import create, get_factory
+    from edgepose.weights import DEFAULTS
+
+    if Path(name_or_path).suffix in (".pt", ".pth", ".ckpt") or Path(name_or_path).is_file():
+        return load_checkpoint(name_or_path)
+    get_factory(name_or_path)  # unknown name → close-match error
+    if weights is None and name_or_path in DEFAULTS:
+        weights = "default"
+    if weights is None:
+        raise ConfigError(f"model {name_or_path!r} has no embedded default weights; pass --weights CKPT "
+                          f"(models with defaults: {', '.join(sorted(DEFAULTS))})")
+    return create(name_or_path, weights=weights).eval()

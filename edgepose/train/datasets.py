@@ -23,11 +23,12 @@ def _rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class TopDownDataset(torch.utils.data.Dataset):
     """One sample per annotated person: affine crop from the GT box → heatmap targets."""
 
-    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0, flip_prob: float = 0.5):
+    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0, flip_prob: float = 0.5,
+                 real=None):
         from edgepose.codecs import codec_from_dict
 
         self.coco, self.meta, self.train, self.seed, self.epoch = coco, meta, train, seed, 0
-        self.flip_prob = flip_prob
+        self.flip_prob, self.real = flip_prob, real  # real: a RealAugment (edgepose.data.augment_real) or None
         self.schema = get_schema(meta.keypoints)
         self.instances = coco.instances(min_keypoints=1)
         if not self.instances:
@@ -42,7 +43,7 @@ class TopDownDataset(torch.utils.data.Dataset):
         image = self.coco.load_image(inst.image_id)
         x, y, w, h = inst.bbox_xywh
         tf = TopDownTransform(self.meta.input_size, train=self.train, rng=_rng(self.seed, self.epoch, i),
-                              schema=self.schema, flip_prob=self.flip_prob)
+                              schema=self.schema, flip_prob=self.flip_prob, real=self.real)
         crop, kps, _ = tf(image, np.array([x, y, x + w, y + h], np.float32), inst.keypoints)
         heatmaps, weight = self.codec.encode(kps)
         tensor = normalize(crop, self.meta.mean, self.meta.std)
@@ -52,11 +53,12 @@ class TopDownDataset(torch.utils.data.Dataset):
 class BottomUpDataset(torch.utils.data.Dataset):
     """One sample per image: whole-image augmentation → CenterNet targets for every person."""
 
-    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0, flip_prob: float = 0.5):
+    def __init__(self, coco: CocoKeypoints, meta, *, train: bool = True, seed: int = 0, flip_prob: float = 0.5,
+                 real=None):
         from edgepose.codecs import codec_from_dict
 
         self.coco, self.meta, self.train, self.seed, self.epoch = coco, meta, train, seed, 0
-        self.flip_prob = flip_prob
+        self.flip_prob, self.real = flip_prob, real  # real: a RealAugment (edgepose.data.augment_real) or None
         self.schema = get_schema(meta.keypoints)
         self.codec = codec_from_dict(meta.codec)
         self.image_ids = [i for i in coco.image_ids if coco.annotations_for(i)]
@@ -82,7 +84,7 @@ class BottomUpDataset(torch.utils.data.Dataset):
         image = self.coco.load_image(image_id)
         kps, boxes = self._people(image_id)
         tf = BottomUpTransform(self.meta.input_size, train=self.train, rng=_rng(self.seed, self.epoch, i),
-                               schema=self.schema, flip_prob=self.flip_prob)
+                               schema=self.schema, flip_prob=self.flip_prob, real=self.real)
         img, kps, boxes, _ = tf(image, kps, boxes)
         targets = self.codec.encode(kps, boxes)
         tensor = normalize(img, self.meta.mean, self.meta.std)

@@ -1,0 +1,68 @@
+"""``edgepose distill`` end to end on two short real clips, and its one-line refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgepose.cli import main
+from edgepose.models import create
+from edgepose.models.checkpoint import load_checkpoint, save_checkpoint
+from edgepose.testing import error_line
+
+
+def _run(argv, capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err.strip()
+
+
+@pytest.mark.slow
+def test_distill_trains_and_scores_the_student(clip, other_clip, shared_data, tmp_path, capsys):
+    out = tmp_path / "student.pt"
+    before = create("simplebaseline-mnv2s-edge", weights="default").state_dict()
+    coco = f"coco:{shared_data / 'coco-mini' / 'test_coco.json'}"
+    code, stdout, err = _run(["distill", "--student", "simplebaseline-mnv2s-edge", "--data", str(clip),
+                              "--val", str(other_clip), "--eval", coco,
+                              "--epochs", "1", "--batch-size", "4", "--synthetic-ratio", "0.5",
+                              "--synthetic-images", "8", "--threads", "2", "--workers", "0", "--out", str(out),
+                              "--no-progress"], capsys)
+    assert code == 0, err
+    assert "pseudo-labels (--data): 3 frames" in stdout and "pseudo-labels (--val): 2 frames" in stdout
+    model = load_checkpoint(out)
+    info = model.edgepose_meta.config["checkpoint_info"]
+    results = info["distill"]["results"]
+    assert set(results) == {"--val (vs teacher)", coco}
+    for r in results.values():
+        assert 0.0 <= r["interval95"][0] <= r["AP"] <= r["interval95"][1] <= 100.0
+    assert info["distill"]["labels"]["teachers"] == {"person": "movenet-multipose", "joints": "movenet-thunder"}
+    # it started from the embedded weights and trained: the weights moved
+    after = model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+
+
+def test_val_sharing_a_video_with_data_is_refused(clip, tmp_path, capsys):
+    code, _, err = _run(["distill", "--student", "simplebaseline-mnv2s-edge", "--data", str(clip), "--val",
+                         str(clip.parent), "--out", str(tmp_path / "s.pt")], capsys)
+    assert code != 0 and "--val shares 1 file(s) with --data" in error_line(err)
+    assert not (tmp_path / "s.pt").exists()
+
+
+def test_student_of_another_schema_is_refused(clip, tmp_path, capsys):
+    ckpt = tmp_path / "mpii.pt"
+    save_checkpoint(create("simplebaseline-mnv2s-edge", keypoints="mpii"), ckpt)
+    code, _, err = _run(["distill", "--student", str(ckpt), "--data", str(clip), "--out", str(tmp_path / "s.pt")],
+                        capsys)
+    assert code != 0 and "the student predicts 'mpii' (16); expected a teacher of the same schema" in error_line(err)
+
+
+def test_empty_footage_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "videos").mkdir()
+    code, _, err = _run(["distill", "--student", "simplebaseline-mnv2s-edge", "--data", str(tmp_path / "videos"),
+                         "--out", str(tmp_path / "s.pt")], capsys)
+    assert code != 0 and "the folder holds no images or videos" in error_line(err)
+
+
+def test_out_is_required_unless_labels_only(clip, capsys):
+    code, _, err = _run(["distill", "--student", "simplebaseline-mnv2s-edge", "--data", str(clip)], capsys)
+    assert code != 0 and "--out is required" in error_line(err)
