@@ -16,6 +16,11 @@ def _distill_args(p) -> None:
     p.add_argument("--weights", default=None,
                    help="the student's starting checkpoint: 'default' (its embedded weights; the default when it "
                         "has some), 'none' (random init) or a checkpoint path")
+    p.add_argument("--input-size", nargs=2, type=int, default=None, metavar=("W", "H"),
+                   help="the student's input size in pixels (multiples of 32; default: the model's own)")
+    p.add_argument("--init-trunk", default=None, metavar="MOVENET",
+                   help="start a MobileNetV2 x1.0 student's trunk from a MoveNet model's pose-trained one (e.g. "
+                        "movenet-lightning; edgepose.models.movenet_trunk), instead of its own weights")
     p.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
                    help="real footage to pseudo-label and train on: videos, images, or folders of them")
     p.add_argument("--val", nargs="*", default=[], metavar="SOURCE",
@@ -115,15 +120,22 @@ def _student(args):
     from edgepose.weights import DEFAULTS
 
     if Path(args.student).suffix in (".pt", ".pth", ".ckpt") or Path(args.student).is_file():
-        if args.weights is not None:
-            raise ConfigError(f"--weights {args.weights} given with the checkpoint --student {args.student}; expected "
-                              "one of them")
+        if args.weights is not None or args.input_size:
+            raise ConfigError(f"--weights / --input-size given with the checkpoint --student {args.student}, which "
+                              "fixes both; expected a model name with them")
         model = load_checkpoint(args.student)
     else:
         get_factory(args.student)  # unknown name → close-match error
         weights = args.weights or ("default" if args.student in DEFAULTS else None)
-        model = create(args.student, weights=None if weights == "none" else weights)
+        size = {"input_size": tuple(args.input_size)} if args.input_size else {}
+        model = create(args.student, weights=None if weights == "none" else weights, **size)
     check_trainable(model)
+    if args.init_trunk:
+        from edgepose.models.checkpoint import load_model
+        from edgepose.models.movenet_trunk import trunk_from_movenet
+
+        n = trunk_from_movenet(model, load_model(args.init_trunk))
+        print(f"trunk: {n} tensors from {args.init_trunk}")
     return model
 
 

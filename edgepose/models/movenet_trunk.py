@@ -1,0 +1,84 @@
+"""MoveNet's pose-trained MobileNetV2 trunk as the starting point of a zoo model's torchvision-named trunk.
+
+MoveNet Lightning's trunk is a MobileNetV2 x1.0 trained on people (COCO + Google's Active set), the only
+real-image features this project ships. A zoo model with a MobileNetV2 x1.0 trunk (``features.0`` …
+``features.18``: ``simplebaseline-mnv2*``, ``centernet-mnv2``) can start from it instead of from random weights:
+
+- MoveNet's convolutions carry their BatchNorm folded into a bias; the zoo's have a BatchNorm after a bias-free
+  convolution, which is set to the identity plus that bias (weight 1, mean 0, variance 1 - eps);
+- MoveNet reads RGB scaled to [-1, 1]; the zoo model's own normalisation (mean / std per channel) is folded into
+  the stem convolution, so the stem sees the same values it was trained on (exact away from the zero-padded
+  border);
+- TensorFlow's stride-2 padding (bottom / right only) is not reproduced: the zoo trunk pads every side, so its
+  sampling grid is shifted by a pixel per stride-2 layer — fine-tuning absorbs this; the copy is a start, not a
+  replica.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from edgepose.errors import ConfigError
+
+MOVENET_STD = 0.5
+MOVENET_MEAN = 0.5
+
+
+def _pairs(features_len: int, num_blocks: int) -> list[tuple[str, str]]:
+    """(MoveNet conv prefix, zoo conv prefix [BatchNorm follows at index + 1]) for every trunk convolution."""
+    pairs = [("backbone.stem.conv", "features.0.0")]
+    for i in range(num_blocks):
+        z = f"features.{i + 1}.conv"
+        if i == 0:  # expansion 1: depthwise, project
+            pairs += [("backbone.blocks.0.depthwise.conv", f"{z}.0.0"), ("backbone.blocks.0.project.conv", f"{z}.1")]
+        else:
+            m = f"backbone.blocks.{i}"
+            pairs += [(f"{m}.expand.conv", f"{z}.0.0"), (f"{m}.depthwise.conv", f"{z}.1.0"),
+                      (f"{m}.project.conv", f"{z}.2")]
+    pairs.append(("backbone.last.conv", f"features.{features_len - 1}.0"))
+    return pairs
+
+
+def _bn_of(zoo_conv: str) -> str:
+    """The BatchNorm after a zoo convolution: ``x.0.0`` → ``x.0.1``; a project conv ``...conv.2`` → ``...conv.3``."""
+    head, _, last = zoo_conv.rpartition(".")
+    return f"{head}.{int(last) + 1}"
+
+
+def trunk_from_movenet(model, movenet) -> int:
+    """Copy ``movenet``'s trunk into ``model.features`` (see the module docstring); returns the tensors written.
+    ConfigError when the trunks differ (another width, or no MobileNetV2 trunk)."""
+    features = getattr(model, "features", None)
+    if features is None or not hasattr(movenet, "backbone"):
+        raise ConfigError(f"{type(model).__name__} has no torchvision-named MobileNetV2 trunk (features.N) or "
+                          f"{type(movenet).__name__} is not a MoveNet; expected e.g. simplebaseline-mnv2-edge and "
+                          "movenet-lightning")
+    src, own = movenet.state_dict(), model.state_dict()
+    pairs = _pairs(len(features), len(movenet.backbone.blocks))
+    shapes = [(m, z, tuple(src[f"{m}.weight"].shape), tuple(own[f"{z}.weight"].shape)) for m, z in pairs]
+    bad = [(m, a, b) for m, z, a, b in shapes if a != b]
+    if bad:
+        m, a, b = bad[0]
+        raise ConfigError(f"the MoveNet trunk does not fit {model.edgepose_meta.name}: {m} is {a}, the student's is "
+                          f"{b}; expected a MobileNetV2 x1.0 trunk (movenet-lightning's width)")
+    new = {}
+    for m, z in pairs:
+        w, b = src[f"{m}.weight"].clone(), src[f"{m}.bias"].clone()
+        if z == "features.0.0":
+            w, b = _fold_normalisation(w, b, model.edgepose_meta)
+        bn = _bn_of(z)
+        eps = dict(model.named_modules())[bn].eps
+        new.update({f"{z}.weight": w, f"{bn}.weight": torch.ones_like(b), f"{bn}.bias": b,
+                    f"{bn}.running_mean": torch.zeros_like(b), f"{bn}.running_var": torch.full_like(b, 1 - eps)})
+    model.load_state_dict(new, strict=False)
+    return len(new)
+
+
+def _fold_normalisation(w: torch.Tensor, b: torch.Tensor, meta) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stem weights for the student's input ``(x - mean) / std`` that compute what MoveNet's stem computed on
+    ``(x - 0.5) / 0.5``: u = v * std / 0.5 + (mean - 0.5) / 0.5 per channel."""
+    mean = torch.tensor(meta.mean, dtype=w.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(meta.std, dtype=w.dtype).view(1, 3, 1, 1)
+    w2 = w * std / MOVENET_STD
+    b2 = b + (w * (mean - MOVENET_MEAN) / MOVENET_STD).sum(dim=(1, 2, 3))
+    return w2, b2

@@ -1,0 +1,48 @@
+"""MoveNet Lightning's trunk copied into a torchvision-named MobileNetV2 x1.0 student."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgepose.errors import ConfigError
+from edgepose.models import create
+from edgepose.models.movenet_trunk import trunk_from_movenet
+
+
+@pytest.fixture(scope="module")
+def lightning():
+    return create("movenet-lightning", weights="default").eval()
+
+
+def test_stem_computes_movenets_stem_on_the_students_normalisation(lightning):
+    student = create("simplebaseline-mnv2-edge", input_size=(96, 128)).eval()
+    assert trunk_from_movenet(student, lightning) == 5 * 52
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    mean = torch.tensor(student.edgepose_meta.mean).view(1, 3, 1, 1)
+    std = torch.tensor(student.edgepose_meta.std).view(1, 3, 1, 1)
+    shifted = torch.nn.functional.pad(x[..., 1:, 1:], (0, 1, 0, 1))  # TF pads bottom/right; the zoo every side
+    with torch.no_grad():
+        want = lightning.backbone.stem((x - 0.5) / 0.5)
+        got = student.features[0]((shifted - mean) / std)
+    torch.testing.assert_close(got[..., 1:-1, 1:-1], want[..., 1:-1, 1:-1], atol=1e-4, rtol=1e-4)
+
+
+def test_folded_batchnorm_becomes_an_identity_plus_bias(lightning):
+    student = create("simplebaseline-mnv2-edge", input_size=(96, 128)).eval()
+    trunk_from_movenet(student, lightning)
+    src = lightning.state_dict()
+    conv, bn = student.features[5].conv[2], student.features[5].conv[3]  # block 4's projection
+    torch.testing.assert_close(conv.weight, src["backbone.blocks.4.project.conv.weight"])
+    x = torch.randn(2, conv.out_channels, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(bn(x), x + src["backbone.blocks.4.project.conv.bias"].view(1, -1, 1, 1),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_another_width_is_refused(lightning):
+    with pytest.raises(ConfigError, match=r"does not fit simplebaseline-mnv2s-edge: backbone.stem.conv is "
+                                          r"\(32, 3, 3, 3\), the student's is \(16, 3, 3, 3\)"):
+        trunk_from_movenet(create("simplebaseline-mnv2s-edge"), lightning)
+    with pytest.raises(ConfigError, match="no torchvision-named MobileNetV2 trunk"):
+        trunk_from_movenet(create("simplebaseline-r18"), lightning)
