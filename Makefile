@@ -49,6 +49,10 @@ demo: setup
 
 # Retrain the embedded default weights (edgepose/weights/RECIPE.md records the run that made the shipped files).
 WEIGHTS_TMP ?= .weights-build
+VIDEOS ?= ../shared/data/real-video
+DISTILL_TRAIN = $(VIDEOS)/opencv-vtest.avi $(foreach k,singleperson multiperson,$(foreach c,1 2 3,$(VIDEOS)/pose2sim-$(k)-cam0$(c).mp4))
+DISTILL_HELD_OUT = $(VIDEOS)/pose2sim-singleperson-cam04.mp4 $(VIDEOS)/pose2sim-multiperson-cam04.mp4 \
+    $(VIDEOS)/sports2d-demo.mp4
 weights: setup
 	mkdir -p $(WEIGHTS_TMP)
 	$(VENV)/bin/edgepose train --model simplebaseline-mnv2s-edge --data synthetic --epochs 12 --batch-size 32 \
@@ -63,6 +67,12 @@ weights: setup
 	$(VENV)/bin/edgepose train --model centernet-mnv2s --weights $(WEIGHTS_TMP)/cn-stage1.pt \
 	    --data synthetic --epochs 8 --batch-size 16 --lr 5e-4 --seed 1 --threads 1 \
 	    --out edgepose/weights/centernet-mnv2s.pt
+	# the real-footage top-down model: MoveNet Lightning's trunk, distilled from Thunder (+ MultiPose for the people)
+	# on whole training videos; Pose2Sim camera 4 and the Sports2D clip are held out (RECIPE.md, docs/benchmarks.md)
+	$(VENV)/bin/edgepose distill --student simplebaseline-mnv2-edge --input-size 96 128 \
+	    --init-trunk movenet-lightning --data $(DISTILL_TRAIN) --val $(DISTILL_HELD_OUT) \
+	    --eval coco:../shared/data/coco-mini/test_coco.json --epochs 12 --batch-size 32 --lr 1e-3 \
+	    --synthetic-ratio 0.2 --seed 0 --threads 2 --workers 1 --save-half --out edgepose/weights/simplebaseline-mnv2-edge.pt
 
 # Re-convert Google's MoveNet from its TFJS files (edgepose/weights/MOVENET.md); numpy does the reading.
 MOVENET_TFJS ?= ../shared/models/movenet-tfjs

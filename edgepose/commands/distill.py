@@ -55,6 +55,8 @@ def _distill_args(p) -> None:
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes")
     p.add_argument("--labels-only", action="store_true", help="pseudo-label (and cache) the footage, then stop")
     p.add_argument("--out", default=None, help="student checkpoint path (rewritten atomically every epoch)")
+    p.add_argument("--save-half", action="store_true",
+                   help="write the final checkpoint in float16 (half the size; loads as float32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -84,7 +86,7 @@ def run_distill(args) -> int:
         return 0
     hist = _train(student, train_set, cfg, args)
     results = _evaluate(student, val_set, args)
-    _save(student, args.out, hist, cfg, train_info, results)
+    _save(student, args.out, hist, cfg, train_info, results, half=args.save_half)
     return 0
 
 
@@ -195,12 +197,15 @@ def _evaluate(student, val_set, args) -> dict:
     return results
 
 
-def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict) -> None:
+def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict, *, half: bool = False) -> None:
     from edgepose.models.checkpoint import save_checkpoint
 
     info = {"epochs_done": cfg.epochs, "train_seconds": round(hist["seconds"], 1), "loss": hist["loss"],
             "config": {k: v for k, v in vars(cfg).items() if k != "progress"},
             "distill": {"labels": {k: train_info[k] for k in ("frames", "people", "joints", "teachers", "options")},
                         "results": results}}
-    save_checkpoint(student, out, info=info)
+    if half:
+        info["stored_as"] = "float16 (the results above were measured in float32)"
+    save_checkpoint(student.half() if half else student, out, info=info)
+    student.float()
     print(f"student checkpoint: {out} (trained {hist['seconds']:.0f} s); results: {json.dumps(results)}")

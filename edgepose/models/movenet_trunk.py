@@ -47,7 +47,13 @@ def _bn_of(zoo_conv: str) -> str:
 
 def trunk_from_movenet(model, movenet) -> int:
     """Copy ``movenet``'s trunk into ``model.features`` (see the module docstring); returns the tensors written.
-    ConfigError when the trunks differ (another width, or no MobileNetV2 trunk)."""
+    A MoveNet-family student (``movenet-heatmap-edge``) takes every tensor whose name and shape match instead:
+    trunk, pyramid and the heads they share. ConfigError when the trunks differ (another width, or no MobileNetV2
+    trunk)."""
+    from edgepose.models.movenet import MoveNet
+
+    if isinstance(model, MoveNet) and isinstance(movenet, MoveNet):
+        return _same_layout(model, movenet)
     features = getattr(model, "features", None)
     if features is None or not hasattr(movenet, "backbone"):
         raise ConfigError(f"{type(model).__name__} has no torchvision-named MobileNetV2 trunk (features.N) or "
@@ -82,3 +88,15 @@ def _fold_normalisation(w: torch.Tensor, b: torch.Tensor, meta) -> tuple[torch.T
     w2 = w * std / MOVENET_STD
     b2 = b + (w * (mean - MOVENET_MEAN) / MOVENET_STD).sum(dim=(1, 2, 3))
     return w2, b2
+
+
+def _same_layout(model, movenet) -> int:
+    src, own = movenet.state_dict(), model.state_dict()
+    take = {k: v for k, v in src.items() if k in own and v.shape == own[k].shape}
+    misfit = [k for k in own if k.startswith("backbone.") and k not in take]
+    if misfit:
+        raise ConfigError(f"the MoveNet trunk does not fit {model.edgepose_meta.name}: {misfit[0]} is "
+                          f"{tuple(own[misfit[0]].shape)} there, {tuple(src[misfit[0]].shape)} in the teacher; "
+                          "expected the same trunk width")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in take.items()}, strict=False)
+    return len(take)

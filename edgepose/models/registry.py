@@ -93,4 +93,14 @@ def create(name: str, *, weights: str | None = None, **kwargs: Any):
 
 def _ensure_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from edgepose.models import centernet, cpn, higherhrnet, hrnet, movenet, openpose, simcc, simplebaseline  # noqa: F401
+    from edgepose.models import (  # noqa: F401
+        centernet,
+        cpn,
+        higherhrnet,
+        hrnet,
+        movenet,
+        movenet_heatmap,
+        openpose,
+        simcc,
+        simplebaseline,
+    )

@@ -46,3 +46,17 @@ def test_another_width_is_refused(lightning):
         trunk_from_movenet(create("simplebaseline-mnv2s-edge"), lightning)
     with pytest.raises(ConfigError, match="no torchvision-named MobileNetV2 trunk"):
         trunk_from_movenet(create("simplebaseline-r18"), lightning)
+
+
+def test_movenet_heatmap_student_starts_as_lightnings_heatmap_head(lightning):
+    """``movenet-heatmap-edge`` takes Lightning's trunk, pyramid and keypoint-heatmap head by name: on the same input
+    its heatmaps are exactly Lightning's, through a sigmoid."""
+    student = create("movenet-heatmap-edge").eval()
+    assert trunk_from_movenet(student, lightning) == len(student.state_dict())
+    x = torch.rand(1, 3, 128, 96, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        want = torch.sigmoid(lightning(x)[lightning.head_names.index("kpt_heatmap")])
+        got = student(x)
+    assert got.shape == (1, 17, 32, 24)
+    torch.testing.assert_close(got, want)
+    assert student.edgepose_meta.kind == "heatmap" and student.edgepose_meta.mean == (0.5, 0.5, 0.5)

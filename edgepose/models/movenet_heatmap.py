@@ -1,0 +1,49 @@
+"""``movenet-heatmap-edge``: a top-down heatmap model on MoveNet Lightning's trunk and feature pyramid.
+
+MobileNetV2 x1.0 trunk → MoveNet's pyramid back to stride 4 (lateral 1x1 projections at strides 32, 16, 8, 4,
+bilinear x2 upsampling, separable 3x3 fusions) → one MoveNet head (separable 3x3, 96 channels, 1x1) giving K
+heatmaps at stride 4. Unlike SimpleBaseline's stride-32-only neck, the pyramid keeps the stride 4 / 8 / 16 detail,
+which a small input (96x128: a 3x4 map at stride 32) needs.
+
+It is trained like every heatmap model of the zoo (Gaussian targets, MSE, DARK decode; ``edgepose train`` /
+``edgepose distill``), and starts from Google's Lightning weights (``--init-trunk movenet-lightning`` copies the
+trunk, the pyramid and the keypoint-heatmap head by name). Input: RGB scaled to [-1, 1], as MoveNet's.
+The embedded default weights are distilled from MoveNet Thunder on real footage (``make weights``, RECIPE.md).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from edgepose.models.movenet import MEAN, STD, MoveNet
+from edgepose.models.registry import register_model
+from edgepose.models.simplebaseline import _check_common, heatmap_meta
+
+WIDTH = 1.0  # Lightning's trunk
+
+
+class MoveNetHeatmap(MoveNet):
+    """MoveNet with only the ``kpt_heatmap`` head; ``forward(x)`` → (N, K, H/4, W/4) heatmaps in (0, 1).
+
+    The head's logits go through a sigmoid, as Google's post-processing does: Lightning's maps then start close to
+    the zoo's Gaussian targets (peak 1, background 0) instead of at logits of -5 that MSE would first have to
+    undo, which wrecked the pretrained pyramid in a first trial (AP 0 after one epoch)."""
+
+    def __init__(self, num_keypoints: int = 17):
+        super().__init__(WIDTH, ("kpt_heatmap",), num_keypoints)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.heads["kpt_heatmap"](self.fpn(self.backbone(x))))
+
+
+@register_model("movenet-heatmap-edge")
+def movenet_heatmap_edge(*, num_keypoints: int | None = None, keypoints: str = "coco", input_size=(96, 128),
+                         sigma: float = 2.0, decode: str = "dark") -> MoveNetHeatmap:
+    """Top-down heatmaps on MoveNet Lightning's trunk + pyramid; 96x128 input by default (multiples of 32)."""
+    k, size = _check_common(num_keypoints, keypoints, input_size)
+    model = MoveNetHeatmap(k)
+    config = dict(keypoints=keypoints, input_size=list(size), sigma=sigma, decode=decode)
+    meta = heatmap_meta("movenet-heatmap-edge", size, keypoints, sigma, decode, config)
+    meta.mean, meta.std = MEAN, STD
+    model.edgepose_meta = meta
+    return model
