@@ -69,10 +69,10 @@ weights: setup
 	    --out edgepose/weights/centernet-mnv2s.pt
 	# the real-footage top-down model: MoveNet Lightning's trunk, distilled from Thunder (+ MultiPose for the people)
 	# on whole training videos; Pose2Sim camera 4 and the Sports2D clip are held out (RECIPE.md, docs/benchmarks.md)
-	$(VENV)/bin/edgepose distill --student simplebaseline-mnv2-edge --input-size 96 128 \
+	$(VENV)/bin/edgepose distill --student movenet-heatmap-edge \
 	    --init-trunk movenet-lightning --data $(DISTILL_TRAIN) --val $(DISTILL_HELD_OUT) \
-	    --eval coco:../shared/data/coco-mini/test_coco.json --epochs 12 --batch-size 32 --lr 1e-3 \
-	    --synthetic-ratio 0.2 --seed 0 --threads 2 --workers 1 --save-half --out edgepose/weights/simplebaseline-mnv2-edge.pt
+	    --eval coco:../shared/data/coco-mini/test_coco.json --epochs 10 --batch-size 32 --lr 5e-4 \
+	    --synthetic-ratio 0.1 --seed 0 --threads 2 --workers 1 --save-half --out edgepose/weights/movenet-heatmap-edge.pt
 
 # Re-convert Google's MoveNet from its TFJS files (edgepose/weights/MOVENET.md); numpy does the reading.
 MOVENET_TFJS ?= ../shared/models/movenet-tfjs
