@@ -47,3 +47,43 @@ def movenet_heatmap_edge(*, num_keypoints: int | None = None, keypoints: str = "
     meta.mean, meta.std = MEAN, STD
     model.edgepose_meta = meta
     return model
+
+
+# ---- bottom-up: CenterNet heads on the same trunk and pyramid -----------------------------------------
+CENTERNET_FROM_MOVENET = {"hm": "centre", "hm_hp": "kpt_heatmap"}  # heads whose meaning MoveNet's share
+
+
+class MoveNetCenterNet(MoveNet):
+    """MoveNet's trunk + pyramid with the zoo's six CenterNet heads (``edgepose.models.centernet.HEAD_NAMES``),
+    each a MoveNet head (separable 3x3, 96 channels, 1x1); ``forward(x)`` → the six maps (heatmaps as logits)."""
+
+    def __init__(self, num_keypoints: int = 17):
+        from edgepose.models.centernet import HEAD_NAMES, HEATMAP_BIAS
+        from edgepose.models.movenet import FPN_CHANNELS, Head
+
+        super().__init__(WIDTH, (), num_keypoints)
+        k = num_keypoints
+        outs = {"hm": 1, "reg": 2, "wh": 2, "hps": 2 * k, "hm_hp": k, "hp_offset": 2}
+        self.head_names = HEAD_NAMES
+        self.heads = torch.nn.ModuleDict({n: Head(FPN_CHANNELS[-1], outs[n]) for n in HEAD_NAMES})
+        for n in ("hm", "hm_hp"):
+            torch.nn.init.constant_(self.heads[n].out.bias, HEATMAP_BIAS)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        f = self.fpn(self.backbone(x))
+        return tuple(self.heads[n](f) for n in self.head_names)
+
+
+@register_model("movenet-centernet-edge")
+def movenet_centernet_edge(*, num_keypoints: int | None = None, keypoints: str = "coco", input_size=(192, 192),
+                           max_people: int = 20) -> MoveNetCenterNet:
+    """Bottom-up CenterNet heads on MoveNet Lightning's trunk + pyramid; 192x192 input by default."""
+    from edgepose.models.registry import ModelMeta
+
+    k, size = _check_common(num_keypoints, keypoints, input_size)
+    model = MoveNetCenterNet(k)
+    config = dict(keypoints=keypoints, input_size=list(size), max_people=max_people)
+    codec = dict(kind="centernet", input_size=list(size), stride=4, num_keypoints=k, max_people=max_people)
+    model.edgepose_meta = ModelMeta(name="movenet-centernet-edge", kind="centernet", input_size=size,
+                                    keypoints=keypoints, mean=MEAN, std=STD, codec=codec, config=config)
+    return model

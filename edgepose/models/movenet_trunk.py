@@ -91,7 +91,14 @@ def _fold_normalisation(w: torch.Tensor, b: torch.Tensor, meta) -> tuple[torch.T
 
 
 def _same_layout(model, movenet) -> int:
-    src, own = movenet.state_dict(), model.state_dict()
+    """Tensors of equal name and shape; a CenterNet student's ``hm`` / ``hm_hp`` heads take MoveNet's ``centre`` /
+    ``kpt_heatmap`` (the same maps: person centres and joints, as logits)."""
+    from edgepose.models.movenet_heatmap import CENTERNET_FROM_MOVENET
+
+    src, own = dict(movenet.state_dict()), model.state_dict()
+    for ours, theirs in CENTERNET_FROM_MOVENET.items():  # a name the student lacks is dropped below
+        for k in [k for k in src if k.startswith(f"heads.{theirs}.")]:
+            src[f"heads.{ours}.{k[len(f'heads.{theirs}.'):]}"] = src[k]
     take = {k: v for k, v in src.items() if k in own and v.shape == own[k].shape}
     misfit = [k for k in own if k.startswith("backbone.") and k not in take]
     if misfit:

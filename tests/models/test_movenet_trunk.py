@@ -60,3 +60,19 @@ def test_movenet_heatmap_student_starts_as_lightnings_heatmap_head(lightning):
     assert got.shape == (1, 17, 32, 24)
     torch.testing.assert_close(got, want)
     assert student.edgepose_meta.kind == "heatmap" and student.edgepose_meta.mean == (0.5, 0.5, 0.5)
+
+
+def test_movenet_centernet_student_takes_the_centre_and_joint_heatmap_heads(lightning):
+    """``movenet-centernet-edge``: trunk, pyramid, and Lightning's ``centre`` / ``kpt_heatmap`` heads as its ``hm`` /
+    ``hm_hp``; the four heads MoveNet has no counterpart for stay at their fresh init."""
+    student = create("movenet-centernet-edge").eval()
+    fresh = {k: v.clone() for k, v in student.state_dict().items() if k.startswith("heads.hps.")}
+    n = trunk_from_movenet(student, lightning)
+    assert n == len(student.state_dict()) - 4 * 5  # reg, wh, hps, hp_offset: 5 tensors each
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with torch.no_grad():
+        theirs = dict(zip(lightning.head_names, lightning(x)))
+        ours = dict(zip(student.head_names, student(x)))
+    torch.testing.assert_close(ours["hm"], theirs["centre"])
+    torch.testing.assert_close(ours["hm_hp"], theirs["kpt_heatmap"])
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in fresh.items())
