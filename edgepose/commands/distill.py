@@ -44,6 +44,9 @@ def _distill_args(p) -> None:
     p.add_argument("--synthetic-images", type=int, default=None, metavar="N",
                    help="size of the synthetic set the synthetic share is drawn from (default: the full training set, "
                         "generated once and cached in $EDGEPOSE_CACHE)")
+    p.add_argument("--max-per-video", type=int, default=None, metavar="N",
+                   help="use at most N training samples of each video per epoch (a new random subset each epoch), so "
+                        "that one long clip does not outweigh the rest (default: every sample)")
     p.add_argument("--no-real-augment", action="store_true",
                    help="no motion blur, occlusion patches or box jitter (flip, rotation, scale, colour remain)")
     p.add_argument("--flip-prob", type=float, default=0.5, help="horizontal-flip probability for real frames")
@@ -169,8 +172,8 @@ def _train(student, coco, cfg, args) -> dict:
     if args.synthetic_ratio > 0:  # no flip: the synthetic figures mark their left side by shading
         syn = synthetic_dataset(head.sample_mode, "train", args.synthetic_images, progress=not args.no_progress)
         synthetic = head.train_dataset(syn, meta, train=True, seed=args.seed, flip_prob=0.0)
-    dataset = MixedDataset(real, synthetic, args.synthetic_ratio)
-    print(f"training {meta.name}: {len(real)} real + {dataset.num_synthetic} synthetic samples per epoch, "
+    dataset = MixedDataset(real, synthetic, args.synthetic_ratio, max_per_video=args.max_per_video, seed=args.seed)
+    print(f"training {meta.name}: {dataset.num_real} real + {dataset.num_synthetic} synthetic samples per epoch, "
           f"{cfg.epochs} epochs")
     return train(student, dataset, cfg, out=args.out)
 

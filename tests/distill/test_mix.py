@@ -46,3 +46,28 @@ def test_real_only_and_errors():
             synthetic_count(10, bad)
     with pytest.raises(ConfigError, match="two datasets of one head"):
         MixedDataset(_Items("real", 4, _loss), _Items("syn", 4, lambda m, b: None), ratio=0.5)
+
+
+def test_per_video_cap_balances_long_clips():
+    from edgepose.distill.mix import per_video_cap
+
+    videos = ["long"] * 50 + ["short"] * 5
+    picks = [per_video_cap(videos, 10, epoch, seed=0) for epoch in range(3)]
+    for p in picks:
+        assert len(p) == 15 and sum(videos[i] == "short" for i in p) == 5 and p == sorted(p)
+    assert picks[0] != picks[1]  # a new subset of the long clip each epoch
+    assert per_video_cap(videos, None, 0, 0) == list(range(55))
+    with pytest.raises(ConfigError, match="--max-per-video must be >= 1"):
+        per_video_cap(videos, 0, 0, 0)
+
+
+def test_mixed_dataset_caps_real_samples_per_video():
+    class _Coco:
+        def image_info(self, i):
+            return {"video": "a" if i < 8 else "b"}
+
+    real = _Items("real", 10, _loss)
+    real.coco, real.image_ids = _Coco(), list(range(10))
+    mix = MixedDataset(real, None, 0.0, max_per_video=3)
+    assert len(mix) == mix.num_real == 5  # 3 of video a's 8, both of b's
+    assert sum(mix[i][1] >= 8 for i in range(5)) == 2
