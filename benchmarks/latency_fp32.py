@@ -1,6 +1,7 @@
 """fp32 latency per target for the default models, next to PyTorch eager (batch 1, median).
 
-    .venv/bin/python benchmarks/latency_fp32.py [--threads 2] [--runs 100] [--warmup 10]
+    .venv/bin/python benchmarks/latency_fp32.py [--models NAME_OR_CKPT ...] [--targets onnx openvino tflite]
+        [--threads 2] [--runs 100] [--warmup 10]
 
 Every runtime times ``infer`` on the same preprocessed tensor (model only, no pre/post-processing).
 OpenVINO runs at f32 inference precision (its CPU default on AMX machines would be bf16).
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_ms, table, today  # noqa: E402
 
 import edgepose  # noqa: E402
-from edgepose.models import create  # noqa: E402
+from edgepose.models.checkpoint import load_model  # noqa: E402
 from edgepose.runtimes import is_available  # noqa: E402
 from edgepose.runtimes.torch import TorchRuntime  # noqa: E402
 
@@ -39,17 +40,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), help="model names (embedded weights) or checkpoints")
+    ap.add_argument("--targets", nargs="+", default=list(TARGETS))
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in MODELS:
-            model = create(name, weights="default")
+        for spec in args.models:
+            model = load_model(spec)
+            name = f"{model.edgepose_meta.name} {'x'.join(map(str, model.edgepose_meta.input_size))}"
             with TorchRuntime(model, threads=args.threads) as rt:
                 x = _tensor(rt.spec)
                 base = median_ms(lambda x=x: rt.infer(x), args.runs, args.warmup)
             rows.append([name, "pytorch eager", f"{base:.2f}", "1.00x"])
-            for target in TARGETS:
-                b = edgepose.export(model, target=target, out=Path(tmp) / f"{name}-{target}", log=None)
+            for target in args.targets:
+                b = edgepose.export(model, target=target, out=Path(tmp) / f"{len(rows)}-{target}", log=None)
                 if not is_available(b.backend):
                     rows.append([name, target, "n/a (backend missing)", ""])
                     continue

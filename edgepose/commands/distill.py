@@ -21,6 +21,9 @@ def _distill_args(p) -> None:
     p.add_argument("--init-trunk", default=None, metavar="MOVENET",
                    help="start a MobileNetV2 x1.0 student's trunk from a MoveNet model's pose-trained one (e.g. "
                         "movenet-lightning; edgepose.models.movenet_trunk), instead of its own weights")
+    p.add_argument("--freeze-trunk", action="store_true",
+                   help="train only what follows the trunk (pyramid / neck and heads): a pretrained trunk keeps its "
+                        "features when the footage is narrow (few scenes), instead of fitting those scenes")
     p.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
                    help="real footage to pseudo-label and train on: videos, images, or folders of them")
     p.add_argument("--val", nargs="*", default=[], metavar="SOURCE",
@@ -141,6 +144,15 @@ def _student(args):
 
         n = trunk_from_movenet(model, load_model(args.init_trunk))
         print(f"trunk: {n} tensors from {args.init_trunk}")
+    if args.freeze_trunk:
+        trunk = getattr(model, "backbone", None) or getattr(model, "features", None)
+        if trunk is None:
+            raise ConfigError(f"--freeze-trunk: {model.edgepose_meta.name} has no MobileNetV2 trunk (backbone / "
+                              "features) to freeze; expected a MoveNet-family or MobileNetV2 student")
+        for p in trunk.parameters():
+            p.requires_grad_(False)
+        trunk.eval()  # BatchNorm statistics stay too
+        model.train = _train_keeping_eval(model, trunk)
     return model
 
 
@@ -212,3 +224,15 @@ def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict, *
     save_checkpoint(student.half() if half else student, out, info=info)
     student.float()
     print(f"student checkpoint: {out} (trained {hist['seconds']:.0f} s); results: {json.dumps(results)}")
+
+
+def _train_keeping_eval(model, frozen):
+    """``model.train`` that leaves the frozen trunk in eval mode (its BatchNorm statistics do not move)."""
+    base = type(model).train
+
+    def train(mode: bool = True):
+        base(model, mode)
+        frozen.eval()
+        return model
+
+    return train

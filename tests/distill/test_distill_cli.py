@@ -66,3 +66,20 @@ def test_empty_footage_folder_is_refused(tmp_path, capsys):
 def test_out_is_required_unless_labels_only(clip, capsys):
     code, _, err = _run(["distill", "--student", "simplebaseline-mnv2s-edge", "--data", str(clip)], capsys)
     assert code != 0 and "--out is required" in error_line(err)
+
+
+def test_freeze_trunk_keeps_the_trunk_fixed_and_in_eval_mode():
+    import argparse
+
+    from edgepose.commands.distill import _student
+
+    args = argparse.Namespace(student="simplebaseline-mnv2-edge", weights="none", input_size=[96, 128],
+                              init_trunk=None, freeze_trunk=True)
+    model = _student(args)
+    model.train()
+    assert not any(p.requires_grad for p in model.features.parameters())
+    assert all(p.requires_grad for p in model.final_layer.parameters())
+    assert not model.features.training and model.final_layer.training  # trunk BatchNorm statistics stay
+    with pytest.raises(Exception, match="no MobileNetV2 trunk"):
+        _student(argparse.Namespace(student="simplebaseline-r18", weights="none", input_size=None, init_trunk=None,
+                                    freeze_trunk=True))
