@@ -11,19 +11,14 @@ from edgepose.utils.fs import check_output_file
 
 
 def _distill_args(p) -> None:
+    from edgepose.commands.student import add_trunk_args
+
     p.add_argument("--student", required=True,
                    help="the model to train: a registered name (see `edgepose models`) or an edgepose checkpoint")
     p.add_argument("--weights", default=None,
                    help="the student's starting checkpoint: 'default' (its embedded weights; the default when it "
                         "has some), 'none' (random init) or a checkpoint path")
-    p.add_argument("--input-size", nargs=2, type=int, default=None, metavar=("W", "H"),
-                   help="the student's input size in pixels (multiples of 32; default: the model's own)")
-    p.add_argument("--init-trunk", default=None, metavar="MOVENET",
-                   help="start a MobileNetV2 x1.0 student's trunk from a MoveNet model's pose-trained one (e.g. "
-                        "movenet-lightning; edgepose.models.movenet_trunk), instead of its own weights")
-    p.add_argument("--freeze-trunk", action="store_true",
-                   help="train only what follows the trunk (pyramid / neck and heads): a pretrained trunk keeps its "
-                        "features when the footage is narrow (few scenes), instead of fitting those scenes")
+    add_trunk_args(p)
     p.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
                    help="real footage to pseudo-label and train on: videos, images, or folders of them")
     p.add_argument("--val", nargs="*", default=[], metavar="SOURCE",
@@ -122,6 +117,7 @@ def _check_split(data: list[str], val: list[str]) -> None:
 
 
 def _student(args):
+    from edgepose.commands.student import prepare_trunk
     from edgepose.heads import check_trainable
     from edgepose.models import create, get_factory
     from edgepose.models.checkpoint import load_checkpoint
@@ -138,21 +134,7 @@ def _student(args):
         size = {"input_size": tuple(args.input_size)} if args.input_size else {}
         model = create(args.student, weights=None if weights == "none" else weights, **size)
     check_trainable(model)
-    if args.init_trunk:
-        from edgepose.models.checkpoint import load_model
-        from edgepose.models.movenet_trunk import trunk_from_movenet
-
-        n = trunk_from_movenet(model, load_model(args.init_trunk))
-        print(f"trunk: {n} tensors from {args.init_trunk}")
-    if args.freeze_trunk:
-        trunk = getattr(model, "backbone", None) or getattr(model, "features", None)
-        if trunk is None:
-            raise ConfigError(f"--freeze-trunk: {model.edgepose_meta.name} has no MobileNetV2 trunk (backbone / "
-                              "features) to freeze; expected a MoveNet-family or MobileNetV2 student")
-        for p in trunk.parameters():
-            p.requires_grad_(False)
-        trunk.eval()  # BatchNorm statistics stay too
-        model.train = _train_keeping_eval(model, trunk)
+    prepare_trunk(model, args)
     return model
 
 
@@ -225,14 +207,3 @@ def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict, *
     student.float()
     print(f"student checkpoint: {out} (trained {hist['seconds']:.0f} s); results: {json.dumps(results)}")
 
-
-def _train_keeping_eval(model, frozen):
-    """``model.train`` that leaves the frozen trunk in eval mode (its BatchNorm statistics do not move)."""
-    base = type(model).train
-
-    def train(mode: bool = True):
-        base(model, mode)
-        frozen.eval()
-        return model
-
-    return train

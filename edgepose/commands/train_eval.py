@@ -27,6 +27,9 @@ def _train_args(p) -> None:
     p.add_argument("--weights", default=None, help="initial checkpoint to fine-tune from")
     p.add_argument("--init-backbone", default=None, metavar="CKPT",
                    help="copy matching backbone weights from another checkpoint (e.g. a trained top-down model)")
+    from edgepose.commands.student import add_trunk_args
+
+    add_trunk_args(p)
     p.add_argument("--flip-prob", type=float, default=None,
                    help="horizontal-flip augmentation probability (default: 0.5 for real data, 0 for synthetic data, "
                         "whose figures mark the left side by shading, a cue a mirror image would contradict)")
@@ -36,6 +39,7 @@ def _train_args(p) -> None:
 
 @command("train", "train a registered model on synthetic or COCO-format data")(_train_args)
 def run_train(args) -> int:
+    from edgepose.commands.student import prepare_trunk
     from edgepose.data.sources import resolve_dataset
     from edgepose.heads import check_trainable, get_head
     from edgepose.models import create
@@ -45,8 +49,10 @@ def run_train(args) -> int:
                       threads=args.threads, workers=args.workers, progress=not args.no_progress)
     cfg.validate()  # before any data is generated
     check_output_file(args.out, "--out", creates_folders=True)
-    model = create(args.model, weights=args.weights)
+    model = create(args.model, weights=args.weights,
+                   **({"input_size": tuple(args.input_size)} if args.input_size else {}))
     check_trainable(model)  # before any data is generated
+    prepare_trunk(model, args)
     if args.init_backbone:
         from edgepose.models.checkpoint import load_backbone_from
 

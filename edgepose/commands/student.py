@@ -1,0 +1,49 @@
+"""Student options shared by ``edgepose train`` and ``edgepose distill``: input size, a MoveNet trunk to start
+from, and a frozen trunk."""
+
+from __future__ import annotations
+
+from edgepose.errors import ConfigError
+
+
+def add_trunk_args(p) -> None:
+    p.add_argument("--input-size", nargs=2, type=int, default=None, metavar=("W", "H"),
+                   help="the model's input size in pixels (multiples of 32; default: the model's own)")
+    p.add_argument("--init-trunk", default=None, metavar="MOVENET",
+                   help="start the trunk from a MoveNet model's pose-trained one (e.g. movenet-lightning): "
+                        "movenet-heatmap-edge / movenet-centernet-edge take its trunk, pyramid and matching heads, "
+                        "a MobileNetV2 x1.0 model its trunk (edgepose.models.movenet_trunk)")
+    p.add_argument("--freeze-trunk", action="store_true",
+                   help="train only what follows the trunk (pyramid / neck and heads): a pretrained trunk keeps its "
+                        "features when the footage is narrow (few scenes), instead of fitting those scenes")
+
+
+def prepare_trunk(model, args) -> None:
+    """--init-trunk, then --freeze-trunk, on a freshly built model."""
+    if args.init_trunk:
+        from edgepose.models.checkpoint import load_model
+        from edgepose.models.movenet_trunk import trunk_from_movenet
+
+        n = trunk_from_movenet(model, load_model(args.init_trunk))
+        print(f"trunk: {n} tensors from {args.init_trunk}")
+    if args.freeze_trunk:
+        trunk = getattr(model, "backbone", None) or getattr(model, "features", None)
+        if trunk is None:
+            raise ConfigError(f"--freeze-trunk: {model.edgepose_meta.name} has no MobileNetV2 trunk (backbone / "
+                              "features) to freeze; expected a MoveNet-family or MobileNetV2 model")
+        for p in trunk.parameters():
+            p.requires_grad_(False)
+        trunk.eval()  # BatchNorm statistics stay too
+        model.train = _train_keeping_eval(model, trunk)
+
+
+def _train_keeping_eval(model, frozen):
+    """``model.train`` that leaves the frozen trunk in eval mode (its BatchNorm statistics do not move)."""
+    base = type(model).train
+
+    def train(mode: bool = True):
+        base(model, mode)
+        frozen.eval()
+        return model
+
+    return train
