@@ -87,7 +87,7 @@ def run_distill(args) -> int:
         return 0
     hist = _train(student, train_set, cfg, args)
     results = _evaluate(student, val_set, args)
-    _save(student, args.out, hist, cfg, train_info, results, half=args.save_half)
+    _save(student, args.out, hist, cfg, train_info, results, half=args.save_half, init_trunk=args.init_trunk)
     return 0
 
 
@@ -194,13 +194,19 @@ def _evaluate(student, val_set, args) -> dict:
     return results
 
 
-def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict, *, half: bool = False) -> None:
+def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict, *, half: bool = False,
+          init_trunk: str | None = None) -> None:
     from edgepose.models.checkpoint import save_checkpoint
 
     info = {"epochs_done": cfg.epochs, "train_seconds": round(hist["seconds"], 1), "loss": hist["loss"],
             "config": {k: v for k, v in vars(cfg).items() if k != "progress"},
             "distill": {"labels": {k: train_info[k] for k in ("frames", "people", "joints", "teachers", "options")},
                         "results": results}}
+    if init_trunk:  # the weights derive from another model's: keep where from and under what licence
+        from edgepose.models.checkpoint import load_model
+
+        origin = load_model(init_trunk).edgepose_meta.config.get("checkpoint_info") or {}
+        info["init_trunk"] = {"model": init_trunk, **{k: origin[k] for k in ("source", "licence") if k in origin}}
     if half:
         info["stored_as"] = "float16 (the results above were measured in float32)"
     save_checkpoint(student.half() if half else student, out, info=info)

@@ -3,7 +3,7 @@
 MobileNetV2 x1.0 trunk → MoveNet's pyramid back to stride 4 (lateral 1x1 projections at strides 32, 16, 8, 4,
 bilinear x2 upsampling, separable 3x3 fusions) → one MoveNet head (separable 3x3, 96 channels, 1x1) giving K
 heatmaps at stride 4. Unlike SimpleBaseline's stride-32-only neck, the pyramid keeps the stride 4 / 8 / 16 detail,
-which a small input (96x128: a 3x4 map at stride 32) needs.
+which a small input (160x192: a 5x6 map at stride 32) needs.
 
 It is trained like every heatmap model of the zoo (Gaussian targets, MSE, DARK decode; ``edgepose train`` /
 ``edgepose distill``), and starts from Google's Lightning weights (``--init-trunk movenet-lightning`` copies the
@@ -37,9 +37,9 @@ class MoveNetHeatmap(MoveNet):
 
 
 @register_model("movenet-heatmap-edge")
-def movenet_heatmap_edge(*, num_keypoints: int | None = None, keypoints: str = "coco", input_size=(96, 128),
+def movenet_heatmap_edge(*, num_keypoints: int | None = None, keypoints: str = "coco", input_size=(160, 192),
                          sigma: float = 2.0, decode: str = "dark") -> MoveNetHeatmap:
-    """Top-down heatmaps on MoveNet Lightning's trunk + pyramid; 96x128 input by default (multiples of 32)."""
+    """Top-down heatmaps on MoveNet Lightning's trunk + pyramid; 160x192 input by default (multiples of 32)."""
     k, size = _check_common(num_keypoints, keypoints, input_size)
     model = MoveNetHeatmap(k)
     config = dict(keypoints=keypoints, input_size=list(size), sigma=sigma, decode=decode)

@@ -19,6 +19,8 @@ DEFAULTS = {
     "movenet-lightning": "movenet-lightning.pt",
     "movenet-thunder": "movenet-thunder.pt",
     "movenet-multipose": "movenet-multipose.pt",
+    # distilled here from MoveNet Thunder on real footage, starting from Lightning's trunk (RECIPE.md; Apache-2.0)
+    "movenet-heatmap-edge": "movenet-heatmap-edge.pt",
 }
 
 
