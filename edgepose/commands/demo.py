@@ -22,8 +22,9 @@ def _demo_args(p) -> None:
                         "at 300 for none)")
     p.add_argument("--calib", default="synthetic:128", help="calibration source for INT8 (see `edgepose export`)")
     p.add_argument("--runs", type=int, default=100, help="timed frames per bundle (after 10 warm-up frames)")
-    p.add_argument("--real-models", default="movenet-lightning,movenet-multipose",
-                   help="comma-separated real (COCO-trained) models run beside the synthetic-trained defaults and "
+    p.add_argument("--real-models", default="movenet-lightning,movenet-multipose,movenet-heatmap-edge",
+                   help="comma-separated real-image models (MoveNet, and the model distilled from it) run beside the "
+                        "synthetic-trained defaults and "
                         "scored on the coco-mini photos; INT8 calibrated on real videos and gated label-free on "
                         "held-out ones ('' for none)")
     p.add_argument("--shared", default=None,

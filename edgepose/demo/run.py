@@ -36,7 +36,7 @@ class DemoConfig:
     runs: int = 100
     calib: str = "synthetic:128"
     shared: Path | None = None  # ../shared (data/ and models/ below it); None when absent
-    real_models: tuple[str, ...] = ("movenet-lightning", "movenet-multipose")  # scored on the real photos
+    real_models: tuple[str, ...] = ("movenet-lightning", "movenet-multipose", "movenet-heatmap-edge")  # on real photos
     real_calib_size: int = 128  # real-video frames that calibrate their INT8 bundles
     log: object = print
     ap_data: dict = field(default_factory=dict)  # model → what its AP column was measured on
