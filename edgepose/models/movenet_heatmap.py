@@ -66,8 +66,9 @@ class MoveNetCenterNet(MoveNet):
         outs = {"hm": 1, "reg": 2, "wh": 2, "hps": 2 * k, "hm_hp": k, "hp_offset": 2}
         self.head_names = HEAD_NAMES
         self.heads = torch.nn.ModuleDict({n: Head(FPN_CHANNELS[-1], outs[n]) for n in HEAD_NAMES})
-        for n in ("hm", "hm_hp"):
-            torch.nn.init.constant_(self.heads[n].out.bias, HEATMAP_BIAS)
+        for n, head in self.heads.items():  # near-zero final layers, as the zoo's CenterNet heads start
+            torch.nn.init.normal_(head.out.weight, std=0.001)
+            torch.nn.init.constant_(head.out.bias, HEATMAP_BIAS if n in ("hm", "hm_hp") else 0.0)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         f = self.fpn(self.backbone(x))
