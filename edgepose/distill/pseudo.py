@@ -116,9 +116,11 @@ def _check_teacher(model, flag: str, *, bottom_up: bool, keypoints: str) -> None
 def _resized(model, size: tuple[int, int]):
     """A copy of a registered model at another input size (same weights); the model itself when it cannot be."""
     from edgepose.models import create
+    from edgepose.models.checkpoint import INFO_KEY
 
     meta = model.edgepose_meta
-    config = dict(meta.config or {}, input_size=list(size))
+    config = {k: v for k, v in (meta.config or {}).items() if k != INFO_KEY}  # a checkpoint's load record
+    config["input_size"] = list(size)
     try:
         resized = create(meta.name, **config)
     except Exception:  # noqa: BLE001 — a model that cannot change size runs at its own (letterboxed)
