@@ -75,7 +75,7 @@ def run_distill(args) -> int:
             raise ConfigError("--out is required (the student checkpoint path) unless --labels-only")
         check_output_file(args.out, "--out", creates_folders=True)
     _check_split(args.data, args.val)
-    student = _student(args)
+    student, origin = _student(args)
     teacher = Teacher(args.person_teacher, args.teacher, keypoints=student.edgepose_meta.keypoints,
                       threads=args.threads)
     try:
@@ -87,7 +87,7 @@ def run_distill(args) -> int:
         return 0
     hist = _train(student, train_set, cfg, args)
     results = _evaluate(student, val_set, args)
-    _save(student, args.out, hist, cfg, train_info, results, half=args.save_half, init_trunk=args.init_trunk)
+    _save(student, args.out, hist, cfg, train_info, results, half=args.save_half, origin=origin)
     return 0
 
 
@@ -117,6 +117,7 @@ def _check_split(data: list[str], val: list[str]) -> None:
 
 
 def _student(args):
+    """(the student model, where its copied trunk comes from or None)."""
     from edgepose.commands.student import prepare_trunk
     from edgepose.heads import check_trainable
     from edgepose.models import create, get_factory
@@ -134,8 +135,7 @@ def _student(args):
         size = {"input_size": tuple(args.input_size)} if args.input_size else {}
         model = create(args.student, weights=None if weights == "none" else weights, **size)
     check_trainable(model)
-    prepare_trunk(model, args)
-    return model
+    return model, prepare_trunk(model, args)
 
 
 def _label(flag: str, sources: list[str], teacher, opts, args):
@@ -195,18 +195,15 @@ def _evaluate(student, val_set, args) -> dict:
 
 
 def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict, *, half: bool = False,
-          init_trunk: str | None = None) -> None:
+          origin: dict | None = None) -> None:
     from edgepose.models.checkpoint import save_checkpoint
 
     info = {"epochs_done": cfg.epochs, "train_seconds": round(hist["seconds"], 1), "loss": hist["loss"],
             "config": {k: v for k, v in vars(cfg).items() if k != "progress"},
             "distill": {"labels": {k: train_info[k] for k in ("frames", "people", "joints", "teachers", "options")},
                         "results": results}}
-    if init_trunk:  # the weights derive from another model's: keep where from and under what licence
-        from edgepose.models.checkpoint import load_model
-
-        origin = load_model(init_trunk).edgepose_meta.config.get("checkpoint_info") or {}
-        info["init_trunk"] = {"model": init_trunk, **{k: origin[k] for k in ("source", "licence") if k in origin}}
+    if origin:  # the weights derive from another model's: keep where from and under what licence
+        info["init_trunk"] = origin
     if half:
         info["stored_as"] = "float16 (the results above were measured in float32)"
     save_checkpoint(student.half() if half else student, out, info=info)

@@ -18,14 +18,19 @@ def add_trunk_args(p) -> None:
                         "features when the footage is narrow (few scenes), instead of fitting those scenes")
 
 
-def prepare_trunk(model, args) -> None:
-    """--init-trunk, then --freeze-trunk, on a freshly built model."""
+def prepare_trunk(model, args) -> dict | None:
+    """--init-trunk, then --freeze-trunk, on a freshly built model. Returns where the copied weights come from
+    (``{"model", "source", "licence"}`` from the MoveNet checkpoint's info), None without --init-trunk."""
+    origin = None
     if args.init_trunk:
-        from edgepose.models.checkpoint import load_model
+        from edgepose.models.checkpoint import INFO_KEY, load_model
         from edgepose.models.movenet_trunk import trunk_from_movenet
 
-        n = trunk_from_movenet(model, load_model(args.init_trunk))
+        movenet = load_model(args.init_trunk)
+        n = trunk_from_movenet(model, movenet)
         print(f"trunk: {n} tensors from {args.init_trunk}")
+        info = movenet.edgepose_meta.config.get(INFO_KEY) or {}
+        origin = {"model": args.init_trunk, **{k: info[k] for k in ("source", "licence") if k in info}}
     if args.freeze_trunk:
         trunk = getattr(model, "backbone", None) or getattr(model, "features", None)
         if trunk is None:
@@ -35,6 +40,7 @@ def prepare_trunk(model, args) -> None:
             p.requires_grad_(False)
         trunk.eval()  # BatchNorm statistics stay too
         model.train = _train_keeping_eval(model, trunk)
+    return origin
 
 
 def _train_keeping_eval(model, frozen):

@@ -31,10 +31,13 @@ def per_video_cap(videos: list[str], cap: int | None, epoch: int, seed: int) -> 
         return list(range(len(videos)))
     if cap < 1:
         raise ConfigError(f"--max-per-video must be >= 1, got {cap}")
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(videos):
+        groups.setdefault(v, []).append(i)
     rng = np.random.default_rng([seed, epoch, 7])
     keep: list[int] = []
-    for video in sorted(set(videos)):
-        idx = [i for i, v in enumerate(videos) if v == video]
+    for video in sorted(groups):
+        idx = groups[video]
         keep += idx if len(idx) <= cap else [idx[j] for j in rng.choice(len(idx), cap, replace=False)]
     return sorted(keep)
 
@@ -51,7 +54,7 @@ class MixedDataset(torch.utils.data.Dataset):
                               f"{type(real).__name__} and {type(synthetic).__name__}")
         self.real, self.synthetic, self.max_per_video, self.seed = real, synthetic, max_per_video, seed
         self._videos = sample_videos(real) if max_per_video is not None else None
-        self._real_idx = per_video_cap(self._videos or [""] * len(real), max_per_video, 0, seed)
+        self._real_idx = per_video_cap(self._videos, max_per_video, 0, seed) if self._videos else list(range(len(real)))
         self.num_real = len(self._real_idx)
         self.num_synthetic = synthetic_count(self.num_real, ratio) if synthetic is not None else 0
         if self.num_synthetic and len(synthetic) == 0:

@@ -35,7 +35,10 @@ import numpy as np
 
 from edgepose.errors import ConfigError, DataError
 
-LABEL_VERSION = 1  # bump when the labelling rules change: old cache entries are then not reused
+# bump when the labelling rules change: old cache entries are then not reused. 2: the person teacher really runs at
+# the frame's aspect (version 1 fell back to MultiPose's own 256x256 without a word: the resize failed on the
+# checkpoint's load record)
+LABEL_VERSION = 2
 IGNORE_SCORE = 0.1
 MIN_AREA_FRACTION = 0.05
 BOX_PAD = 0.05  # the joined box grows by this fraction of its size on every side (joints sit on the body's edge)
@@ -84,7 +87,7 @@ class Teacher:
 
         if size not in self._person_rts:
             model = self._person_model
-            if hasattr(model, "edgepose_meta") and tuple(model.edgepose_meta.input_size) != size:
+            if tuple(model.edgepose_meta.input_size) != size:
                 model = _resized(model, size)
             self._person_rts[size] = TorchRuntime(model, threads=self.threads).load()
         return self._person_rts[size]
@@ -123,7 +126,10 @@ def _resized(model, size: tuple[int, int]):
     config["input_size"] = list(size)
     try:
         resized = create(meta.name, **config)
-    except Exception:  # noqa: BLE001 — a model that cannot change size runs at its own (letterboxed)
+    except ConfigError as why:  # a size this model refuses: it runs at its own (letterboxed), and says so
+        import warnings
+
+        warnings.warn(f"person teacher {meta.name} stays at {tuple(meta.input_size)}: {why}", stacklevel=2)
         return model
     resized.load_state_dict(model.state_dict())
     return resized.eval()
@@ -146,16 +152,18 @@ def person_size(width: int, height: int, side: int) -> tuple[int, int]:
 # ---- labelling one frame -------------------------------------------------------------------------
 def label_frame(teacher: Teacher, image: np.ndarray, opts: LabelOptions) -> tuple[list[dict], Counter]:
     """COCO annotations (no ids yet; coordinates of ``image``) of the people in one BGR frame, and counts of
-    what was dropped and why."""
+    what was dropped and why. The joint teacher reads every person box of the frame in one call."""
     h, w = image.shape[:2]
     found = teacher.person_runtime(person_size(w, h, opts.person_side))(image, score_threshold=IGNORE_SCORE)
-    anns, why = [], Counter()
-    for box, score in zip(found.boxes, found.scores):
-        box = np.clip(np.asarray(box, np.float64), 0, [w - 1, h - 1, w - 1, h - 1])
-        if box[2] - box[0] < 4 or box[3] - box[1] < 4:
-            why["box under 4 px"] += 1
-            continue
-        kps = teacher.joints(image, boxes=box[None].astype(np.float32)).keypoints[0]
+    boxes = np.clip(np.asarray(found.boxes, np.float64).reshape(-1, 4), 0, [w - 1, h - 1, w - 1, h - 1])
+    big = (boxes[:, 2] - boxes[:, 0] >= 4) & (boxes[:, 3] - boxes[:, 1] >= 4)
+    why = Counter({"box under 4 px": int((~big).sum())} if not big.all() else {})
+    if not big.any():
+        return [], why
+    boxes, scores = boxes[big], np.asarray(found.scores)[big]
+    joints = teacher.joints(image, boxes=boxes.astype(np.float32)).keypoints
+    anns = []
+    for kps, box, score in zip(joints, boxes, scores):
         vis = kps[:, 2] >= opts.joint_score
         keep = score >= opts.person_score and vis.sum() >= opts.min_joints
         if not keep:
@@ -231,41 +239,12 @@ def cache_key(files: list[Path], teacher: Teacher, opts: LabelOptions) -> str:
     return h.hexdigest()[:20]
 
 
-def _frames(path: Path, stride: int):
-    """(frame number, BGR frame) of a video (every ``stride``-th) or of one image file (number 0)."""
-    import cv2
+def _readers(files: list[Path], stride: int) -> list:
+    """One calibration frame reader per file (edgepose.calibration.frames): every ``stride``-th frame of a video,
+    an image file as one frame; a video OpenCV cannot open is a one-line DataError."""
+    from edgepose.calibration.frames import IMAGE_EXTS, ImageFiles, VideoReader
 
-    from edgepose.calibration.frames import IMAGE_EXTS
-    from edgepose.data.coco import read_image
-
-    if path.suffix.lower() in IMAGE_EXTS:
-        yield 0, read_image(path)
-        return
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise DataError(f"--data {path}: OpenCV cannot open this video; expected a readable video file")
-    try:
-        n = 0
-        while cap.grab():
-            if n % stride == 0:
-                ok, frame = cap.retrieve()
-                if ok and frame is not None and frame.ndim == 3:
-                    yield n, frame
-            n += 1
-    finally:
-        cap.release()
-
-
-def _frame_total(files: list[Path], stride: int) -> int:
-    import cv2
-
-    total = 0
-    for f in files:
-        cap = cv2.VideoCapture(str(f))
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
-        cap.release()
-        total += max(1, -(-n // stride))
-    return total
+    return [ImageFiles([f], str(f)) if f.suffix.lower() in IMAGE_EXTS else VideoReader(f, stride) for f in files]
 
 
 # ---- the labelled dataset ------------------------------------------------------------------------
@@ -300,19 +279,26 @@ def pseudo_label(sources, teacher: Teacher, opts: LabelOptions | None = None, *,
 
 
 def _write_labels(files: list[Path], teacher: Teacher, opts: LabelOptions, out: Path, progress: bool) -> None:
+    """Label every frame of ``files`` into ``out`` (a temporary folder the caller renames into place)."""
     import cv2
 
-    from edgepose.calibration.frames import VIDEO_EXTS
+    from edgepose.calibration.frames import VIDEO_EXTS, Skip
     from edgepose.keypoints import get_schema
     from edgepose.utils.progress import Progress
 
     (out / "images").mkdir()
-    images, anns, dropped, per_video = [], [], Counter(), Counter()
-    bar = Progress(_frame_total(files, opts.frame_stride), "pseudo-label", enabled=progress)
+    images, anns, dropped, skipped, per_video = [], [], Counter(), Counter(), Counter()
+    readers = _readers(files, opts.frame_stride)
+    bar = Progress(sum(r.capacity for r in readers), "pseudo-label", enabled=progress)
     start = time.perf_counter()
-    for f in files:
+    for f, reader in zip(files, readers):
         video = f.stem if f.suffix.lower() in VIDEO_EXTS else f.parent.name
-        for n, frame in _frames(f, opts.frame_stride):
+        for n, load in reader.candidates(reader.capacity, 0):
+            try:
+                frame = load().image
+            except Skip as why:
+                skipped[str(why)] += 1
+                continue
             found, why = label_frame(teacher, frame, opts)
             dropped.update(why)
             s = min(1.0, opts.store_side / max(frame.shape[:2]))
@@ -328,21 +314,17 @@ def _write_labels(files: list[Path], teacher: Teacher, opts: LabelOptions, out: 
                 anns.append(dict(_scaled(a, s), id=len(anns) + 1, image_id=image_id))
                 per_video[video] += not a["iscrowd"]
             bar.update(postfix=f"{video} {len(anns)} people")
+        reader.close()
     bar.close()
     if not images:
-        raise DataError(f"--data {', '.join(map(str, files))}: no decodable frames; expected real footage")
+        raise DataError(f"--data {', '.join(map(str, files))}: no usable frames ({dict(skipped)}); expected real "
+                        "footage")
     schema = get_schema(teacher.joints.spec.keypoints)
     cat = {"id": 1, "name": "person", "keypoints": list(schema.names), "skeleton": []}
-    _write_json(out / "labels.json", {"images": images, "annotations": anns, "categories": [cat]})
+    (out / "labels.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [cat]}))
     kept = [a for a in anns if not a["iscrowd"]]
     info = {"frames": len(images), "people": len(kept), "ignored_regions": len(anns) - len(kept),
             "joints": int(sum(a["num_keypoints"] for a in kept)), "people_per_video": dict(per_video),
-            "dropped": dict(dropped), "teachers": teacher.names, "options": asdict(opts),
-            "seconds": round(time.perf_counter() - start, 1), "label_version": LABEL_VERSION}
-    _write_json(out / "info.json", info)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+            "dropped": dict(dropped), "skipped_frames": dict(skipped), "teachers": teacher.names,
+            "options": asdict(opts), "seconds": round(time.perf_counter() - start, 1), "label_version": LABEL_VERSION}
+    (out / "info.json").write_text(json.dumps(info))  # the folder becomes visible only when renamed: no temp files

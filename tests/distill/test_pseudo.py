@@ -115,14 +115,15 @@ def test_bad_options(field, value):
         LabelOptions(**{field: value}).validate()
 
 
-def test_a_checkpoint_person_teacher_runs_at_the_frames_size(tmp_path):
+def test_the_person_teacher_runs_at_the_frames_size(tmp_path):
     from edgepose.models import create
     from edgepose.models.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "multipose.pt"
     save_checkpoint(create("movenet-multipose", weights="default"), ckpt)
-    t = Teacher(str(ckpt), "movenet-thunder", keypoints="coco", threads=1)
-    try:
-        assert tuple(t.person_runtime((352, 640)).spec.input.size) == (352, 640)
-    finally:
-        t.close()
+    for person in (str(ckpt), "movenet-multipose"):  # a name loads the embedded checkpoint: the same path
+        t = Teacher(person, "movenet-thunder", keypoints="coco", threads=1)
+        try:
+            assert tuple(t.person_runtime((352, 640)).spec.input.size) == (352, 640)
+        finally:
+            t.close()
