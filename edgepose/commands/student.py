@@ -10,9 +10,11 @@ def add_trunk_args(p) -> None:
     p.add_argument("--input-size", nargs=2, type=int, default=None, metavar=("W", "H"),
                    help="the model's input size in pixels (multiples of 32; default: the model's own)")
     p.add_argument("--init-trunk", default=None, metavar="MOVENET",
-                   help="start the trunk from a MoveNet model's pose-trained one (e.g. movenet-lightning): "
-                        "movenet-heatmap-edge / movenet-centernet-edge take its trunk, pyramid and matching heads, "
-                        "a MobileNetV2 x1.0 model its trunk (edgepose.models.movenet_trunk)")
+                   help="start from a MoveNet model's pose-trained weights: movenet-heatmap-edge takes "
+                        "movenet-lightning's trunk, pyramid and joint heatmaps, movenet-centernet-edge "
+                        "movenet-multipose's trunk, pyramid and every head with a CenterNet counterpart, a "
+                        "MobileNetV2 x1.0 model (e.g. simplebaseline-mnv2-edge) Lightning's trunk "
+                        "(edgepose.models.movenet_trunk)")
     p.add_argument("--freeze-trunk", action="store_true",
                    help="train only what follows the trunk (pyramid / neck and heads): a pretrained trunk keeps its "
                         "features when the footage is narrow (few scenes), instead of fitting those scenes")

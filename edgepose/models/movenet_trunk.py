@@ -90,19 +90,52 @@ def _fold_normalisation(w: torch.Tensor, b: torch.Tensor, meta) -> tuple[torch.T
 
 
 def _same_layout(model, movenet) -> int:
-    """Tensors of equal name and shape; a CenterNet student's ``hm`` / ``hm_hp`` heads take MoveNet's ``centre`` /
-    ``kpt_heatmap`` (the same maps: person centres and joints, as logits)."""
-    from edgepose.models.movenet_heatmap import CENTERNET_FROM_MOVENET
-
+    """Tensors of equal name and shape; a CenterNet student's heads take their MoveNet counterparts
+    (:func:`_centernet_from_movenet`)."""
     src, own = dict(movenet.state_dict()), model.state_dict()
-    for ours, theirs in CENTERNET_FROM_MOVENET.items():  # a name the student lacks is dropped below
-        for k in [k for k in src if k.startswith(f"heads.{theirs}.")]:
-            src[f"heads.{ours}.{k[len(f'heads.{theirs}.'):]}"] = src[k]
+    if "heads.hps.out.weight" in own:
+        src.update(_centernet_from_movenet(src))
     take = {k: v for k, v in src.items() if k in own and v.shape == own[k].shape}
     misfit = [k for k in own if k.startswith("backbone.") and k not in take]
     if misfit:
         raise ConfigError(f"the MoveNet trunk does not fit {model.edgepose_meta.name}: {misfit[0]} is "
                           f"{tuple(own[misfit[0]].shape)} there, {tuple(src[misfit[0]].shape)} in the teacher; "
-                          "expected the same trunk width")
+                          f"expected the same trunk width ({getattr(model, 'trunk_source', 'a MoveNet')}'s)")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in take.items()}, strict=False)
     return len(take)
+
+
+def _yx_to_xy(t: torch.Tensor) -> torch.Tensor:
+    """Rows (dy, dx) per joint → (dx, dy): MoveNet's two-channel heads are y first, the zoo's CenterNet x first."""
+    return t.reshape(-1, 2, *t.shape[1:]).flip(1).reshape(t.shape)
+
+
+def _centernet_from_movenet(src: dict) -> dict:
+    """The zoo's CenterNet heads (``edgepose.models.centernet.HEAD_NAMES``) from MoveNet's, which predict the same
+    things in other layouts (both at stride 4, in feature cells):
+
+    - ``hm`` ← ``centre``, ``hm_hp`` ← ``kpt_heatmap`` (logits, as they are);
+    - ``hps`` (joint minus centre cell, x then y per joint) ← ``kpt_regress`` (y then x);
+    - ``hp_offset`` (one sub-cell (x, y) shared by all joints) has no counterpart: MoveNet's ``kpt_offset`` is
+      valid only in joint k's own channels at joint k's cells, and its rows averaged over the joints moved the
+      joints by cells (MultiPose through the zoo decoder: coco-mini AP 5.5 so, 38.0 with the student's own start);
+    - MultiPose only: ``wh`` (box width, height) ← ``box_scale`` (height, width), ``reg`` (box centre minus the
+      centre cell) ← ``box_offset``. A single-pose teacher has no box heads: they keep their start.
+    """
+    out = {}
+
+    def head(ours: str, theirs: str, rows=None) -> None:
+        if f"heads.{theirs}.out.weight" not in src:
+            return
+        for k in [k for k in src if k.startswith(f"heads.{theirs}.")]:
+            v = src[k]
+            if rows is not None and k.startswith(f"heads.{theirs}.out."):
+                v = rows(v)
+            out[f"heads.{ours}.{k[len(f'heads.{theirs}.'):]}"] = v
+
+    head("hm", "centre")
+    head("hm_hp", "kpt_heatmap")
+    head("hps", "kpt_regress", _yx_to_xy)
+    head("wh", "box_scale", _yx_to_xy)
+    head("reg", "box_offset", _yx_to_xy)
+    return out

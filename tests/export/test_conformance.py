@@ -45,10 +45,10 @@ def _model(name, photos):
 
     torch.manual_seed(0)  # the same random weights whatever ran before (the global RNG is shared)
     model = create(name, input_size=SMALL, **CONFIG.get(name, {}))
-    if name.startswith("movenet-"):  # the MoveNet-trunk students: real features (an untrained pyramid ties its peaks)
+    if hasattr(model, "trunk_source"):  # the MoveNet-trunk students: real features (an untrained pyramid ties peaks)
         from edgepose.models.movenet_trunk import trunk_from_movenet
 
-        trunk_from_movenet(model, create("movenet-lightning", weights="default"))
+        trunk_from_movenet(model, create(model.trunk_source, weights="default"))
     spec = ModelSpec.from_meta(model.edgepose_meta)
     if spec.bottom_up:
         batch = np.concatenate([bottomup_batch(img, spec.input)[0] for img, _ in photos])

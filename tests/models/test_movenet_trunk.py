@@ -1,4 +1,4 @@
-"""MoveNet Lightning's trunk copied into a torchvision-named MobileNetV2 x1.0 student."""
+"""MoveNet's trunks copied into students: a torchvision-named MobileNetV2 x1.0, and the MoveNet-trunk zoo models."""
 
 from __future__ import annotations
 
@@ -62,17 +62,31 @@ def test_movenet_heatmap_student_starts_as_lightnings_heatmap_head(lightning):
     assert student.edgepose_meta.kind == "heatmap" and student.edgepose_meta.mean == (0.5, 0.5, 0.5)
 
 
-def test_movenet_centernet_student_takes_the_centre_and_joint_heatmap_heads(lightning):
-    """``movenet-centernet-edge``: trunk, pyramid, and Lightning's ``centre`` / ``kpt_heatmap`` heads as its ``hm`` /
-    ``hm_hp``; the four heads MoveNet has no counterpart for stay at their fresh init."""
+def test_movenet_centernet_student_starts_as_multipose_in_the_zoos_layout():
+    """``movenet-centernet-edge`` takes MultiPose's trunk, pyramid and the five heads it has a counterpart for, their
+    two-channel heads turned from (y, x) into the zoo's (x, y); ``hp_offset`` keeps its start at the cell centre."""
+    multipose = create("movenet-multipose", weights="default").eval()
     student = create("movenet-centernet-edge").eval()
-    fresh = {k: v.clone() for k, v in student.state_dict().items() if k.startswith("heads.hps.")}
-    n = trunk_from_movenet(student, lightning)
-    assert n == len(student.state_dict()) - 4 * 5  # reg, wh, hps, hp_offset: 5 tensors each
-    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    fresh = {k: v.clone() for k, v in student.state_dict().items() if k.startswith("heads.hp_offset.")}
+    assert trunk_from_movenet(student, multipose) == len(student.state_dict()) - len(fresh) and len(fresh) == 5
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(2)) * 2 - 1
     with torch.no_grad():
-        theirs = dict(zip(lightning.head_names, lightning(x)))
+        theirs = dict(zip(multipose.head_names, multipose(x)))
         ours = dict(zip(student.head_names, student(x)))
-    torch.testing.assert_close(ours["hm"], theirs["centre"])
-    torch.testing.assert_close(ours["hm_hp"], theirs["kpt_heatmap"])
+
+    def xy(t):  # (N, 2K, H, W) rows (dy, dx) per joint → (dx, dy)
+        return t.reshape(t.shape[0], -1, 2, *t.shape[2:]).flip(2).reshape(t.shape)
+
+    for a, b in (("hm", "centre"), ("hm_hp", "kpt_heatmap")):
+        torch.testing.assert_close(ours[a], theirs[b])
+    for a, b in (("hps", "kpt_regress"), ("wh", "box_scale"), ("reg", "box_offset")):
+        torch.testing.assert_close(ours[a], xy(theirs[b]))
     assert all(torch.equal(v, student.state_dict()[k]) for k, v in fresh.items())
+    torch.testing.assert_close(ours["hp_offset"], torch.full_like(ours["hp_offset"], 0.5), atol=0.05, rtol=0)
+
+
+def test_movenet_centernet_student_refuses_lightnings_narrower_trunk(lightning):
+    with pytest.raises(ConfigError, match="does not fit movenet-centernet-edge: backbone.stem.conv.weight is "
+                                          r"\(48, 3, 3, 3\) there, \(32, 3, 3, 3\) in the teacher; "
+                                          r"expected the same trunk width \(movenet-multipose's\)"):
+        trunk_from_movenet(create("movenet-centernet-edge"), lightning)
