@@ -32,10 +32,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# One process by default. PYTEST_WORKERS=2: two pytest-xdist workers grouped by module / class (a crashed worker
-# fails the run), then the tests that signal their own process in one plain process — 19 min for 911 tests on 2
-# cores (2026-12-05); earlier parallel runs lost workers (causes fixed since, docs/benchmarks.md): CI keeps one process.
-PYTEST_WORKERS ?= 0
+# Two pytest-xdist workers by default (one per core of the 2-core CI machines), one thread each (tests/conftest.py),
+# grouped by module / class (a crashed worker fails the run), then the tests that signal their own process in one
+# plain process. PYTEST_WORKERS=0: everything in one process (docs/benchmarks.md has both timings).
+PYTEST_WORKERS ?= 2
 test: setup
 ifeq ($(PYTEST_WORKERS),0)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -11,6 +11,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_MODELS = REPO.parent / "shared" / "models"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest-xdist worker per core: each works with one thread (torch and every process a test
+    # starts). With torch's default of one thread per core, two workers ran four threads on two cores and spun:
+    # tests/models + tests/heads took 136 s so, 60 s with one thread each (docs/benchmarks.md).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
