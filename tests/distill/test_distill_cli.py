@@ -86,6 +86,26 @@ def test_freeze_trunk_keeps_the_trunk_fixed_and_in_eval_mode():
                                     freeze_trunk=True))
 
 
+def test_freeze_pyramid_leaves_only_the_heads_learning():
+    import argparse
+
+    from edgepose.commands.distill import _student
+
+    def args(**kw):
+        return argparse.Namespace(**dict(dict(student="movenet-heatmap-edge", weights="none", input_size=None,
+                                              init_trunk=None, freeze_trunk=True, freeze_pyramid=True), **kw))
+
+    model, _ = _student(args())
+    model.train()
+    assert not any(p.requires_grad for p in [*model.backbone.parameters(), *model.fpn.parameters()])
+    assert all(p.requires_grad for p in model.heads.parameters())
+    assert not model.fpn.training and model.heads.training
+    with pytest.raises(Exception, match="--freeze-pyramid needs --freeze-trunk"):
+        _student(args(freeze_trunk=False))
+    with pytest.raises(Exception, match="simplebaseline-mnv2-edge has no feature pyramid"):
+        _student(args(student="simplebaseline-mnv2-edge", input_size=[96, 128]))
+
+
 def test_init_trunk_records_where_the_weights_come_from():
     import argparse
 
