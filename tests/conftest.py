@@ -32,7 +32,12 @@ def shared_data() -> Path:
 def _cache_dir(tmp_path_factory) -> Path:
     """Generated data and converted models go to a session temp dir unless EDGEPOSE_CACHE is set by the caller."""
     if not os.environ.get("EDGEPOSE_CACHE"):
-        os.environ["EDGEPOSE_CACHE"] = str(tmp_path_factory.mktemp("edgepose-cache"))
+        # pytest-xdist workers share one folder (their base temp folders are siblings under the run's): a synthetic
+        # set one worker generated or a model it converted, the other reuses (both caches write atomically)
+        base = tmp_path_factory.getbasetemp()
+        root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        (root / "edgepose-cache").mkdir(exist_ok=True)
+        os.environ["EDGEPOSE_CACHE"] = str(root / "edgepose-cache")
     os.environ.setdefault("EDGEPOSE_NO_PROGRESS", "1")
     # the same model converts to TFLite once per session (edgepose.export.convert_cache); EDGEPOSE_CONVERT_CACHE=0
     # makes every export convert

@@ -145,14 +145,17 @@ def _conforms(name, target, decode, photos, tmp_path):
     model = _model(name, photos)
     bundle = edgepose.export(model, target=target, out=tmp_path / "b", decode=decode, log=None)
     assert bundle.manifest["parity"]["passed"]
+    # the golden samples reproduce bit for bit where the bundle was exported, run as the export ran them (the
+    # backend's default threads: OpenVINO's sums differ in the last bits with one thread on some layer shapes)
+    with edgepose.load(tmp_path / "b") as rt:
+        report = verify_runtime(rt, bundle)
+    assert report.passed and not any(s.deviates for s in report.stages), report.lines()
     with edgepose.load(tmp_path / "b", threads=1) as rt, TorchRuntime(wrap_for_export(model, rt.spec.decode),
                                                                        _ref_spec(rt.spec)) as ref:
         assert rt.backend == bundle.backend
         io = bundle.manifest.get("io")  # the TFLite converters' outputs, named and in the head's order
         if io:
             assert [o["name"] for o in io["outputs"]] == rt.spec.head.output_names(rt.spec.codec, rt.spec.decode)
-        report = verify_runtime(rt, bundle)  # the golden samples reproduce where the bundle was exported
-        assert report.passed and not any(s.deviates for s in report.stages), report.lines()
         if rt.spec.bottom_up:
             _check_bottomup(model, rt, ref, photos)
         else:
