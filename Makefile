@@ -34,7 +34,7 @@ setup: $(STAMP)
 
 # Two pytest-xdist workers by default (one per core of the 2-core CI machines), one thread each (tests/conftest.py),
 # grouped by module / class (a crashed worker fails the run), then the tests that signal their own process in one
-# plain process. PYTEST_WORKERS=0: everything in one process (docs/benchmarks.md has both timings).
+# plain process. PYTEST_WORKERS=0: everything in one process. Timings: docs/benchmarks.md.
 PYTEST_WORKERS ?= 2
 test: setup
 ifeq ($(PYTEST_WORKERS),0)
