@@ -20,7 +20,7 @@ def add_trunk_args(p) -> None:
                         "features when the footage is narrow (few scenes), instead of fitting those scenes")
     p.add_argument("--freeze-pyramid", action="store_true",
                    help="with --freeze-trunk: keep a MoveNet-family student's feature pyramid too, so only the heads "
-                        "learn. MoveNet has no normalisation layers: one AdamW step at lr 1e-4 on its pyramid blew "
+                        "learn. MoveNet has no normalisation layers: one AdamW step at lr 2e-4 on its pyramid blew "
                         "movenet-centernet-edge's centre loss from 1.8 to 8700")
 
 
@@ -37,7 +37,8 @@ def prepare_trunk(model, args) -> dict | None:
         print(f"trunk: {n} tensors from {args.init_trunk}")
         info = movenet.edgepose_meta.config.get(INFO_KEY) or {}
         origin = {"model": args.init_trunk, **{k: info[k] for k in ("source", "licence") if k in info}}
-    if getattr(args, "freeze_pyramid", False) and not args.freeze_trunk:
+    freeze_pyramid = getattr(args, "freeze_pyramid", False)  # a Namespace built by hand may lack it
+    if freeze_pyramid and not args.freeze_trunk:
         raise ConfigError("--freeze-pyramid needs --freeze-trunk (a pyramid learning on a moving trunk is the case "
                           "--freeze-pyramid exists to avoid); expected both flags")
     if args.freeze_trunk:
@@ -45,7 +46,7 @@ def prepare_trunk(model, args) -> dict | None:
         if frozen[0] is None:
             raise ConfigError(f"--freeze-trunk: {model.edgepose_meta.name} has no MobileNetV2 trunk (backbone / "
                               "features) to freeze; expected a MoveNet-family or MobileNetV2 model")
-        if getattr(args, "freeze_pyramid", False):
+        if freeze_pyramid:
             frozen.append(getattr(model, "fpn", None))
             if frozen[-1] is None:
                 raise ConfigError(f"--freeze-pyramid: {model.edgepose_meta.name} has no feature pyramid (fpn); "
