@@ -22,6 +22,9 @@ def add_trunk_args(p) -> None:
                    help="with --freeze-trunk: keep a MoveNet-family student's feature pyramid too, so only the heads "
                         "learn. MoveNet has no normalisation layers: one AdamW step at lr 2e-4 on its pyramid blew "
                         "movenet-centernet-edge's centre loss from 1.8 to 8700")
+    p.add_argument("--train-heads", default=None, metavar="NAME[,NAME]",
+                   help="with --freeze-pyramid: only these heads learn, the others keep their weights (e.g. "
+                        "hp_offset,reg for a movenet-centernet-edge whose other heads came from MultiPose)")
 
 
 def prepare_trunk(model, args) -> dict | None:
@@ -38,6 +41,9 @@ def prepare_trunk(model, args) -> dict | None:
         info = movenet.edgepose_meta.config.get(INFO_KEY) or {}
         origin = {"model": args.init_trunk, **{k: info[k] for k in ("source", "licence") if k in info}}
     freeze_pyramid = getattr(args, "freeze_pyramid", False)  # a Namespace built by hand may lack it
+    if getattr(args, "train_heads", None) and not freeze_pyramid:
+        raise ConfigError(f"--train-heads {args.train_heads}: needs --freeze-trunk --freeze-pyramid (heads learning "
+                          "on a moving pyramid would leave the kept heads reading features they were not made for)")
     if freeze_pyramid and not args.freeze_trunk:
         raise ConfigError("--freeze-pyramid needs --freeze-trunk (a pyramid learning on a moving trunk is the case "
                           "--freeze-pyramid exists to avoid); expected both flags")
@@ -53,12 +59,26 @@ def prepare_trunk(model, args) -> dict | None:
                                   "expected a MoveNet-family student (movenet-heatmap-edge, movenet-centernet-edge)")
         import torch
 
+        frozen += _frozen_heads(model, getattr(args, "train_heads", None))
         frozen = torch.nn.ModuleList(frozen)
         for p in frozen.parameters():
             p.requires_grad_(False)
         frozen.eval()  # BatchNorm statistics stay too
         model.train = _train_keeping_eval(model, frozen)
     return origin
+
+
+def _frozen_heads(model, train_heads: str | None) -> list:
+    """The heads --train-heads keeps (every head but the named ones); [] without the option."""
+    if not train_heads:
+        return []
+    names = [n.strip() for n in train_heads.split(",") if n.strip()]
+    heads = model.heads  # a model with a pyramid (checked before) is a MoveNet-family one, with a head dict
+    unknown = [n for n in names if n not in heads]
+    if unknown or not names:
+        raise ConfigError(f"--train-heads {train_heads}: {model.edgepose_meta.name} has no head "
+                          f"{', '.join(unknown) or '(none named)'}; expected some of {', '.join(heads)}")
+    return [h for n, h in heads.items() if n not in names]
 
 
 def _train_keeping_eval(model, frozen):

@@ -106,6 +106,28 @@ def test_freeze_pyramid_leaves_only_the_heads_learning():
         _student(args(student="simplebaseline-mnv2-edge", input_size=[96, 128]))
 
 
+def test_train_heads_leaves_only_the_named_heads_learning():
+    import argparse
+
+    from edgepose.commands.distill import _student
+
+    def args(**kw):
+        return argparse.Namespace(**dict(dict(student="movenet-centernet-edge", weights="none", input_size=None,
+                                              init_trunk=None, freeze_trunk=True, freeze_pyramid=True,
+                                              train_heads="hp_offset, reg"), **kw))
+
+    model, _ = _student(args())
+    model.train()
+    learning = {n for n, h in model.heads.items() if all(p.requires_grad for p in h.parameters())}
+    kept = {n for n, h in model.heads.items() if not any(p.requires_grad for p in h.parameters())}
+    assert learning == {"hp_offset", "reg"} and kept == set(model.heads) - learning
+    assert model.heads["hp_offset"].training and not model.heads["hm"].training
+    with pytest.raises(Exception, match="has no head centre; expected some of hm, "):
+        _student(args(train_heads="hp_offset,centre"))
+    with pytest.raises(Exception, match="--train-heads hp_offset: needs --freeze-trunk --freeze-pyramid"):
+        _student(args(train_heads="hp_offset", freeze_pyramid=False))
+
+
 def test_init_trunk_records_where_the_weights_come_from():
     import argparse
 
