@@ -55,13 +55,18 @@ class CalibrationSet:
     image_ids: list[int] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     parts: list[dict] = field(default_factory=list)
+    boxes: dict = field(default_factory=dict)  # top-down frames boxed by person_box: {"reference" | "frame": n}
 
     # ---- construction ----------------------------------------------------------------------
     @classmethod
     def from_source(cls, source, spec, *, size: int | None = None, stride: int = 1, seed: int = 0,
-                    progress: bool = True) -> CalibrationSet:
+                    progress: bool = True, person_box=None) -> CalibrationSet:
         """Read up to ``size`` samples (default 128) from ``source`` (a str / Path, or a list of them; see the
-        module docstring) for a model described by ``spec``."""
+        module docstring) for a model described by ``spec``.
+
+        ``person_box`` (top-down models): ``image -> (xyxy box, how)`` for frames that come without one (videos,
+        image folders), e.g. :func:`edgepose.calibration.label_free.person_box` with the float model, so the
+        samples are person crops like those the model will see, not whole frames squeezed to its input."""
         if size is not None and (isinstance(size, bool) or int(size) < 1):
             raise ConfigError(f"calibration size must be an integer >= 1, got {size!r}")
         if int(stride) < 1:
@@ -75,11 +80,12 @@ class CalibrationSet:
             size = int(size or DEFAULT_SIZE)
         reader = open_source(items, spec.kind, size=size, seed=seed, stride=int(stride))
         frames = [t for t in items if t.partition(":")[0] != "synthetic" and not t.endswith(".json")]
-        if not spec.bottom_up and frames:
+        if not spec.bottom_up and frames and person_box is None:
             warnings.warn(f"calibration: a top-down model calibrated on whole frames of {', '.join(frames)} (no "
                           "person boxes there); a COCO json with person boxes, or synthetic, gives ranges closer to "
                           "the person crops it will see", stacklevel=2)
-        out = _collect(cls, reader, text, size, seed, progress, spec)
+        finder = None if spec.bottom_up else person_box
+        out = _collect(cls, reader, text, size, seed, progress, spec, finder)
         out.sources = items
         return out
 
@@ -96,7 +102,7 @@ class CalibrationSet:
 
     def subset(self, n: int) -> CalibrationSet:
         """The first ``n`` samples (e.g. a small set for sensitivity analysis)."""
-        return replace(self, samples=self.samples[: max(1, int(n))], parts=[])  # per-stream counts no longer hold
+        return replace(self, samples=self.samples[: max(1, int(n))], parts=[], boxes={})  # counts no longer hold
 
     @property
     def num_skipped(self) -> int:
@@ -115,14 +121,28 @@ class CalibrationSet:
         """What the manifest records about the calibration data."""
         out = {"source": self.source, "size": len(self), "digest": self.digest, "skipped": self.num_skipped,
                "skipped_reasons": dict(sorted(self.skipped.items()))}
+        if self.boxes:
+            out["person_boxes"] = {"reference": self.boxes.get("reference", 0),
+                                   "whole frame": self.boxes.get("frame", 0)}
         return dict(out, sources=[dict(p) for p in self.parts]) if self.parts else out
 
 
 # ---- collecting ----------------------------------------------------------------------------------
-def _collect(cls, reader, source: str, size: int, seed: int, progress: bool, spec) -> CalibrationSet:
-    """Take samples from ``reader`` candidates (seeded subset when there are more than needed)."""
+def _collect(cls, reader, source: str, size: int, seed: int, progress: bool, spec, person_box=None
+             ) -> CalibrationSet:
+    """Take samples from ``reader`` candidates (seeded subset when there are more than needed); frames without a
+    person box get one from ``person_box`` when given (counted in ``boxes``)."""
     skipped: Counter = Counter(reader.skipped)
-    got = [(index, _preprocess(frame.image, frame.box, spec), frame.image_id)
+    boxes: Counter = Counter()
+
+    def box_of(frame):
+        if frame.box is not None or person_box is None:
+            return frame.box
+        box, how = person_box(frame.image)
+        boxes[how] += 1
+        return np.asarray(box, np.float32).reshape(1, 4)
+
+    got = [(index, _preprocess(frame.image, box_of(frame), spec), frame.image_id)
            for index, frame in take_frames(reader, size, seed, skipped, "calibration set", progress)]
     if not got:
         detail = f" ({skip_reasons(skipped)})" if skipped else ""
@@ -130,7 +150,8 @@ def _collect(cls, reader, source: str, size: int, seed: int, progress: bool, spe
                         f"{reader.expects}")
     got.sort(key=lambda t: t[0])
     ids = sorted({i for _, _, i in got if i is not None})
-    out = cls([s for _, s, _ in got], source, dict(skipped), ids, parts=_parts(reader, got, size))
+    out = cls([s for _, s, _ in got], source, dict(skipped), ids, parts=_parts(reader, got, size),
+              boxes=dict(boxes))
     _warn_about(out, size, skipped, source)
     return out
 

@@ -100,7 +100,7 @@ def check_val(val, size: int | None = None, flag: str = "--val") -> str | None:
 
 
 # ---- pseudo-labels --------------------------------------------------------------------------------
-def _person_box(reference, image: np.ndarray) -> tuple[np.ndarray, str]:
+def person_box(reference, image: np.ndarray) -> tuple[np.ndarray, str]:
     """Top-down: (xyxy integer box, "reference" | "frame") — the padded box around the joints the reference is
     confident about on the whole frame, else the whole frame."""
     h, w = image.shape[:2]
@@ -164,7 +164,7 @@ def _people(reference, image: np.ndarray, boxes: Counter) -> list[tuple[np.ndarr
         poses = reference(image, score_threshold=EVAL_SCORE_THRESHOLD)
         order = np.argsort(-poses.scores, kind="stable")  # the order COCOeval matches them in
         return [(poses.keypoints[i], poses.boxes[i]) for i in order if poses.scores[i] >= PERSON_FLOOR]
-    box, how = _person_box(reference, image)
+    box, how = person_box(reference, image)
     boxes[how] += 1
     return [(reference(image, boxes=box[None]).keypoints[0], box)]
 

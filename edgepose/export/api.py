@@ -139,7 +139,16 @@ def _calibration_set(model, precision: str, calib, size: int | None):
         return None
     if isinstance(calib, CalibrationSet):
         return calib.subset(size) if size else calib
-    return CalibrationSet.from_source(calib, ModelSpec.from_meta(model.edgepose_meta), size=size)
+    spec = ModelSpec.from_meta(model.edgepose_meta)
+    if spec.bottom_up:
+        return CalibrationSet.from_source(calib, spec, size=size)
+    from edgepose.calibration.label_free import person_box
+    from edgepose.runtimes.torch import TorchRuntime
+
+    # top-down frames without boxes (videos, image folders): crop the person the float model itself finds there,
+    # as the label-free gate does, so INT8 ranges come from person crops and not from whole frames squeezed small
+    with TorchRuntime(model, spec) as reference:
+        return CalibrationSet.from_source(calib, spec, size=size, person_box=lambda image: person_box(reference, image))
 
 
 def _spec_for(model, tgt, decode: str, precision: str = "fp32"):

@@ -127,6 +127,36 @@ def test_bad_arguments():
         next(_quiet("synthetic:1").batches("NCWH"))
 
 
+def test_topdown_video_frames_are_cropped_to_the_person_the_model_finds(shared_data):
+    """Frames without boxes (video) calibrate a top-down model on person crops: ``person_box`` picks them, the
+    export passes the float model's own confident-joint box (the label-free gate's), and the set counts them."""
+    from edgepose.export.api import _calibration_set
+    from edgepose.models import create
+    from edgepose.pipeline.preprocess import topdown_batch
+
+    video = next((shared_data / "posetrack18-mini" / "videos").rglob("*.mp4"))
+    boxes = [np.array([10, 20, 58, 84], np.float32), np.array([0, 0, 4, 4], np.float32)]
+    seen = []
+
+    def finder(image):
+        seen.append(image)
+        return (boxes[0], "reference") if len(seen) % 2 else (boxes[1], "frame")
+
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        cropped = CalibrationSet.from_source(video, TOPDOWN, size=4, progress=False, person_box=finder)
+    assert not [w for w in got if "whole frames" in str(w.message)]  # boxes found: nothing to warn about
+    assert len(seen) == 4 and cropped.boxes == {"reference": 2, "frame": 2}
+    assert cropped.describe()["person_boxes"] == {"reference": 2, "whole frame": 2}
+    expected = [topdown_batch(image, boxes[i % 2][None], TOPDOWN.input)[0] for i, image in enumerate(seen)]
+    assert all(any(np.array_equal(s, e) for e in expected) for s in cropped.samples)  # each sample is its crop
+    assert not any(np.array_equal(s, w) for s in cropped.samples for w in _quiet(video, size=4).samples)
+    assert cropped.subset(2).boxes == {}  # the counts describe the whole set
+    assert _quiet(video, BOTTOMUP, size=2, person_box=finder).boxes == {}  # bottom-up: whole frames, no finder
+    calib = _calibration_set(create("simplebaseline-mnv2s-edge", weights="default"), "int8", str(video), 4)
+    assert len(calib) == 4 and sum(calib.boxes.values()) == 4  # export: the float model finds the boxes
+
+
 def test_degenerate_data_and_whole_frames_warn(tmp_path):
     """All-black images calibrate INT8 ranges that fit nothing; a top-down model fed whole frames is warned."""
     import cv2

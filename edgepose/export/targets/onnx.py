@@ -58,6 +58,13 @@ def decoder_nodes(path: str | Path) -> list[str]:
     return [n.name for n in graph.node if n.name.startswith(DECODER_PREFIX)]
 
 
+def _decoder_outputs(path: str | Path) -> set[str]:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {o for n in graph.node if n.name.startswith(DECODER_PREFIX) for o in n.output}
+
+
 class _Reader:
     """CalibrationDataReader over a slice of ``calib`` (float32 NCHW batches of one)."""
 
@@ -90,7 +97,10 @@ def calibration_ranges(model: Path, calib, method: str, input_name: str, workspa
     with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrator prints its progress
         for start in range(0, len(calib), CHUNK):
             calibrator.collect_data(_Reader(calib, input_name, start, start + CHUNK))
-        q.save_tensors_data(calibrator.compute_data(), cache)
+        data = calibrator.compute_data()
+        for name in _decoder_outputs(model):  # never quantized (decoder_nodes stay float); a -inf there (a masked
+            data.data.pop(name, None)         # score) made ORT divide 0 by 0 for a zero point it then ignored
+        q.save_tensors_data(data, cache)
     if log:
         log(f"calibration: {method} ranges from {len(calib)} samples")
     return cache
