@@ -73,6 +73,11 @@ weights: setup
 	    --data $(DISTILL_TRAIN) --val $(DISTILL_HELD_OUT) --eval coco:../shared/data/coco-mini/test_coco.json \
 	    --epochs 12 --batch-size 32 --lr 2e-4 --synthetic-ratio 0.1 --max-per-video 300 --seed 0 --threads 2 \
 	    --workers 1 --save-half --out edgepose/weights/movenet-heatmap-edge.pt
+	# the bottom-up one: MultiPose's trunk, pyramid and heads re-laid as CenterNet's; only the joint-offset head learns
+	$(VENV)/bin/edgepose distill --student movenet-centernet-edge --init-trunk movenet-multipose --freeze-trunk \
+	    --freeze-pyramid --train-heads hp_offset --data $(DISTILL_TRAIN) --val $(DISTILL_HELD_OUT) \
+	    --eval coco:../shared/data/coco-mini/test_coco.json --epochs 3 --batch-size 16 --lr 1e-3 --synthetic-ratio 0 \
+	    --max-per-video 300 --seed 0 --threads 2 --workers 1 --save-half --out edgepose/weights/movenet-centernet-edge.pt
 
 # Re-convert Google's MoveNet from its TFJS files (edgepose/weights/MOVENET.md); numpy does the reading.
 MOVENET_TFJS ?= ../shared/models/movenet-tfjs

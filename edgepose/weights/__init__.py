@@ -21,6 +21,8 @@ DEFAULTS = {
     "movenet-multipose": "movenet-multipose.pt",
     # distilled here from MoveNet Thunder on real footage, starting from Lightning's trunk (RECIPE.md; Apache-2.0)
     "movenet-heatmap-edge": "movenet-heatmap-edge.pt",
+    # MultiPose's trunk, pyramid and heads re-laid as CenterNet's, its joint-offset head distilled here (RECIPE.md)
+    "movenet-centernet-edge": "movenet-centernet-edge.pt",
 }
 
 
