@@ -183,3 +183,36 @@ def test_quantizable_layers_and_unknown_exclusions(model, tmp_path):
     assert len(layers) == 56 and layers[-1] == "/final_layer/Conv"  # a plain export: no decoder wrapper
     with pytest.raises(ConfigError, match="not in the model"):
         get_target("onnx").build(ctx)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_percentile_calibration_with_the_decoder_in_the_graph(model, tmp_path):
+    """The in-graph decoder masks scores with -inf; calibration runs on the network before it, so the percentile
+    histogram does not meet an infinite range (it raised ValueError) and the decoder gets no INT8 range."""
+    from edgepose.calibration.dataset import CalibrationSet
+    from edgepose.export.onnx import export_onnx
+    from edgepose.export.targets.onnx import calibration_ranges, prepared_model, quantize_qdq
+    from edgepose.runtimes.spec import ModelSpec
+
+    onnx_exp = export_onnx(model, tmp_path / "m.onnx", decode="graph")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        calib = CalibrationSet.from_source("synthetic:8", ModelSpec.from_meta(model.edgepose_meta), progress=False)
+    ranges = {}
+    for method in ("minmax", "percentile"):
+        ws = tmp_path / method
+        ws.mkdir()
+        path = calibration_ranges(prepared_model(onnx_exp.path, ws), calib, method, "input", ws)
+        ranges[method] = json.loads(path.read_text())["data"]
+        quantize_qdq(onnx_exp.path, ws / "int8.onnx", calib, input_name="input", workspace=ws, method=method)
+        assert (ws / "int8.onnx").stat().st_size > 0
+    assert set(ranges["minmax"]) == set(ranges["percentile"]) and not any("/decoder/" in k for k in ranges["minmax"])
+
+    def top(entry) -> float:  # ORT stores a numpy value as {"data": [x] or x, ...} or as a plain number
+        value = entry["highest"]
+        value = value["data"] if isinstance(value, dict) else value
+        return float(value[0] if isinstance(value, list) else value)
+
+    # a percentile range lies inside the min-max one, and clips some of them
+    assert all(top(v) <= top(ranges["minmax"][k]) + 1e-6 for k, v in ranges["percentile"].items())
+    assert any(top(v) < top(ranges["minmax"][k]) - 1e-6 for k, v in ranges["percentile"].items())

@@ -58,11 +58,24 @@ def decoder_nodes(path: str | Path) -> list[str]:
     return [n.name for n in graph.node if n.name.startswith(DECODER_PREFIX)]
 
 
-def _decoder_outputs(path: str | Path) -> set[str]:
+def _network_only(path: Path, workspace: Path) -> Path:
+    """``path`` cut before its in-graph decoder (the raw head outputs become the outputs), for calibration: the
+    decoder stays float, and its masked scores (-inf) broke the percentile histogram and made ORT divide 0 by 0
+    for zero points it then ignored."""
     import onnx
+    import onnx.utils
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return {o for n in graph.node if n.name.startswith(DECODER_PREFIX) for o in n.output}
+    model = onnx.load(str(path))
+    graph = model.graph
+    decoder = [n for n in graph.node if n.name.startswith(DECODER_PREFIX)]
+    if not decoder:
+        return path
+    made = {o for n in graph.node if not n.name.startswith(DECODER_PREFIX) for o in n.output}
+    heads = sorted({i for n in decoder for i in n.input if i in made})
+    out = Path(workspace) / f"{path.stem}.network.onnx"
+    net = onnx.utils.Extractor(model).extract_model([i.name for i in graph.input], heads)
+    onnx.save(net, str(out))
+    return out
 
 
 class _Reader:
@@ -91,16 +104,13 @@ def calibration_ranges(model: Path, calib, method: str, input_name: str, workspa
     ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
     extra = {"percentile": PERCENTILE} if method == "percentile" else {}
     calibrator = q.create_calibrator(
-        model, ops, augmented_model_path=str(Path(workspace) / f"augmented-{method}.onnx"),
+        _network_only(model, workspace), ops, augmented_model_path=str(Path(workspace) / f"augmented-{method}.onnx"),
         calibrate_method=getattr(q.CalibrationMethod, "MinMax" if method == "minmax" else "Percentile"),
         providers=["CPUExecutionProvider"], extra_options=extra)
     with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrator prints its progress
         for start in range(0, len(calib), CHUNK):
             calibrator.collect_data(_Reader(calib, input_name, start, start + CHUNK))
-        data = calibrator.compute_data()
-        for name in _decoder_outputs(model):  # never quantized (decoder_nodes stay float); a -inf there (a masked
-            data.data.pop(name, None)         # score) made ORT divide 0 by 0 for a zero point it then ignored
-        q.save_tensors_data(data, cache)
+        q.save_tensors_data(calibrator.compute_data(), cache)
     if log:
         log(f"calibration: {method} ranges from {len(calib)} samples")
     return cache
