@@ -102,6 +102,11 @@ def _model_rows(cfg: DemoConfig, name: str, model, score, int8_kwargs: dict) -> 
     from edgepose.export.targets import get_target
 
     rows = []
+    if "int8" in cfg.precisions and "calib" in int8_kwargs:  # read (and, top-down, crop) the frames once per model
+        from edgepose.export.api import calibration_set
+
+        calib = calibration_set(model, int8_kwargs["calib"], int8_kwargs.get("calib_size"))
+        int8_kwargs = dict(int8_kwargs, calib=calib)
     for target in cfg.targets:
         for precision in cfg.precisions:
             if precision not in get_target(target).precisions:

@@ -130,7 +130,6 @@ def _checked_quant(model, precision: str, quant: QuantOptions, log) -> QuantOpti
 def _calibration_set(model, precision: str, calib, size: int | None):
     """The CalibrationSet for an int8 export (None otherwise); ConfigError before any work when missing."""
     from edgepose.calibration.dataset import CalibrationSet
-    from edgepose.runtimes.spec import ModelSpec
 
     if calib is None:
         if precision == "int8":
@@ -138,7 +137,17 @@ def _calibration_set(model, precision: str, calib, size: int | None):
                               "folder, a video, a folder of videos, a COCO json or synthetic[:N], or several)")
         return None
     if isinstance(calib, CalibrationSet):
-        return calib.subset(size) if size else calib
+        return calib.subset(size) if size and int(size) < len(calib) else calib
+    return calibration_set(model, calib, size)
+
+
+def calibration_set(model, calib, size: int | None = None):
+    """The CalibrationSet an INT8 export of ``model`` reads from ``calib`` (sources as for ``export(calib=...)``):
+    build it once and pass it as ``calib=`` to export one model to several targets without reading the frames (and,
+    for a top-down model, finding the people in them) again for each."""
+    from edgepose.calibration.dataset import CalibrationSet
+    from edgepose.runtimes.spec import ModelSpec
+
     spec = ModelSpec.from_meta(model.edgepose_meta)
     if spec.bottom_up:
         return CalibrationSet.from_source(calib, spec, size=size)

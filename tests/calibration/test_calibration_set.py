@@ -155,6 +155,8 @@ def test_topdown_video_frames_are_cropped_to_the_person_the_model_finds(shared_d
     assert _quiet(video, BOTTOMUP, size=2, person_box=finder).boxes == {}  # bottom-up: whole frames, no finder
     calib = _calibration_set(create("simplebaseline-mnv2s-edge", weights="default"), "int8", str(video), 4)
     assert len(calib) == 4 and sum(calib.boxes.values()) == 4  # export: the float model finds the boxes
+    # a set built once (edgepose.export.api.calibration_set) goes to each export whole: no subset drops its counts
+    assert _calibration_set(None, "int8", calib, 128) is calib and _calibration_set(None, "int8", calib, 2).boxes == {}
 
 
 def test_degenerate_data_and_whole_frames_warn(tmp_path):
