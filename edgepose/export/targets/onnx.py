@@ -71,7 +71,9 @@ def _network_only(path: Path, workspace: Path) -> Path:
     if not decoder:
         return path
     made = {o for n in graph.node if not n.name.startswith(DECODER_PREFIX) for o in n.output}
-    heads = sorted({i for n in decoder for i in n.input if i in made})
+    # the network's results: what the decoder reads, and graph outputs that bypass it (e.g. PAFs beside in-graph peaks)
+    heads = sorted({i for n in decoder for i in n.input if i in made}
+                   | {o.name for o in graph.output if o.name in made})
     out = Path(workspace) / f"{path.stem}.network.onnx"
     net = onnx.utils.Extractor(model).extract_model([i.name for i in graph.input], heads)
     onnx.save(net, str(out))
