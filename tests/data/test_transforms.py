@@ -250,6 +250,32 @@ def test_normalize_layouts_and_values() -> None:
         normalize(img[..., :2], mean, std)
 
 
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("to_rgb", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "uint8"])
+def test_to_tensor_equals_normalize_bit_for_bit(layout: str, to_rgb: bool, dtype: str) -> None:
+    # channel-last float input goes through a lookup table (cv2.LUT), channel swaps through cv2: the runtimes,
+    # calibration and golden samples (hashed) all depend on these bits being normalize's
+    from edgepose.pipeline.preprocess import InputSpec, to_tensor
+
+    rng = np.random.default_rng(6)
+    imgs = rng.integers(0, 256, size=(3, 37, 29, 3), dtype=np.uint8)
+    imgs[0, 0, :, 0] = imgs[0, 1, :, 1] = imgs[0, 2, :, 2] = np.arange(29) * 9  # 0 and 252 in every channel
+    imgs[0, 3, 0] = 255
+    for mean, std in [((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), ((0.5,) * 3, (0.5,) * 3)]:
+        spec = InputSpec((29, 37), mean=mean, std=std, layout=layout, to_rgb=to_rgb, dtype=dtype)
+        got = to_tensor(imgs, spec)
+        if dtype == "float32":
+            want = normalize(imgs, mean, std, to_rgb=to_rgb, layout=layout)
+        else:
+            want = imgs[..., ::-1] if to_rgb else imgs
+            want = want.transpose(0, 3, 1, 2) if layout == "NCHW" else want
+        assert got.dtype == want.dtype and got.shape == want.shape and got.flags.c_contiguous
+        assert got.tobytes() == np.ascontiguousarray(want).tobytes()
+    empty = to_tensor(imgs[:0], InputSpec((29, 37), layout=layout, to_rgb=to_rgb, dtype=dtype))
+    assert empty.shape[0] == 0 and empty.dtype == np.dtype(dtype)
+
+
 def test_color_jitter_is_seeded_and_identity_without_jitter() -> None:
     img = np.random.default_rng(6).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
     same = color_jitter(img, np.random.default_rng(0), 0.0, 0.0, 0.0, 0.0)
