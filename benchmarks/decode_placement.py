@@ -1,20 +1,22 @@
 """Where to decode: the in-graph decoder against host decode, per target and precision, whole frames.
 
-    .venv/bin/python benchmarks/decode_placement.py [--targets onnx openvino tflite] [--precisions fp32 int8]
-        [--threads 2] [--runs 200] [--rounds 7]
+    .venv/bin/python benchmarks/decode_placement.py [--models simplebaseline-mnv2s-edge] [--calib synthetic]
+        [--targets onnx openvino tflite] [--precisions fp32 int8] [--threads 2] [--runs 200] [--rounds 7]
 
-For each target × precision the default top-down model is exported twice (``--decode graph`` and
-``--decode host``; INT8 calibrated on synthetic:128 and accuracy-gated) and both bundles are timed in
+For each model × target × precision the model (embedded default weights) is exported twice (``--decode graph``
+and ``--decode host``; INT8 calibrated on synthetic:128 and accuracy-gated, or with ``--calib real`` on the demo's
+real videos, gated label-free on its held-out ones at the demo's limit) and both bundles are timed in
 interleaved rounds: ``rt.infer`` on a tensor (the model, plus the decoder when it is in the graph) and the
-whole per-frame call ``rt(frame, box)`` (crop, normalise, inference, decode, map back) on a generated
-640x480 frame. Ratio = median of the per-round ratios graph / host (below 1: the graph decode is faster per
-frame). The gate lines (AP drop, keypoint displacement) of both INT8 bundles are printed too. This is what
-``resolve_decode`` of each target is decided on.
+whole per-frame call ``rt(frame, box)`` (crop, normalise, inference, decode, map back; bottom-up models: the
+whole frame) on a generated 640x480 frame. Ratio = median of the per-round ratios graph / host (below 1: the
+graph decode is faster per frame). The gate lines (AP drop, keypoint displacement) of both INT8 bundles are
+printed too. This is what ``resolve_decode`` of each target is decided on.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
@@ -30,10 +32,20 @@ from edgepose.utils.timing import times_ms  # noqa: E402
 MODEL = "simplebaseline-mnv2s-edge"
 
 
-def _export(model, target: str, precision: str, decode: str, out: Path):
+def _calib_options(calib: str) -> dict:
+    if calib == "synthetic":
+        return {"calib": "synthetic:128"}
+    from edgepose.demo.real import CALIB_VIDEOS, REAL_MAX_AP_DROP, VAL_VIDEOS
+
+    videos = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-video"
+    return {"calib": [str(videos / v) for v in CALIB_VIDEOS], "calib_size": 128,
+            "val": [str(videos / v) for v in VAL_VIDEOS], "val_size": 60, "max_ap_drop": REAL_MAX_AP_DROP}
+
+
+def _export(model, target: str, precision: str, decode: str, out: Path, calib: str):
     import edgepose
 
-    kw = {"calib": "synthetic:128"} if precision == "int8" else {}
+    kw = _calib_options(calib) if precision == "int8" else {}
     return edgepose.export(model, target=target, precision=precision, decode=decode, out=out, log=None, **kw)
 
 
@@ -55,7 +67,9 @@ def _time(bundles: dict, args) -> dict:
             for d, rt in rts.items():
                 x = tensors[d]
                 per["infer", d].append(statistics.median(times_ms(lambda rt=rt, x=x: rt.infer(x), args.runs, 10)))
-                per["frame", d].append(statistics.median(times_ms(lambda rt=rt: rt(frame, boxes=box), args.runs, 10)))
+                boxes = None if rt.spec.bottom_up else box
+                per["frame", d].append(statistics.median(times_ms(lambda rt=rt, b=boxes: rt(frame, boxes=b),
+                                                                  args.runs, 10)))
     finally:
         for rt in rts.values():
             rt.close()
@@ -71,6 +85,9 @@ def _gate(bundle) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=[MODEL], help="registered models (embedded default weights)")
+    ap.add_argument("--calib", choices=["synthetic", "real"], default="synthetic",
+                    help="INT8 calibration: synthetic:128, or the demo's real videos with its label-free gate")
     ap.add_argument("--targets", nargs="+", default=["onnx", "openvino", "tflite"])
     ap.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
     ap.add_argument("--threads", type=int, default=2)
@@ -79,25 +96,24 @@ def main() -> None:
     args = ap.parse_args()
     from edgepose.models import create
 
-    model = create(MODEL, weights="default").eval()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for target in args.targets:
-            for precision in args.precisions:
-                bundles = {d: _export(model, target, precision, d, Path(tmp) / f"{target}-{precision}-{d}")
-                           for d in ("graph", "host")}
-                per = _time(bundles, args)
-                med = {k: statistics.median(v) for k, v in per.items()}
-                ratio = [g / h for g, h in zip(per["frame", "graph"], per["frame", "host"])]
-                rows.append([target, precision, f"{med['infer', 'graph']:.3f}", f"{med['infer', 'host']:.3f}",
-                             f"{med['frame', 'graph']:.3f}", f"{med['frame', 'host']:.3f}",
-                             f"{statistics.median(ratio):.3f} ({min(ratio):.3f}–{max(ratio):.3f})",
-                             _gate(bundles["graph"]), _gate(bundles["host"])])
+        for name, target, precision in itertools.product(args.models, args.targets, args.precisions):
+            model = create(name, weights="default").eval()
+            bundles = {d: _export(model, target, precision, d, Path(tmp) / f"{name}-{target}-{precision}-{d}",
+                                  args.calib) for d in ("graph", "host")}
+            per = _time(bundles, args)
+            med = {k: statistics.median(v) for k, v in per.items()}
+            ratio = [g / h for g, h in zip(per["frame", "graph"], per["frame", "host"])]
+            rows.append([name, target, precision, f"{med['infer', 'graph']:.3f}", f"{med['infer', 'host']:.3f}",
+                         f"{med['frame', 'graph']:.3f}", f"{med['frame', 'host']:.3f}",
+                         f"{statistics.median(ratio):.3f} ({min(ratio):.3f}–{max(ratio):.3f})",
+                         _gate(bundles["graph"]), _gate(bundles["host"])])
     print(f"# Decode placement — {today()} — {machine()}\n")
-    print(f"`.venv/bin/python benchmarks/decode_placement.py --targets {' '.join(args.targets)} --precisions "
-          f"{' '.join(args.precisions)} --threads {args.threads} --runs {args.runs} --rounds {args.rounds}` — "
-          f"{MODEL}, batch 1, median ms\n")
-    print(table(["target", "precision", "infer graph", "infer host", "frame graph", "frame host",
+    print(f"`.venv/bin/python benchmarks/decode_placement.py --models {' '.join(args.models)} --calib {args.calib} "
+          f"--targets {' '.join(args.targets)} --precisions {' '.join(args.precisions)} --threads {args.threads} "
+          f"--runs {args.runs} --rounds {args.rounds}` — batch 1, median ms\n")
+    print(table(["model", "target", "precision", "infer graph", "infer host", "frame graph", "frame host",
                  "frame graph / host", "gate graph", "gate host"], rows))
 
 

@@ -5,8 +5,8 @@ decode='graph') behind ``litert_torch.to_channel_last_io(..., args=[0])``: the i
 the outputs stay as the model returns them (NCHW heatmaps (1, K, H', W'), the six CenterNet maps, or the
 decoded keypoints / scores / boxes). Batch is fixed to 1; the runtime splits larger batches.
 
-decode='auto' resolves to 'host' here: gathers in the graph can push a TFLite GPU delegate back to the CPU.
-An explicit decode='graph' is honoured.
+decode='auto' resolves to 'graph' at fp32 / INT8 for the codecs in ``GRAPH_DECODE_CODECS``, else to 'host'
+(``TFLiteTarget.resolve_decode``). An explicit decode is honoured.
 
 Precisions (one converter per precision in ``CONVERTERS``):
 
@@ -67,6 +67,7 @@ from pathlib import Path
 from edgepose.errors import ConfigError, ExportError
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.export.targets.tflite_fix import TRANSPOSE_CONV_BIAS, with_1d_tconv_bias
+from edgepose.heads import get_head
 from edgepose.utils.native_stderr import native_stderr_held
 
 MODEL_FILE = "model.tflite"
@@ -79,6 +80,10 @@ LAYER_CLASSES = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
 # scope is its output names joined by ';'); the ops that write the model's outputs carry the signature's
 # names instead ('serving_default_output_0_output'), so _decoder_scope matches those by name
 _DECODER_SCOPE = r"Decode_decoder(?:[/;]|$)"
+# codecs whose in-graph decoder made the whole per-frame call faster than the host decode on XNNPACK, at fp32 and
+# INT8 (2 threads, batch 1, `benchmarks/decode_placement.py`, docs/benchmarks.md "Decode placement on TFLite"):
+# graph / host 0.82-0.95, the MoveNet multi-person decode 4.8 ms on the host against 0.2 ms in the graph
+GRAPH_DECODE_CODECS = frozenset({"heatmap", "centernet", "movenet", "movenet-multipose"})
 
 
 @contextlib.contextmanager
@@ -419,12 +424,13 @@ class TFLiteTarget(Target):
     layout = "NHWC"
 
     def resolve_decode(self, decode: str, kind: str, codec: dict, precision: str = "fp32") -> str:
-        """'auto' → 'host': in-graph gathers can push a TFLite GPU delegate back to the CPU, and on the CPU
-        (XNNPACK, default top-down model, 2 threads) it gains nothing where edge devices run: whole frames
-        graph / host 0.93 and 1.00 at fp32, 1.01 and 1.04 at INT8 in two runs (``benchmarks/decode_placement.py``;
-        the decoder stays float in INT8 models, same gate result as host decode). Explicit values are kept."""
+        """'auto' → 'graph' at fp32 and INT8 for the codecs measured faster decoded in the graph on XNNPACK
+        (``GRAPH_DECODE_CODECS``; the decoder stays float in INT8 models, same gate result as host decode); 'host'
+        at fp16 (made for GPU delegates: gathers in the graph can push them back to the CPU, and fp16 arithmetic
+        collapses sub-pixel refinement) and for the other codecs. Explicit values are kept."""
         if decode == "auto":
-            return "host"
+            graph = precision in ("fp32", "int8") and get_head(kind).codec_kind(codec) in GRAPH_DECODE_CODECS
+            return "graph" if graph else "host"
         return super().resolve_decode(decode, kind, codec, precision)
 
     def build(self, ctx: ExportContext) -> dict:
