@@ -31,7 +31,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0, help="sample order and augmentation (a continued run may take another)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="sample order and augmentation (a continued run may take another)")
     p.add_argument("--weights", default=None, help="checkpoint to continue from")
     p.add_argument("--out", required=True)
     args = p.parse_args()
