@@ -28,8 +28,13 @@ def test_old_bundle_loads_and_reproduces_its_golden_keypoints(name):
     with edgepose.load(FIXTURES / name, threads=1) as rt:
         assert rt.spec.head.name == manifest["spec"]["kind"]
         report = verify_runtime(rt, read_bundle(FIXTURES / name))
-        # the end-to-end stage compares this code's keypoints with the ones the old code stored, per image
-        assert report.passed and not any(s.deviates for s in report.stages), report.lines()
+        # the end-to-end stage compares this code's keypoints with the ones the old code stored, per image; the
+        # preprocessing is this code's alone (bit for bit), the network's outputs are ONNX Runtime's kernels for
+        # this CPU (bit for bit on the AVX2-only hosts; 2e-9 to 6e-8 of the range off on an AVX-512 VNNI one)
+        stages = {s.name: s for s in report.stages}
+        assert report.passed and not stages["preprocess"].deviates, report.lines()
+        assert stages["inference"].numbers["relative"] <= 1e-6, report.lines()
+        assert stages["end-to-end"].numbers["max_px"] <= 1e-3 and not stages["end-to-end"].numbers["missing_people"]
         image = np.full((96, 80, 3), 120, np.uint8)
         poses = rt(image) if rt.spec.bottom_up else rt(image, boxes=np.array([[4, 4, 76, 92]], np.float32))
         assert poses.keypoints.shape[1:] == (17, 3) and np.isfinite(poses.keypoints).all()
