@@ -149,20 +149,16 @@ def _pixel_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
 def pixel_table(spec: InputSpec) -> np.ndarray:
     """(1, 256, 3) float32 lookup table: uint8 pixel value → network input value, per channel in the network's
     colour order (``spec``'s mean / std; for ``cv2.LUT`` on channel-last images already in that order)."""
-    return _pixel_table(tuple(float(v) for v in np.broadcast_to(spec.mean, 3)),
-                        tuple(float(v) for v in np.broadcast_to(spec.std, 3)))
+    return _pixel_table(tuple(float(v) for v in spec.mean), tuple(float(v) for v in spec.std))
 
 
 def lookup(images: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """``table[p, c]`` for every pixel value p of channel c of (N, H, W, 3) uint8 ``images`` (``cv2.LUT``; a
-    (1, 256, 3) table of any dtype; 0.07 ms per 192² crop where :func:`normalize` on channel-last takes 0.5)."""
+    """``table[p, c]`` for every pixel value p of channel c of (N, H, W, 3) uint8 ``images`` (``cv2.LUT`` with a
+    (1, 256, 3) float32 table; 0.07 ms per 192² crop where :func:`normalize` on channel-last takes 0.5)."""
     src = np.ascontiguousarray(images)
     if src.size == 0:
         return np.zeros(src.shape, table.dtype)
-    flat = src.reshape(-1, *src.shape[-2:])
-    if table.dtype in (np.int8, np.uint8):  # OpenCV's 8-bit table path; int8 comes back through a uint8 view
-        return cv2.LUT(flat, table.view(np.uint8)).view(table.dtype).reshape(src.shape)
-    return cv2.LUT(flat, table).reshape(src.shape)
+    return cv2.LUT(src.reshape(-1, *src.shape[-2:]), table).reshape(src.shape)
 
 
 def to_tensor(images: np.ndarray, spec: InputSpec) -> np.ndarray:
