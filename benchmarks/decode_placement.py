@@ -35,11 +35,13 @@ MODEL = "simplebaseline-mnv2s-edge"
 def _calib_options(calib: str) -> dict:
     if calib == "synthetic":
         return {"calib": "synthetic:128"}
-    from edgepose.demo.real import CALIB_VIDEOS, REAL_MAX_AP_DROP, VAL_VIDEOS
+    from edgepose.demo.real import REAL_MAX_AP_DROP, VAL_FRAMES, real_sources
 
-    videos = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-video"
-    return {"calib": [str(videos / v) for v in CALIB_VIDEOS], "calib_size": 128,
-            "val": [str(videos / v) for v in VAL_VIDEOS], "val_size": 60, "max_ap_drop": REAL_MAX_AP_DROP}
+    sources = real_sources(Path(__file__).resolve().parents[2] / "shared")
+    if sources is None:
+        raise SystemExit("--calib real: ../shared/data (real-video, coco-mini) not found")
+    calib, val, _ = sources
+    return {"calib": calib, "calib_size": 128, "val": val, "val_size": VAL_FRAMES, "max_ap_drop": REAL_MAX_AP_DROP}
 
 
 def _export(model, target: str, precision: str, decode: str, out: Path, calib: str):
@@ -98,8 +100,9 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        models = {name: create(name, weights="default").eval() for name in args.models}
         for name, target, precision in itertools.product(args.models, args.targets, args.precisions):
-            model = create(name, weights="default").eval()
+            model = models[name]
             bundles = {d: _export(model, target, precision, d, Path(tmp) / f"{name}-{target}-{precision}-{d}",
                                   args.calib) for d in ("graph", "host")}
             per = _time(bundles, args)

@@ -163,15 +163,13 @@ def lookup(images: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 def to_tensor(images: np.ndarray, spec: InputSpec) -> np.ndarray:
     """(N, H, W, 3) BGR uint8 → the network's input tensor (layout, colour order, dtype of ``spec``)."""
-    rgb_last = spec.layout == "NHWC" and isinstance(images, np.ndarray) and images.dtype == np.uint8 \
-        and images.ndim == 4 and images.shape[-1] == 3
+    images = np.asarray(images)
     if spec.dtype == "uint8":
-        if rgb_last:
-            return swap_rb(images) if spec.to_rgb else np.ascontiguousarray(images)
-        out = images[..., ::-1] if spec.to_rgb else images
+        out = swap_rb(images) if spec.to_rgb else images
         out = out if spec.layout == "NHWC" else out.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(out)
-    if rgb_last:  # channel-last float: a table lookup (same values as normalize, ~7x faster there)
+    if spec.layout == "NHWC" and images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3:
+        # channel-last float: a table lookup (same values as normalize, ~7x faster there)
         return lookup(swap_rb(images) if spec.to_rgb else images, pixel_table(spec))
     batch = normalize(images, spec.mean, spec.std, to_rgb=spec.to_rgb, layout=spec.layout)
     return np.ascontiguousarray(batch, dtype=np.float32)
