@@ -90,6 +90,10 @@ def _quant_args(p) -> None:
     p.add_argument("--auto-mixed", action="store_true",
                    help="when the gate fails, rank the quantized layers by their effect on the output and keep the "
                         "most harmful ones in float until it passes (ONNX Runtime, TensorRT Q/DQ, OpenVINO)")
+    p.add_argument("--int8-modules", nargs="+", default=None, metavar="MODULE",
+                   help="the PyTorch modules INT8 quantizes (e.g. backbone, or backbone.features); every other op "
+                        "stays float. 'all' = the whole network. Default: the model's own choice "
+                        "(the MoveNet-trunk students: backbone, their stride-4 pyramid and heads float), else all")
     p.add_argument("--allow-accuracy-drop", action="store_true",
                    help="write the bundle even when the accuracy gate fails (the manifest records the drop)")
 
@@ -115,7 +119,7 @@ def _options(args):
     calib, val = _calib_and_val(args)
     quant = QuantOptions(calib=calib, calib_size=args.calib_size, method=args.calib_method, val=val,
                          val_size=args.val_size, max_ap_drop=args.max_ap_drop, auto_mixed=args.auto_mixed,
-                         allow_accuracy_drop=args.allow_accuracy_drop)
+                         allow_accuracy_drop=args.allow_accuracy_drop, int8_modules=args.int8_modules)
     return quant, ParityOptions(enabled=not args.no_parity)
 
 

@@ -123,6 +123,7 @@ def _checked_quant(model, precision: str, quant: QuantOptions, log) -> QuantOpti
 
         if check_val(val, quant.val_size) == "labelled":
             val = str(val[0]) if isinstance(val, (list, tuple)) else val
+    _int8_modules(model, precision, quant)  # a bad module name fails before calibration
     calib = _calibration_set(model, precision, quant.calib if precision == "int8" else None, quant.calib_size)
     return replace(quant, calib=calib, val=val)
 
@@ -184,7 +185,8 @@ def _export_one(model, tgt, *, out: Path, precision: str, decode: str, opset, dy
         ws = Path(ws)
         ctx = ExportContext(model=model, spec=spec, precision=precision, onnx=None, dir=tmp, workspace=ws,
                             options=dict(options, opset=opset, dynamic_batch=dynamic_batch), log=log,
-                            calib=quant.calib if precision == "int8" else None, method=quant.method.value)
+                            calib=quant.calib if precision == "int8" else None, method=quant.method.value,
+                            int8_modules=_int8_modules(model, precision, quant))
         if precision != "fp32":
             from edgepose.export.gated import gated_build
 
@@ -200,6 +202,12 @@ def _export_one(model, tgt, *, out: Path, precision: str, decode: str, opset, dy
         manifest = write_manifest(tmp, manifest)
     log(f"{tgt.name}: bundle written to {out}" + (f" — {extra['note']}" if extra.get("note") else ""))
     return Bundle(out, manifest)
+
+
+def _int8_modules(model, precision: str, quant: QuantOptions) -> tuple[str, ...]:
+    from edgepose.export.int8_scope import resolve_int8_modules
+
+    return resolve_int8_modules(model, quant.int8_modules) if precision == "int8" else ()
 
 
 def _fp32_build(model, tgt, ctx, samples, parity: ParityOptions) -> tuple[dict, dict]:

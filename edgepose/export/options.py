@@ -94,7 +94,9 @@ class QuantOptions:
     ``val``: labelled data, or unlabelled frames for the label-free gate (``val_size`` frames, None: 100).
     The gate refuses a bundle that loses more than ``max_ap_drop`` OKS AP points against fp32, unless
     ``allow_accuracy_drop``; ``auto_mixed`` keeps the layers INT8 hurts most in float until it passes, ranked
-    on ``sensitivity_samples`` calibration samples.
+    on ``sensitivity_samples`` calibration samples. ``int8_modules``: the PyTorch modules INT8 quantizes, the rest
+    staying float (a name, a list, or "all"; None: the model's own ``int8_modules``, else all; see
+    :mod:`edgepose.export.int8_scope`).
     """
 
     calib: Any = None
@@ -106,6 +108,7 @@ class QuantOptions:
     auto_mixed: bool = False
     allow_accuracy_drop: bool = False
     sensitivity_samples: int = 8
+    int8_modules: Any = None
 
     def __post_init__(self) -> None:
         self.method = CalibMethod.coerce(self.method, "calibration method")
@@ -141,7 +144,7 @@ FLAT_KEYWORDS = {
     "calib": (QuantOptions, "calib"), "calib_size": (QuantOptions, "calib_size"),
     "calib_method": (QuantOptions, "method"), "val": (QuantOptions, "val"), "val_size": (QuantOptions, "val_size"),
     "max_ap_drop": (QuantOptions, "max_ap_drop"), "auto_mixed": (QuantOptions, "auto_mixed"),
-    "allow_accuracy_drop": (QuantOptions, "allow_accuracy_drop"),
+    "allow_accuracy_drop": (QuantOptions, "allow_accuracy_drop"), "int8_modules": (QuantOptions, "int8_modules"),
     "rel_tol": (ParityOptions, "rel_tol"), "px_tol": (ParityOptions, "px_tol"),
 }
 

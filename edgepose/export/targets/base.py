@@ -25,6 +25,7 @@ class ExportContext:
     calib: Any = None  # edgepose.calibration.CalibrationSet for precision "int8" (None otherwise)
     exclude: tuple[str, ...] = ()  # layer names to keep in float (sensitivity-driven mixed precision)
     method: str = "minmax"  # calibration method where the target offers a choice
+    int8_modules: tuple[str, ...] = ()  # PyTorch modules INT8 covers, the rest float; () = all (int8_scope)
 
 
 class Target:

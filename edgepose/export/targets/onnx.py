@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
+from edgepose.export.int8_scope import describe, float_names
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.utils.lazy import require
 
@@ -56,6 +57,15 @@ def decoder_nodes(path: str | Path) -> list[str]:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return [n.name for n in graph.node if n.name.startswith(DECODER_PREFIX)]
+
+
+def outside_nodes(path: str | Path, int8_modules: tuple[str, ...]) -> list[str]:
+    """Names of the network's nodes (decoder excluded) outside ``int8_modules``: they stay float."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    names = [n.name for n in graph.node if n.name and not n.name.startswith(DECODER_PREFIX)]
+    return float_names(names, int8_modules, "ONNX graph")
 
 
 def _network_only(path: Path, workspace: Path) -> Path:
@@ -119,8 +129,9 @@ def calibration_ranges(model: Path, calib, method: str, input_name: str, workspa
 
 
 def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, workspace: Path,
-                 method: str = "minmax", exclude=(), symmetric: bool = False, log=None) -> dict:
-    """Static QDQ INT8 of ``src`` → ``dst``; per-channel int8 weights; ``exclude`` node names stay float.
+                 method: str = "minmax", exclude=(), symmetric: bool = False, int8_modules=(), log=None) -> dict:
+    """Static QDQ INT8 of ``src`` → ``dst``; per-channel int8 weights; ``exclude`` node names stay float, and
+    every node outside ``int8_modules`` (PyTorch module names; () = the whole network).
 
     ``symmetric``: int8 activations with zero point 0 (TensorRT's explicit quantization); otherwise uint8
     activations (ONNX Runtime's fastest CPU kernels). Same inputs → byte-identical ``dst``.
@@ -135,6 +146,7 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
     if unknown:
         raise ConfigError(f"layers to keep in float not in the model: {unknown[:3]}; expected names from "
                           "quantizable_layers()")
+    outside = outside_nodes(model, tuple(int8_modules))
     act = q.QuantType.QInt8 if symmetric else q.QuantType.QUInt8
     extra = {"WeightSymmetric": True}
     if symmetric:  # TensorRT: int8 zero points only, float bias (it fuses the bias itself)
@@ -142,7 +154,7 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
     try:
         q.quantize_static(str(model), str(dst), None, quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=act, weight_type=q.QuantType.QInt8,
-                          nodes_to_exclude=sorted(set(exclude)) + decoder_nodes(model),
+                          nodes_to_exclude=sorted(set(exclude) | set(outside)) + decoder_nodes(model),
                           calibrate_method=getattr(q.CalibrationMethod,
                                                    "MinMax" if method == "minmax" else "Percentile"),
                           extra_options=extra, calibration_cache_path=str(ranges))
@@ -153,6 +165,7 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
             "activations": "int8 symmetric" if symmetric else "uint8 asymmetric",
             "bias": "float" if symmetric else "int32",
             "calibration": calib.describe(), "kept_float": sorted(set(exclude)),
+            "int8_modules": describe(tuple(int8_modules)), "float_outside_int8_modules": len(outside),
             "float_decoder": bool(decoder_nodes(model))}
 
 
@@ -164,7 +177,8 @@ class OnnxTarget(Target):
             shutil.copyfile(ctx.onnx.path, ctx.dir / "model.onnx")
             return {"model_file": "model.onnx"}
         info = quantize_qdq(ctx.onnx.path, ctx.dir / "model.onnx", ctx.calib, input_name=ctx.onnx.input_name,
-                            workspace=ctx.workspace, method=ctx.method, exclude=ctx.exclude, log=ctx.log)
+                            workspace=ctx.workspace, method=ctx.method, exclude=ctx.exclude,
+                            int8_modules=ctx.int8_modules, log=ctx.log)
         return {"model_file": "model.onnx", "quantization": info}
 
     def quantizable_layers(self, ctx: ExportContext) -> list[str]:

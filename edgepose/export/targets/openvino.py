@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgepose.errors import ConfigError, ExportError
+from edgepose.export.int8_scope import describe, float_names
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.heads import get_head
 from edgepose.utils.lazy import require
@@ -162,7 +163,15 @@ def _check_int8_inputs(ov_model: Any, ctx: ExportContext) -> list[str]:
     if unknown:
         raise ConfigError(f"layers to keep in float not in the OpenVINO model: {unknown[:3]}; expected names "
                           "from quantizable_layers() (e.g. '/final_layer/Conv/WithoutBiases')")
-    return sorted(set(ctx.exclude)) + decoder_ops(ov_model)
+    return sorted(set(ctx.exclude) | set(outside_ops(ov_model, ctx.int8_modules))) + decoder_ops(ov_model)
+
+
+def outside_ops(ov_model: Any, int8_modules: tuple[str, ...]) -> list[str]:
+    """Friendly names of the network's ops (decoder, constants and I/O excluded) outside ``int8_modules``."""
+    names = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
+             if op.get_type_name() not in ("Constant", "Parameter", "Result")
+             and not op.get_friendly_name().startswith(DECODER_PREFIX)]
+    return float_names(names, int8_modules, "OpenVINO model")
 
 
 @contextlib.contextmanager
@@ -200,6 +209,8 @@ def quantize_nncf(ov_model: Any, ctx: ExportContext) -> tuple[Any, dict]:
             "activations": ("8-bit symmetric (u8 after ReLU, i8 otherwise)" if preset_name == "performance"
                             else "8-bit asymmetric"),
             "calibration": ctx.calib.describe(), "kept_float": sorted(set(ctx.exclude)),
+            "int8_modules": describe(ctx.int8_modules),
+            "float_outside_int8_modules": len(outside_ops(ov_model, ctx.int8_modules)),
             "float_decoder": bool(decoder_ops(ov_model)), "fake_quantize_ops": int(fq)}
     return quantized, info
 

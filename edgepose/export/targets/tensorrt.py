@@ -185,7 +185,8 @@ class TensorRTTarget(Target):
 
         dst = ctx.workspace / "model.qdq.onnx"
         info = quantize_qdq(ctx.onnx.path, dst, ctx.calib, input_name=ctx.onnx.input_name, workspace=ctx.workspace,
-                            method=ctx.method, exclude=ctx.exclude, symmetric=True, log=ctx.log)
+                            method=ctx.method, exclude=ctx.exclude, symmetric=True,
+                            int8_modules=ctx.int8_modules, log=ctx.log)
         return dst, dict(info, builder="TensorRT explicit quantization (INT8 + FP16 fallback)")
 
     def quantizable_layers(self, ctx: ExportContext) -> list[str]:

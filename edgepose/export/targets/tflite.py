@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
+from edgepose.export.int8_scope import describe, tflite_float_scope, tflite_inside
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.export.targets.tflite_fix import TRANSPOSE_CONV_BIAS, with_1d_tconv_bias
 from edgepose.heads import get_head
@@ -322,6 +323,17 @@ def _keep_float(ctx: ExportContext, layers: list[Layer]) -> tuple[list[Layer], l
     return keep, auto
 
 
+def _outside_scope(layers: list[Layer], int8_modules: tuple[str, ...]) -> str | None:
+    """Scope regex of the ops outside ``int8_modules`` (None: quantize the whole network); ConfigError when no
+    conv / fully-connected layer lies inside."""
+    if not int8_modules:
+        return None
+    if not any(tflite_inside(layer.scope, int8_modules) for layer in layers):
+        raise ConfigError(f"int8_modules {', '.join(int8_modules)} matched no layer of the TFLite model; expected "
+                          f"module names its layers carry (e.g. {layers[0].name if layers else 'none'!r})")
+    return tflite_float_scope(int8_modules)
+
+
 def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
     """Full-INT8 ``path`` from the fp32 model and ``ctx.calib``; returns the manifest's 'quantization'."""
     if ctx.calib is None or len(ctx.calib) == 0:
@@ -329,12 +341,15 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
     if ctx.method not in METHODS:
         raise ConfigError(f"TFLite INT8 calibration method must be one of {', '.join(METHODS)}, got {ctx.method!r}")
     src = with_1d_tconv_bias(float_model(ctx, module, sample))
-    keep, auto = _keep_float(ctx, layer_table(src, ctx.model))
+    layers = layer_table(src, ctx.model)
+    keep, auto = _keep_float(ctx, layers)
+    outside = _outside_scope(layers, ctx.int8_modules)
     float_io = not bool(ctx.options.get("int8_io", False))
     ranges = _calibrate(src, ctx.calib, _signature(src))
     decoder = ctx.spec.decode == "graph"
     float_scope = _decoder_scope(src) if decoder else None
-    qt = _int8_recipe(src, float_io=float_io, keep=keep, float_scope=float_scope)
+    recipe_scope = "|".join(s for s in (float_scope, outside) if s) or None
+    qt = _int8_recipe(src, float_io=float_io, keep=keep, float_scope=recipe_scope)
     try:
         with _quiet_aeq():
             qt.quantize(ranges, enable_progress_report=False).export_model(str(path), overwrite=True)
@@ -351,7 +366,7 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
             "activations": "int8 (MinMax: min / max of each tensor over the whole calibration set)",
             "io": "float32" if float_io else "int8",
             "calibration": ctx.calib.describe(), "kept_float": sorted(set(ctx.exclude)),
-            "kept_float_auto": auto, "float_decoder": decoder,
+            "kept_float_auto": auto, "float_decoder": decoder, "int8_modules": describe(ctx.int8_modules),
             "int8_op_share": round(quantized_share(model_part), 4), "ops": _op_counts(ops)}
 
 

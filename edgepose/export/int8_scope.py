@@ -1,0 +1,102 @@
+"""Which modules of a model an INT8 export quantizes (``--int8-modules``); the rest of the network stays float.
+
+Post-training INT8 adds noise everywhere; a heatmap head reads joint positions from the shape of a peak a few cells
+wide, so noise added at stride 4 moves the peak (measured on ``movenet-heatmap-edge``, docs/benchmarks.md: fully
+INT8, 28 % of the confident joints keep their fp32 heatmap cell; with the trunk INT8 and the stride-4 pyramid and
+head float, 69 %, for 0.4 ms more than fully INT8 and still 1.8x faster than fp32). A model can declare the modules
+INT8 should cover as a class attribute ``int8_modules`` (PyTorch module names, e.g. ``("backbone",)``); the user
+overrides it (``QuantOptions.int8_modules`` / ``--int8-modules``; ``"all"`` quantizes the whole network).
+
+Each quantizer reads the module names from its own graph: ONNX node names (``/backbone/features.3/Conv``, ONNX
+Runtime and TensorRT Q/DQ), OpenVINO friendly names (the same, converted from that ONNX), and litert-torch tensor
+names (``.../MobileNetV2_backbone/Sequential_features/...``). Every op outside the named modules stays float
+(ops, not only the conv layers: a quantized Add or Resize between two float convs would only add noise).
+"""
+
+from __future__ import annotations
+
+import re
+
+from edgepose.errors import ConfigError
+
+ALL = "all"
+
+
+def resolve_int8_modules(model, requested) -> tuple[str, ...]:
+    """The module names INT8 covers: ``requested`` (a name, a list of names, or "all"), else the model's own
+    ``int8_modules``; () means the whole network. Names that are not modules of ``model`` → ConfigError."""
+    names = getattr(model, "int8_modules", None) if requested is None else requested
+    if names is None or names == ALL or (not isinstance(names, str) and list(names) == [ALL]):
+        return ()
+    names = (names,) if isinstance(names, str) else tuple(names)
+    if not names:
+        raise ConfigError(f"int8_modules is empty; expected module names (e.g. {_children(model)[:1]}) or {ALL!r}")
+    known = {n for n, _ in model.named_modules() if n}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"int8_modules names {unknown[0]!r}, which is not a module of "
+                          f"{_model_name(model)}; expected one of its modules (top level: "
+                          f"{', '.join(_children(model))}) or {ALL!r}")
+    return names
+
+
+def _children(model) -> list[str]:
+    return [n for n, _ in model.named_children()]
+
+
+def _model_name(model) -> str:
+    meta = getattr(model, "edgepose_meta", None)
+    return getattr(meta, "name", type(model).__name__)
+
+
+def describe(modules: tuple[str, ...]) -> str | list[str]:
+    """The manifest's record: "all" or the module names."""
+    return list(modules) if modules else ALL
+
+
+# ---- ONNX (ONNX Runtime, TensorRT Q/DQ) and OpenVINO: '/'-separated scope names --------------------------
+# the network exported alone, or wrapped with its in-graph decoder (edgepose.codecs.graph keeps it as ``model``)
+ROOTS = ("/", "/model/")
+
+
+def in_scope(name: str, modules: tuple[str, ...]) -> bool:
+    """Whether an ONNX node name (or an OpenVINO friendly name converted from one) lies inside ``modules``:
+    module 'backbone.features' → names under '/backbone/features/' (or '/model/backbone/features/')."""
+    return any(name.startswith(root + m.replace(".", "/") + "/") for m in modules for root in ROOTS)
+
+
+def float_names(names: list[str], modules: tuple[str, ...], what: str) -> list[str]:
+    """The names of ``names`` outside ``modules`` (kept float); ConfigError when none lies inside."""
+    if not modules:
+        return []
+    inside = [n for n in names if in_scope(n, modules)]
+    if not inside:
+        raise ConfigError(f"int8_modules {', '.join(modules)} matched no op of the {what} (its names start with "
+                          f"{', '.join(sorted({_head(n) for n in names})[:4])}); expected module names the "
+                          "exporter keeps in its op names")
+    return [n for n in names if not in_scope(n, modules)]
+
+
+def _head(name: str) -> str:
+    parts = name.split("/")
+    return "/".join(parts[:2]) + "/" if len(parts) > 2 else name
+
+
+# ---- TFLite (litert-torch): '<module class>_<attribute>' path segments ------------------------------------
+def tflite_float_scope(modules: tuple[str, ...]) -> str | None:
+    """ai-edge-quantizer scope regex of the ops outside ``modules``: an op is inside when one of its output
+    tensor names runs through the model's class segment then the modules' attribute segments ('..._wrapped/
+    pkg.MobileNetV2_backbone/...'). None when the whole network is quantized."""
+    if not modules:
+        return None
+    inside = "|".join(_tflite_path(m) for m in modules)
+    return rf"^(?!.*(?:{inside}))"
+
+
+def _tflite_path(module: str) -> str:
+    return "".join(rf"/[^/;]*_{re.escape(part)}(?=[/;]|$)" for part in module.split("."))
+
+
+def tflite_inside(tensor_names: str, modules: tuple[str, ...]) -> bool:
+    """Whether an op's ';'-joined output tensor names put it inside ``modules`` (the scope regex's complement)."""
+    return any(re.search(_tflite_path(m), tensor_names) for m in modules)
