@@ -30,7 +30,8 @@ def resolve_int8_modules(model, requested) -> tuple[str, ...]:
         return ()
     names = (names,) if isinstance(names, str) else tuple(names)
     if not names:
-        raise ConfigError(f"int8_modules is empty; expected module names (e.g. {_children(model)[:1]}) or {ALL!r}")
+        raise ConfigError(f"int8_modules is empty; expected module names of {_model_name(model)} (top level: "
+                          f"{', '.join(_children(model))}) or {ALL!r}")
     known = {n for n, _ in model.named_modules() if n}
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -55,14 +56,27 @@ def describe(modules: tuple[str, ...]) -> str | list[str]:
 
 
 # ---- ONNX (ONNX Runtime, TensorRT Q/DQ) and OpenVINO: '/'-separated scope names --------------------------
-# the network exported alone, or wrapped with its in-graph decoder (edgepose.codecs.graph keeps it as ``model``)
-ROOTS = ("/", "/model/")
+# the network exported with its in-graph decoder sits under this attribute (edgepose.codecs.graph)
+WRAPPER = "model."
+
+
+def module_path(name: str) -> str:
+    """The dotted PyTorch module path an ONNX node name (or an OpenVINO friendly name converted from one) comes
+    from, op names trailing: the exporter writes a container's children either relative ('/backbone/blocks.0/
+    depthwise/Conv') or with the container's path repeated ('/features/features.0/features.0.0/Conv')."""
+    parts: list[str] = []
+    for segment in name.strip("/").split("/"):
+        # the repeated style: the segment starts with the path's tail ('conv.0' + '.0'); extend by the rest
+        tail = next((k for k in range(len(parts)) if segment.startswith(".".join(parts[k:]) + ".")), None)
+        parts += segment[len(".".join(parts[tail:])) + 1:].split(".") if tail is not None else segment.split(".")
+    return ".".join(parts)
 
 
 def in_scope(name: str, modules: tuple[str, ...]) -> bool:
-    """Whether an ONNX node name (or an OpenVINO friendly name converted from one) lies inside ``modules``:
-    module 'backbone.features' → names under '/backbone/features/' (or '/model/backbone/features/')."""
-    return any(name.startswith(root + m.replace(".", "/") + "/") for m in modules for root in ROOTS)
+    """Whether an ONNX node name (or an OpenVINO friendly name) lies inside one of ``modules``."""
+    path = module_path(name)
+    paths = (path, path[len(WRAPPER):]) if path.startswith(WRAPPER) else (path,)
+    return any(p == m or p.startswith(m + ".") for p in paths for m in modules)
 
 
 def float_names(names: list[str], modules: tuple[str, ...], what: str) -> list[str]:
@@ -75,6 +89,12 @@ def float_names(names: list[str], modules: tuple[str, ...], what: str) -> list[s
                           f"{', '.join(sorted({_head(n) for n in names})[:4])}); expected module names the "
                           "exporter keeps in its op names")
     return [n for n in names if not in_scope(n, modules)]
+
+
+def inside_names(names: list[str], modules: tuple[str, ...]) -> list[str]:
+    """The names of ``names`` inside ``modules`` (all of them when ``modules`` is empty): the layers INT8 covers,
+    the candidates ``--auto-mixed`` ranks."""
+    return [n for n in names if not modules or in_scope(n, modules)]
 
 
 def _head(name: str) -> str:

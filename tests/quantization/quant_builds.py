@@ -36,20 +36,21 @@ class TargetBuilds:
         self.built: dict = {}
         self.calib = CalibrationSet.from_source(COCO / "test_coco.json", self.spec, size=16, progress=False)
 
-    def context(self, out: Path, precision: str, exclude=(), **options):
+    def context(self, out: Path, precision: str, exclude=(), int8_modules=(), **options):
         from edgepose.export.targets.base import ExportContext
 
         out.mkdir(parents=True)
         return ExportContext(model=self.model, spec=self.spec, precision=precision, onnx=self.onnx, dir=out,
                              workspace=self.workspace, options=options, log=lambda *_: None,
-                             calib=self.calib if precision == "int8" else None, exclude=tuple(exclude))
+                             calib=self.calib if precision == "int8" else None, exclude=tuple(exclude),
+                             int8_modules=tuple(int8_modules))
 
-    def build(self, tag: str, precision: str, exclude=(), **options):
+    def build(self, tag: str, precision: str, exclude=(), int8_modules=(), **options):
         """Build into root/tag once per tag, write the manifest; returns the Bundle."""
         from edgepose.bundle import Bundle, write_manifest
 
         if tag not in self.built:
-            ctx = self.context(self.root / tag, precision, exclude, **options)
+            ctx = self.context(self.root / tag, precision, exclude, int8_modules, **options)
             manifest = dict(self.target.build(ctx), target=self.target.name, backend=self.target.backend,
                             precision=precision, spec=self.spec.to_dict())
             self.built[tag] = Bundle(ctx.dir, write_manifest(ctx.dir, manifest))

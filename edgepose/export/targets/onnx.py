@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
-from edgepose.export.int8_scope import describe, float_names
+from edgepose.export.int8_scope import describe, float_names, inside_names
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.utils.lazy import require
 
@@ -182,8 +182,9 @@ class OnnxTarget(Target):
         return {"model_file": "model.onnx", "quantization": info}
 
     def quantizable_layers(self, ctx: ExportContext) -> list[str]:
-        """Conv / ConvTranspose / Gemm / MatMul node names of the model ONNX Runtime quantizes."""
-        return quantizable_nodes(prepared_model(ctx.onnx.path, ctx.workspace))
+        """Conv / ConvTranspose / Gemm / MatMul node names of the model ONNX Runtime quantizes (those inside
+        ``ctx.int8_modules``)."""
+        return inside_names(quantizable_nodes(prepared_model(ctx.onnx.path, ctx.workspace)), ctx.int8_modules)
 
 
 TARGET = OnnxTarget()

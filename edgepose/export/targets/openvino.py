@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgepose.errors import ConfigError, ExportError
-from edgepose.export.int8_scope import describe, float_names
+from edgepose.export.int8_scope import describe, float_names, inside_names
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.heads import get_head
 from edgepose.utils.lazy import require
@@ -96,8 +96,9 @@ class OpenVINOTarget(Target):
     def quantizable_layers(self, ctx: ExportContext) -> list[str]:
         """Friendly names of the Convolution / GroupConvolution / ConvolutionBackpropData / MatMul ops NNCF
         quantizes, in graph order (in-graph decoder excluded), e.g. '/features/features.0/features.0.0/Conv/
-        WithoutBiases'. These are the names ``ctx.exclude`` takes (NNCF ignored scope)."""
-        return quantizable_ops(convert(ctx))
+        WithoutBiases'; those inside ``ctx.int8_modules``. These are the names ``ctx.exclude`` takes (NNCF
+        ignored scope)."""
+        return inside_names(quantizable_ops(convert(ctx)), ctx.int8_modules)
 
     def parity_options(self) -> dict:
         return {"device": "CPU", "inference_precision": "f32"}

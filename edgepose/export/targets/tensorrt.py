@@ -191,9 +191,10 @@ class TensorRTTarget(Target):
 
     def quantizable_layers(self, ctx: ExportContext) -> list[str]:
         """Conv / ConvTranspose / Gemm / MatMul node names of the Q/DQ ONNX (as for the ONNX target)."""
+        from edgepose.export.int8_scope import inside_names
         from edgepose.export.targets.onnx import prepared_model, quantizable_nodes
 
-        return quantizable_nodes(prepared_model(ctx.onnx.path, ctx.workspace))
+        return inside_names(quantizable_nodes(prepared_model(ctx.onnx.path, ctx.workspace)), ctx.int8_modules)
 
 
 TARGET = TensorRTTarget()

@@ -474,9 +474,9 @@ class TFLiteTarget(Target):
         """Names of the conv / depthwise / transposed-conv / fully-connected ops of the fp32 TFLite model, in
         graph order: the PyTorch module names (e.g. 'features.0.0', 'upsample_layers.1', 'final_layer'),
         ``<op>_<index>`` where litert-torch's tensor names do not lead back to a module. The names
-        ``ctx.exclude`` takes (ai-edge-quantizer keeps those ops float)."""
-        return [layer.name for layer in layer_table(float_model(ctx, nhwc_module(ctx), sample_input(ctx.spec)),
-                                                    ctx.model)]
+        ``ctx.exclude`` takes (ai-edge-quantizer keeps those ops float); those inside ``ctx.int8_modules``."""
+        layers = layer_table(float_model(ctx, nhwc_module(ctx), sample_input(ctx.spec)), ctx.model)
+        return [layer.name for layer in layers if not ctx.int8_modules or tflite_inside(layer.scope, ctx.int8_modules)]
 
 
 def _version(dist: str) -> str | None:

@@ -1,0 +1,157 @@
+"""INT8 of chosen modules only (``int8_modules``): every op outside them stays float, on every quantizer.
+
+The builds quantize only SimpleBaseline's MobileNetV2 trunk (``features``) of the default top-down model and check,
+in each target's own file, that the deconvolution neck and the final layer kept float weights and got no
+quantize ops on their inputs, while the trunk is INT8. Name resolution and bad input are unit-tested.
+"""
+
+from __future__ import annotations
+
+import pytest
+from quant_builds import MODELS, target_builds
+
+from edgepose.errors import ConfigError
+from edgepose.export.int8_scope import (
+    float_names,
+    in_scope,
+    module_path,
+    resolve_int8_modules,
+    tflite_float_scope,
+    tflite_inside,
+)
+from edgepose.models import create
+
+pytestmark = pytest.mark.filterwarnings("ignore:calibration set has only:UserWarning")
+TRUNK = ("features",)
+
+
+# ---- resolution and names ----------------------------------------------------------------------------------
+def test_the_movenet_students_quantize_their_trunk_and_the_user_overrides_it():
+    student = create("movenet-heatmap-edge")
+    assert resolve_int8_modules(student, None) == ("backbone",)
+    assert resolve_int8_modules(create("movenet-centernet-edge"), None) == ("backbone",)
+    assert resolve_int8_modules(student, "all") == ()
+    assert resolve_int8_modules(student, ["all"]) == ()
+    assert resolve_int8_modules(student, ["backbone", "fpn"]) == ("backbone", "fpn")
+    assert resolve_int8_modules(create(MODELS[0]), None) == ()  # no declaration: the whole network
+
+
+@pytest.mark.parametrize("bad, expected", [("nosuch", "'nosuch', which is not a module of movenet-heatmap-edge"),
+                                           ([], "int8_modules is empty")])
+def test_bad_module_names_are_one_line_errors(bad, expected):
+    with pytest.raises(ConfigError, match=expected) as err:
+        resolve_int8_modules(create("movenet-heatmap-edge"), bad)
+    assert "\n" not in str(err.value) and "backbone, fpn, heads" in str(err.value)
+
+
+@pytest.mark.parametrize("name, path", [
+    ("/features/features.1/conv/conv.0/conv.0.0/Conv", "features.1.conv.0.0.Conv"),  # container path repeated
+    ("/model/backbone/blocks.0/depthwise/conv/Conv/WithoutBiases", "model.backbone.blocks.0.depthwise.conv.Conv."
+                                                                   "WithoutBiases"),  # relative, OpenVINO suffix
+    ("/conv/conv/Conv", "conv.conv.Conv"), ("/Sigmoid", "Sigmoid"), ("Multiply_n4", "Multiply_n4")])
+def test_module_paths_read_from_both_exporter_naming_styles(name, path):
+    assert module_path(name) == path
+
+
+def test_onnx_names_inside_a_module_with_or_without_the_decoder_wrapper():
+    assert in_scope("/features/features.1/conv/conv.0/conv.0.0/Conv", ("features.1.conv",))
+    assert not in_scope("/features/features.1/conv/conv.0/conv.0.0/Conv", ("features.10",))
+    assert in_scope("/backbone/blocks.0/depthwise/conv/Conv", ("backbone",))
+    assert in_scope("/model/backbone/blocks.0/Add", ("backbone",))  # exported with its in-graph decoder
+    assert in_scope("/model/backbone/blocks.0/Add", ("backbone.blocks.0",))
+    assert not in_scope("/model/backbone/blocks.1/Add", ("backbone.blocks.0",))
+    assert not in_scope("/fpn/lateral.0/Conv", ("backbone",))
+    assert not in_scope("/backbone_extra/Conv", ("backbone",))
+    names = ["/backbone/a/Conv", "/fpn/b/Conv", "/Sigmoid"]
+    assert float_names(names, ("backbone",), "graph") == ["/fpn/b/Conv", "/Sigmoid"]
+    assert float_names(names, (), "graph") == []
+    with pytest.raises(ConfigError, match="matched no op of the graph"):
+        float_names(names, ("heads",), "graph")
+
+
+def test_tflite_scope_regex_floats_what_lies_outside():
+    import re
+
+    wrapped = "litert_torch.Wrapper/edgepose.models.movenet_heatmap.MoveNetHeatmap_wrapped"
+    trunk = f"{wrapped}/edgepose.models.movenet.MobileNetV2_backbone/torch.nn.modules.conv.Conv2d_stem;1"
+    fpn = f"{wrapped}/edgepose.models.movenet.FeaturePyramid_fpn/torch.nn.modules.conv.Conv2d_3;2"
+    logistic = f"{wrapped};;{wrapped}/edgepose.models.movenet.Head_kpt_heatmap/torch.nn.modules.conv.Conv2d_out;1"
+    scope = tflite_float_scope(("backbone",))
+    assert not re.search(scope, trunk) and tflite_inside(trunk, ("backbone",))
+    assert re.search(scope, fpn) and re.search(scope, logistic)
+    assert not tflite_inside(fpn.replace("_fpn", "_backbone_extra"), ("backbone",))
+    assert tflite_float_scope(()) is None
+
+
+# ---- each quantizer ---------------------------------------------------------------------------------------------
+def _consumers(graph, tensor: str) -> list:
+    return [n for n in graph.node if tensor in n.input]
+
+
+def test_onnxruntime_keeps_the_neck_and_final_layer_float(tmp_path_factory):
+    import onnx
+
+    b = target_builds("onnx", MODELS[0], tmp_path_factory).build("trunk", "int8", int8_modules=TRUNK)
+    graph = onnx.load(str(b.path / "model.onnx")).graph
+    dq_outputs = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    inside = [n for n in convs if in_scope(n.name, TRUNK)]
+    outside = [n for n in convs if not in_scope(n.name, TRUNK) and not n.name.startswith("/decoder")]
+    assert inside and outside
+    assert all(n.input[1] in dq_outputs for n in inside)  # int8 weights
+    for n in outside:  # float weights and float inputs
+        assert not any(i in dq_outputs for i in n.input), n.name
+    assert b.manifest["quantization"]["int8_modules"] == ["features"]
+    assert b.manifest["quantization"]["float_outside_int8_modules"] >= len(outside)
+
+
+def test_auto_mixed_ranks_only_the_layers_int8_covers(tmp_path_factory):
+    builds = target_builds("onnx", MODELS[0], tmp_path_factory)
+    every = builds.target.quantizable_layers(builds.context(builds.root / "ctx-all", "int8"))
+    trunk = builds.target.quantizable_layers(builds.context(builds.root / "ctx-trunk", "int8", int8_modules=TRUNK))
+    assert trunk and all(in_scope(n, TRUNK) for n in trunk)
+    assert set(trunk) < set(every) and any(n.endswith("/final_layer/Conv") for n in every)
+
+
+@pytest.mark.openvino
+def test_openvino_inserts_no_fake_quantize_outside_the_trunk(tmp_path_factory):
+    pytest.importorskip("nncf", reason="nncf not installed (edgepose[openvino])")
+    import openvino as ov
+
+    builds = target_builds("openvino", MODELS[0], tmp_path_factory)
+    scoped = builds.build("trunk", "int8", int8_modules=TRUNK)
+    whole = builds.build("int8", "int8")
+    model = ov.Core().read_model(str(scoped.path / "model.xml"))
+    fq = [op for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize"]
+    targets = [t.get_node().get_friendly_name() for op in fq for t in op.output(0).get_target_inputs()]
+    assert targets and all(in_scope(name, TRUNK) for name in targets)
+    assert 0 < scoped.manifest["quantization"]["fake_quantize_ops"] < whole.manifest["quantization"][
+        "fake_quantize_ops"]
+
+
+@pytest.mark.tflite
+def test_tflite_runs_the_neck_in_float_and_the_trunk_in_int8(tmp_path_factory):
+    from edgepose.runtimes.tflite import interpreter_class
+
+    b = target_builds("tflite", MODELS[0], tmp_path_factory).build("trunk", "int8", int8_modules=TRUNK)
+    it = interpreter_class()(model_path=str(b.path / "model.tflite"))
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    kinds = {"int8": [], "float": []}
+    for op in it._get_ops_details():  # noqa: SLF001 — the interpreter's only op listing
+        if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
+            continue
+        out = details[op["outputs"][0]]
+        kinds["int8" if out["dtype"].__name__ == "int8" else "float"].append(out["name"])
+    assert kinds["int8"] and all(tflite_inside(n, TRUNK) for n in kinds["int8"])
+    assert kinds["float"] and not any(tflite_inside(n, TRUNK) for n in kinds["float"])
+    assert b.manifest["quantization"]["int8_modules"] == ["features"]
+
+
+def test_the_cli_refuses_an_unknown_module_before_calibrating(capsys, tmp_path):
+    from edgepose.cli import main
+
+    code = main(["export", "--model", "movenet-heatmap-edge", "--target", "onnx", "--precision", "int8",
+                 "--calib", "synthetic:8", "--int8-modules", "trunk", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code != 0 and "'trunk', which is not a module of movenet-heatmap-edge" in err
+    assert "calibration set" not in err and not (tmp_path / "b").exists()
