@@ -105,8 +105,8 @@ def _head(name: str) -> str:
 # ---- TFLite (litert-torch): '<module class>_<attribute>' path segments ------------------------------------
 def tflite_float_scope(modules: tuple[str, ...]) -> str | None:
     """ai-edge-quantizer scope regex of the ops outside ``modules``: an op is inside when one of its output
-    tensor names runs through the model's class segment then the modules' attribute segments ('..._wrapped/
-    pkg.MobileNetV2_backbone/...'). None when the whole network is quantized."""
+    tensor names holds consecutive segments ending in the module's attribute names ('.../pkg.MobileNetV2_backbone/
+    ...' for 'backbone'; not anchored to the model's own segment). None when the whole network is quantized."""
     if not modules:
         return None
     inside = "|".join(_tflite_path(m) for m in modules)
