@@ -30,11 +30,8 @@ class MoveNetHeatmap(MoveNet):
     the zoo's Gaussian targets (peak 1, background 0) instead of at logits of -5 that MSE would first have to
     undo, which wrecked the pretrained pyramid in a first trial (AP 0 after one epoch).
 
-    INT8 quantizes the trunk only (``int8_modules``, :mod:`edgepose.export.int8_scope`): with the stride-4 pyramid
-    and head quantized too, the peaks moved a heatmap cell for 72 % of the confident joints and every INT8 gate
-    refused the model (docs/benchmarks.md)."""
-
-    int8_modules = ("backbone",)
+    INT8 quantizes the trunk only (``int8_modules``, as every MoveNet): with the stride-4 pyramid and head quantized
+    too, the peaks moved a heatmap cell for 72 % of the confident joints and every INT8 gate refused the model."""
 
     def __init__(self, num_keypoints: int = 17):
         super().__init__(WIDTH, ("kpt_heatmap",), num_keypoints)
@@ -68,11 +65,10 @@ class MoveNetCenterNet(MoveNet):
     at the cell centre (0.5, 0.5). Lightning's trunk was tried first: a single-pose model has no box heads and
     its centre map finds one person, and ten distillation epochs left the heads at AP 1.
 
-    INT8 quantizes the trunk only (``int8_modules``): fully INT8, the joint-heatmap peaks moved a cell and every
-    gate refused the model (docs/benchmarks.md)."""
+    INT8 quantizes the trunk only (``int8_modules``, as every MoveNet): fully INT8, the joint-heatmap peaks moved a
+    cell and every gate refused the model."""
 
     trunk_source = "movenet-multipose"
-    int8_modules = ("backbone",)
 
     def __init__(self, num_keypoints: int = 17):
         from edgepose.models.centernet import HEAD_NAMES, HEATMAP_BIAS
