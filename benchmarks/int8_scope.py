@@ -1,11 +1,12 @@
 """INT8 of the whole network against INT8 of the trunk only (``int8_modules``), per target: accuracy and speed.
 
     .venv/bin/python benchmarks/int8_scope.py [--models movenet-heatmap-edge movenet-centernet-edge]
-        [--targets onnx openvino tflite] [--threads 2] [--runs 100] [--rounds 5]
+        [--targets onnx openvino tflite] [--calib-sizes 128] [--threads 2] [--runs 100] [--rounds 5]
 
 Each model (embedded default weights) is exported per target three times: fp32, INT8 of the whole network
 (``int8_modules="all"``) and INT8 with the model's own ``int8_modules`` (the MoveNet-trunk students: the trunk
-only). INT8 is calibrated on the demo's five real calibration videos (128 samples) and gated label-free on its
+only). INT8 is calibrated on the demo's five real calibration videos (128 samples, or each of ``--calib-sizes``:
+one pair of INT8 bundles per size) and gated label-free on its
 three held-out videos (60 frames, the demo's limit of 20 AP points; bundles the gate refuses are still built, with
 ``allow_accuracy_drop``, to be measured). Reported per bundle: the gate's drop with its 95 % interval and the median
 keypoint displacement, OKS AP on the coco-mini photos with COCO's labels (top-down: ground-truth boxes), and
@@ -16,6 +17,7 @@ interleaved rounds).
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
@@ -32,7 +34,7 @@ MODELS = ("movenet-heatmap-edge", "movenet-centernet-edge")
 VARIANTS = ("fp32", "int8 all", "int8 scoped")
 
 
-def _export(model, target: str, variant: str, out: Path, sources):
+def _export(model, target: str, variant: str, out: Path, sources, calib_size: int = 128):
     import edgepose
     from edgepose.demo.real import REAL_MAX_AP_DROP, VAL_FRAMES
     from edgepose.export.options import QuantOptions
@@ -40,7 +42,7 @@ def _export(model, target: str, variant: str, out: Path, sources):
     if variant == "fp32":
         return edgepose.export(model, target=target, out=out, log=None)
     calib, val, _ = sources
-    quant = QuantOptions(calib=calib, calib_size=128, val=val, val_size=VAL_FRAMES, max_ap_drop=REAL_MAX_AP_DROP,
+    quant = QuantOptions(calib=calib, calib_size=calib_size, val=val, val_size=VAL_FRAMES, max_ap_drop=REAL_MAX_AP_DROP,
                          allow_accuracy_drop=True, int8_modules="all" if variant == "int8 all" else None)
     return edgepose.export(model, target=target, precision="int8", out=out, quant=quant, log=None)
 
@@ -85,6 +87,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=list(MODELS), help="registered models (embedded default weights)")
     ap.add_argument("--targets", nargs="+", default=["onnx", "openvino", "tflite"])
+    ap.add_argument("--calib-sizes", nargs="+", type=int, default=[128], metavar="N",
+                    help="calibration samples; several: one pair of INT8 bundles per size")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=100, help="timed calls per bundle and round")
     ap.add_argument("--rounds", type=int, default=5)
@@ -102,15 +106,19 @@ def main() -> None:
         for name in args.models:
             model = create(name, weights="default").eval()
             for target in args.targets:
-                bundles = {v: _export(model, target, v, Path(tmp) / f"{name}-{target}-{v.replace(' ', '-')}",
-                                      sources) for v in VARIANTS}
+                bundles = {"fp32": _export(model, target, "fp32", Path(tmp) / f"{name}-{target}-fp32", sources)}
+                for size, v in itertools.product(args.calib_sizes, VARIANTS[1:]):
+                    label = v if len(args.calib_sizes) == 1 else f"{v}, {size} samples"
+                    bundles[label] = _export(model, target, v, Path(tmp) / f"{name}-{target}-{v[5:]}-{size}",
+                                             sources, size)
                 ms = _timings(bundles, args)
                 for v, b in bundles.items():
                     rows.append([name, target, v, _gate(b), _coco_ap(b, coco, args.threads), f"{ms[v]:.2f}",
                                  f"{ms['fp32'] / ms[v]:.2f}x"])
     print(f"# INT8 scope — {today()} — {machine()}\n")
     print(f"`.venv/bin/python benchmarks/int8_scope.py --models {' '.join(args.models)} --targets "
-          f"{' '.join(args.targets)} --threads {args.threads} --runs {args.runs} --rounds {args.rounds}`\n")
+          f"{' '.join(args.targets)} --calib-sizes {' '.join(map(str, args.calib_sizes))} --threads {args.threads} "
+          f"--runs {args.runs} --rounds {args.rounds}`\n")
     print(table(["model", "target", "bundle", "label-free drop (95 % CI), verdict", "coco-mini AP (95 % CI)",
                  "infer ms", "vs fp32"], rows))
 

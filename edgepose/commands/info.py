@@ -135,6 +135,9 @@ def _accuracy_lines(acc, quant) -> list[str]:
         parts = f" from {len(cal['sources'])} videos / sources" if isinstance(cal.get("sources"), list) else ""
         lines.append(f"calibration: {cal.get('source')} ({cal.get('size')} samples{parts}), "
                      f"{quant.get('tool', '')}".rstrip(", "))
+    scope = quant.get("int8_modules") if isinstance(quant, dict) else None
+    if isinstance(scope, list) and scope:
+        lines.append(f"int8 modules: {', '.join(scope)} (every other op float)")
     if not isinstance(acc, dict):
         return lines
     if "skipped" in acc:

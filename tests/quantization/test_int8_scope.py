@@ -88,8 +88,10 @@ def _consumers(graph, tensor: str) -> list:
     return [n for n in graph.node if tensor in n.input]
 
 
-def test_onnxruntime_keeps_the_neck_and_final_layer_float(tmp_path_factory):
+def test_onnxruntime_keeps_the_neck_and_final_layer_float(tmp_path_factory, capsys):
     import onnx
+
+    from edgepose.cli import main
 
     b = target_builds("onnx", MODELS[0], tmp_path_factory).build("trunk", "int8", int8_modules=TRUNK)
     graph = onnx.load(str(b.path / "model.onnx")).graph
@@ -103,6 +105,9 @@ def test_onnxruntime_keeps_the_neck_and_final_layer_float(tmp_path_factory):
         assert not any(i in dq_outputs for i in n.input), n.name
     assert b.manifest["quantization"]["int8_modules"] == ["features"]
     assert b.manifest["quantization"]["float_outside_int8_modules"] >= len(outside)
+    capsys.readouterr()
+    assert main(["info", str(b.path)]) == 0
+    assert "int8 modules: features (every other op float)" in capsys.readouterr().out
 
 
 def test_auto_mixed_ranks_only_the_layers_int8_covers(tmp_path_factory):
