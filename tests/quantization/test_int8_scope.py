@@ -160,3 +160,20 @@ def test_the_cli_refuses_an_unknown_module_before_calibrating(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code != 0 and "'trunk', which is not a module of movenet-heatmap-edge" in err
     assert "calibration set" not in err and not (tmp_path / "b").exists()
+
+
+def test_a_movenet_student_with_its_decoder_in_the_graph_quantizes_its_trunk(tmp_path_factory):
+    """The default scope of the MoveNet family, through an ONNX graph that wraps the network with its decoder
+    ('/model/backbone/...'): the trunk's convs are INT8, the pyramid's and the head's float."""
+    import onnx
+
+    builds = target_builds("onnx", "movenet-heatmap-edge", tmp_path_factory)
+    scope = resolve_int8_modules(builds.model, None)
+    b = builds.build("default-scope", "int8", int8_modules=scope)
+    assert b.manifest["spec"]["decode"] == "graph"
+    graph = onnx.load(str(b.path / "model.onnx")).graph
+    dq_outputs = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    convs = {n.name: n.input[1] in dq_outputs for n in graph.node if n.op_type == "Conv"}
+    trunk = [q for name, q in convs.items() if name.startswith("/model/backbone/")]
+    rest = [q for name, q in convs.items() if name.startswith(("/model/fpn/", "/model/kpt_heatmap/"))]
+    assert trunk and all(trunk) and rest and not any(rest)
