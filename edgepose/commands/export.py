@@ -93,7 +93,7 @@ def _quant_args(p) -> None:
     p.add_argument("--int8-modules", nargs="+", default=None, metavar="MODULE",
                    help="the PyTorch modules INT8 quantizes (e.g. backbone, or backbone.features); every other op "
                         "stays float. 'all' = the whole network. Default: the model's own choice "
-                        "(the MoveNet-trunk students: backbone, their stride-4 pyramid and heads float), else all")
+                        "(the MoveNet models: backbone, their stride-4 pyramid and heads float), else all")
     p.add_argument("--allow-accuracy-drop", action="store_true",
                    help="write the bundle even when the accuracy gate fails (the manifest records the drop)")
 

@@ -124,6 +124,8 @@ def _checked_quant(model, precision: str, quant: QuantOptions, log) -> QuantOpti
         if check_val(val, quant.val_size) == "labelled":
             val = str(val[0]) if isinstance(val, (list, tuple)) else val
     _int8_modules(model, precision, quant)  # a bad module name fails before calibration
+    if quant.int8_modules is not None and precision != "int8":
+        log(f"int8_modules ignored: precision {precision} quantizes no module")
     calib = _calibration_set(model, precision, quant.calib if precision == "int8" else None, quant.calib_size)
     return replace(quant, calib=calib, val=val)
 

@@ -177,3 +177,12 @@ def test_a_movenet_student_with_its_decoder_in_the_graph_quantizes_its_trunk(tmp
     trunk = [q for name, q in convs.items() if name.startswith("/model/backbone/")]
     rest = [q for name, q in convs.items() if name.startswith(("/model/fpn/", "/model/kpt_heatmap/"))]
     assert trunk and all(trunk) and rest and not any(rest)
+
+
+def test_int8_modules_with_another_precision_is_said_to_be_ignored(tmp_path):
+    import edgepose
+
+    lines: list[str] = []
+    edgepose.export(create(MODELS[0]), target="onnx", out=tmp_path / "b", int8_modules="features",
+                    log=lines.append)
+    assert any(ln == "int8_modules ignored: precision fp32 quantizes no module" for ln in lines)
