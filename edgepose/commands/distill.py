@@ -36,6 +36,10 @@ def _distill_args(p) -> None:
     p.add_argument("--joint-score", type=float, default=0.3,
                    help="joints the teacher scores below this (0..1) are unlabelled")
     p.add_argument("--min-joints", type=int, default=6, help="keep people with at least this many labelled joints")
+    p.add_argument("--soft-weight", type=float, default=0.0, metavar="W",
+                   help="share (0..1) of the loss pulling a heatmap student towards the --teacher's own keypoint "
+                        "heatmaps on every training crop (soft targets; the teacher runs on each batch, a MoveNet "
+                        "single-pose model); 0 = the pseudo-labels' Gaussians only")
     p.add_argument("--frame-stride", type=int, default=1, help="label every N-th video frame")
     p.add_argument("--synthetic-ratio", type=float, default=0.25,
                    help="share of synthetic samples in each epoch (0..1, exclusive of 1; 0: real frames only)")
@@ -70,12 +74,16 @@ def run_distill(args) -> int:
                         frame_stride=args.frame_stride)
     opts.validate()
     cfg = _train_config(args)
+    if not 0.0 <= args.soft_weight <= 1.0:
+        raise ConfigError(f"--soft-weight must be in [0, 1] (the soft targets' share of the loss), got "
+                          f"{args.soft_weight}")
     if not args.labels_only:
         if args.out is None:
             raise ConfigError("--out is required (the student checkpoint path) unless --labels-only")
         check_output_file(args.out, "--out", creates_folders=True)
     _check_split(args.data, args.val)
     student, origin = _student(args)
+    soft = _soft_targets(student, args)
     teacher = Teacher(args.person_teacher, args.teacher, keypoints=student.edgepose_meta.keypoints,
                       threads=args.threads)
     try:
@@ -85,9 +93,10 @@ def run_distill(args) -> int:
         teacher.close()
     if args.labels_only:
         return 0
-    hist = _train(student, train_set, cfg, args)
+    hist = _train(student, train_set, cfg, args, soft)
     results = _evaluate(student, val_set, args)
-    _save(student, args.out, hist, cfg, train_info, results, half=args.save_half, origin=origin)
+    _save(student, args.out, hist, cfg, train_info, results, half=args.save_half, origin=origin,
+          soft_weight=args.soft_weight)
     return 0
 
 
@@ -138,6 +147,16 @@ def _student(args):
     return model, prepare_trunk(model, args)
 
 
+def _soft_targets(student, args):
+    """The soft targets of ``--soft-weight`` (None at 0), checked before any labelling."""
+    if args.soft_weight == 0:
+        return None
+    from edgepose.distill.soft import SoftTargets
+    from edgepose.models.checkpoint import load_model
+
+    return SoftTargets(load_model(args.teacher), student, args.soft_weight)
+
+
 def _label(flag: str, sources: list[str], teacher, opts, args):
     from edgepose.distill.pseudo import pseudo_label
 
@@ -151,7 +170,7 @@ def _label(flag: str, sources: list[str], teacher, opts, args):
     return coco, info
 
 
-def _train(student, coco, cfg, args) -> dict:
+def _train(student, coco, cfg, args, soft=None) -> dict:
     from edgepose.data.augment_real import RealAugment
     from edgepose.data.sources import synthetic_dataset
     from edgepose.distill.mix import MixedDataset
@@ -167,8 +186,10 @@ def _train(student, coco, cfg, args) -> dict:
         syn = synthetic_dataset(head.sample_mode, "train", args.synthetic_images, progress=not args.no_progress)
         synthetic = head.train_dataset(syn, meta, train=True, seed=args.seed, flip_prob=0.0)
     dataset = MixedDataset(real, synthetic, args.synthetic_ratio, max_per_video=args.max_per_video, seed=args.seed)
+    if soft is not None:
+        dataset.step_loss = soft.step_loss
     print(f"training {meta.name}: {dataset.num_real} real + {dataset.num_synthetic} synthetic samples per epoch, "
-          f"{cfg.epochs} epochs")
+          f"{cfg.epochs} epochs" + (f", soft targets from {args.teacher} (weight {soft.weight})" if soft else ""))
     return train(student, dataset, cfg, out=args.out)
 
 
@@ -195,13 +216,13 @@ def _evaluate(student, val_set, args) -> dict:
 
 
 def _save(student, out: str, hist: dict, cfg, train_info: dict, results: dict, *, half: bool = False,
-          origin: dict | None = None) -> None:
+          origin: dict | None = None, soft_weight: float = 0.0) -> None:
     from edgepose.models.checkpoint import save_checkpoint
 
     info = {"epochs_done": cfg.epochs, "train_seconds": round(hist["seconds"], 1), "loss": hist["loss"],
             "config": {k: v for k, v in vars(cfg).items() if k != "progress"},
             "distill": {"labels": {k: train_info[k] for k in ("frames", "people", "joints", "teachers", "options")},
-                        "results": results}}
+                        "results": results, "soft_weight": soft_weight}}
     if origin:  # the weights derive from another model's: keep where from and under what licence
         info["init_trunk"] = origin
     if half:

@@ -26,8 +26,9 @@ def test_distill_trains_and_scores_the_student(clip, other_clip, shared_data, tm
                               "--val", str(other_clip), "--eval", coco,
                               "--epochs", "1", "--batch-size", "4", "--synthetic-ratio", "0.5",
                               "--synthetic-images", "8", "--threads", "2", "--workers", "0", "--out", str(out),
-                              "--no-progress"], capsys)
+                              "--soft-weight", "0.5", "--no-progress"], capsys)
     assert code == 0, err
+    assert "soft targets from movenet-thunder (weight 0.5)" in stdout  # ImageNet-normalised student, MoveNet teacher
     assert "pseudo-labels (--data): 3 frames" in stdout and "pseudo-labels (--val): 2 frames" in stdout
     model = load_checkpoint(out)
     info = model.edgepose_meta.config["checkpoint_info"]
@@ -36,9 +37,21 @@ def test_distill_trains_and_scores_the_student(clip, other_clip, shared_data, tm
     for r in results.values():
         assert 0.0 <= r["interval95"][0] <= r["AP"] <= r["interval95"][1] <= 100.0
     assert info["distill"]["labels"]["teachers"] == {"person": "movenet-multipose", "joints": "movenet-thunder"}
+    assert info["distill"]["soft_weight"] == 0.5
     # it started from the embedded weights and trained: the weights moved
     after = model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--soft-weight", "1.5"], "--soft-weight must be in [0, 1]"),
+    (["--soft-weight", "0.5", "--teacher", "movenet-multipose"], "need a MoveNet single-pose teacher"),
+])
+def test_bad_soft_targets_are_refused_before_labelling(argv, expected, clip, tmp_path, capsys):
+    code, out, err = _run(["distill", "--student", "simplebaseline-mnv2s-edge", "--data", str(clip),
+                           "--out", str(tmp_path / "s.pt"), *argv], capsys)
+    assert code != 0 and expected in error_line(err) and "pseudo-labels" not in out
+    assert not (tmp_path / "s.pt").exists()
 
 
 def test_val_sharing_a_video_with_data_is_refused(clip, tmp_path, capsys):
