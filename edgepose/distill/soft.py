@@ -31,6 +31,7 @@ class SoftTargets:
         from edgepose.codecs import codec_from_dict
         from edgepose.codecs.graph_movenet import MoveNetDecode
         from edgepose.codecs.movenet import MoveNetCodec
+        from edgepose.heads import get_head
 
         if not 0.0 < weight <= 1.0:
             raise ConfigError(f"--soft-weight must be in (0, 1] (the soft targets' share of the loss), got {weight}")
@@ -38,7 +39,7 @@ class SoftTargets:
         if hasattr(student, "forward_train"):
             raise ConfigError(f"soft targets: {student_meta.name} trains several stages (forward_train); expected a "
                               "one-output heatmap student")
-        if student_meta.kind != "heatmap":
+        if not get_head(student_meta.kind).heatmaps:  # one map per joint, trained on (images, maps, weights)
             raise ConfigError(f"soft targets need a heatmap student; {student_meta.name} is {student_meta.kind!r}")
         if "heatmap_size" not in student_meta.codec:
             raise ConfigError(f"soft targets need the student's heatmap size; {student_meta.name}'s codec has none")
@@ -65,9 +66,9 @@ class SoftTargets:
         """(N, 3, H, W) student inputs → (N, K, h, w) teacher heatmaps (0..1) at the student's heatmap cells."""
         w, h = self.student_size
         side = max(w, h)
-        px, py = (side - w) / 2, (side - h) / 2
+        px, py = (side - w) // 2, (side - h) // 2
         square = self._black.expand(images.shape[0], 3, side, side).clone()
-        square[:, :, int(py):int(py) + h, int(px):int(px) + w] = images
+        square[:, :, py:py + h, px:px + w] = images
         a, b = self._to_teacher
         x = F.interpolate(a * square + b, size=self.teacher_size[::-1], mode="bilinear", align_corners=False)
         outs = self.teacher(x)
@@ -85,7 +86,7 @@ class SoftTargets:
         d2 = (gx - cx[..., None, None]) ** 2 + (gy - cy[..., None, None]) ** 2
         return torch.exp(-d2 / (2 * WINDOW_CELLS ** 2))
 
-    def _resample(self, heat: torch.Tensor, side: int, px: float, py: float) -> torch.Tensor:
+    def _resample(self, heat: torch.Tensor, side: int, px: int, py: int) -> torch.Tensor:
         """Teacher maps over the padded square → the student's cells (cell c at student pixel stride * c)."""
         w, h = self.student_size
         hw, hh = self.heatmap_size

@@ -25,7 +25,7 @@ def test_a_teacher_peak_lands_on_the_student_cell_it_covers(thunder):
     soft = SoftTargets(thunder, create(STUDENT), 0.5)
     gy, gx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
     heat = torch.exp(-((gx - 20) ** 2 + (gy - 32) ** 2) / 2.0).expand(1, 17, 64, 64)
-    out = soft._resample(heat, 192, 16.0, 0.0)
+    out = soft._resample(heat, 192, 16, 0)
     assert out.shape == (1, 17, 48, 40)
     y, x = divmod(int(out[0, 0].argmax()), 40)
     assert (x, y) == (11, 24)
