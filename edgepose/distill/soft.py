@@ -72,7 +72,7 @@ class SoftTargets:
         a, b = self._to_teacher
         x = F.interpolate(a * square + b, size=self.teacher_size[::-1], mode="bilinear", align_corners=False)
         outs = self.teacher(x)
-        heat = torch.sigmoid(outs[2])  # kpt_heatmap (N, K, Ht, Wt)
+        heat = torch.sigmoid(outs[self.teacher.head_names.index("kpt_heatmap")])  # (N, K, Ht, Wt)
         heat = heat * self._window(self.decode(*outs), heat.shape[-2:])
         return self._resample(heat, side, px, py)
 
