@@ -146,7 +146,7 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
     if unknown:
         raise ConfigError(f"layers to keep in float not in the model: {unknown[:3]}; expected names from "
                           "quantizable_layers()")
-    outside = outside_nodes(model, tuple(int8_modules))
+    outside, decoder = outside_nodes(model, tuple(int8_modules)), decoder_nodes(model)
     act = q.QuantType.QInt8 if symmetric else q.QuantType.QUInt8
     extra = {"WeightSymmetric": True}
     if symmetric:  # TensorRT: int8 zero points only, float bias (it fuses the bias itself)
@@ -154,7 +154,7 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
     try:
         q.quantize_static(str(model), str(dst), None, quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=act, weight_type=q.QuantType.QInt8,
-                          nodes_to_exclude=sorted(set(exclude) | set(outside)) + decoder_nodes(model),
+                          nodes_to_exclude=sorted(set(exclude) | set(outside)) + decoder,
                           calibrate_method=getattr(q.CalibrationMethod,
                                                    "MinMax" if method == "minmax" else "Percentile"),
                           extra_options=extra, calibration_cache_path=str(ranges))
@@ -166,7 +166,7 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
             "bias": "float" if symmetric else "int32",
             "calibration": calib.describe(), "kept_float": sorted(set(exclude)),
             "int8_modules": describe(tuple(int8_modules)), "float_outside_int8_modules": len(outside),
-            "float_decoder": bool(decoder_nodes(model))}
+            "float_decoder": bool(decoder)}
 
 
 class OnnxTarget(Target):

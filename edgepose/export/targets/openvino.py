@@ -152,8 +152,9 @@ def _preset(ctx: ExportContext):
     return preset, getattr(nncf.QuantizationPreset, preset.upper())
 
 
-def _check_int8_inputs(ov_model: Any, ctx: ExportContext) -> list[str]:
-    """Validate calibration data, method and exclusions; returns the ignored-scope names."""
+def _check_int8_inputs(ov_model: Any, ctx: ExportContext, outside: list[str]) -> list[str]:
+    """Validate calibration data, method and exclusions; returns the ignored-scope names (``outside``: the ops
+    outside ``ctx.int8_modules``)."""
     if ctx.calib is None or len(ctx.calib) == 0:
         raise ConfigError("OpenVINO INT8 needs calibration data (calib=SOURCE / --calib SOURCE), got none")
     if ctx.method not in METHODS:
@@ -164,7 +165,7 @@ def _check_int8_inputs(ov_model: Any, ctx: ExportContext) -> list[str]:
     if unknown:
         raise ConfigError(f"layers to keep in float not in the OpenVINO model: {unknown[:3]}; expected names "
                           "from quantizable_layers() (e.g. '/final_layer/Conv/WithoutBiases')")
-    return sorted(set(ctx.exclude) | set(outside_ops(ov_model, ctx.int8_modules))) + decoder_ops(ov_model)
+    return sorted(set(ctx.exclude) | set(outside)) + decoder_ops(ov_model)
 
 
 def outside_ops(ov_model: Any, int8_modules: tuple[str, ...]) -> list[str]:
@@ -191,7 +192,8 @@ def _quiet_nncf() -> Iterator[None]:
 def quantize_nncf(ov_model: Any, ctx: ExportContext) -> tuple[Any, dict]:
     """NNCF INT8 of ``ov_model`` with ``ctx.calib`` (NCHW float32 batches of one), ``ctx.exclude`` float."""
     nncf = require("nncf", "OpenVINO INT8 quantization")
-    ignored = _check_int8_inputs(ov_model, ctx)
+    outside = outside_ops(ov_model, ctx.int8_modules)
+    ignored = _check_int8_inputs(ov_model, ctx, outside)
     preset_name, preset = _preset(ctx)
     samples = list(ctx.calib.batches("NCHW"))
     try:
@@ -211,7 +213,7 @@ def quantize_nncf(ov_model: Any, ctx: ExportContext) -> tuple[Any, dict]:
                             else "8-bit asymmetric"),
             "calibration": ctx.calib.describe(), "kept_float": sorted(set(ctx.exclude)),
             "int8_modules": describe(ctx.int8_modules),
-            "float_outside_int8_modules": len(outside_ops(ov_model, ctx.int8_modules)),
+            "float_outside_int8_modules": len(outside),
             "float_decoder": bool(decoder_ops(ov_model)), "fake_quantize_ops": int(fq)}
     return quantized, info
 
