@@ -186,3 +186,44 @@ def test_int8_modules_with_another_precision_is_said_to_be_ignored(tmp_path):
     edgepose.export(create(MODELS[0]), target="onnx", out=tmp_path / "b", int8_modules="features",
                     log=lines.append)
     assert any(ln == "int8_modules ignored: precision fp32 quantizes no module" for ln in lines)
+
+
+def test_onnxruntime_runs_the_float_layers_fed_by_int8_ones_in_float(tmp_path_factory):
+    """A conv kept float inside the INT8 trunk (what ``--auto-mixed`` does) reads a DequantizeLinear and feeds a
+    QuantizeLinear; ONNX Runtime's WeightBiasQuantization would give it per-tensor int8 weights at session load (on
+    this model: the median joint 34 px off instead of 0.8). The runtime's session turns it off, so the conv computes
+    the float convolution of its dequantized input."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from onnx import numpy_helper
+
+    from edgepose.runtimes.onnxruntime import open_session
+
+    builds = target_builds("onnx", "movenet-heatmap-edge", tmp_path_factory)
+    first = "/model/backbone/blocks.0/depthwise/conv/Conv"
+    b = builds.build("first-depthwise-float", "int8", exclude=(first,),
+                     int8_modules=resolve_int8_modules(builds.model, None))
+    model = onnx.load(str(b.path / "model.onnx"))
+    dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    conv = next(n for n in model.graph.node if n.name == first)
+    assert conv.input[0] in dq_outputs and conv.input[1] in weights  # float weights between Q/DQ pairs
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in conv.attribute}
+    model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in (conv.input[0], conv.output[0]))
+    path = b.path.parent / "lateral-outputs.onnx"
+    onnx.save(model, str(path))
+    x = next(builds.calib.batches())[:1]
+
+    def lateral_error(sess) -> float:
+        inp, out = sess.run([conv.input[0], conv.output[0]], {sess.get_inputs()[0].name: x})
+        bias = torch.from_numpy(weights[conv.input[2]]) if len(conv.input) > 2 else None
+        ref = torch.nn.functional.conv2d(torch.from_numpy(inp), torch.from_numpy(weights[conv.input[1]]), bias,
+                                         stride=attrs["strides"], padding=attrs["pads"][:2], groups=attrs["group"])
+        return float(np.abs(out - ref.numpy()).max() / np.abs(ref.numpy()).max())
+
+    ours = lateral_error(open_session(path, threads=1))
+    onnxruntime_default = lateral_error(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
+    assert ours < 1e-5, ours
+    assert onnxruntime_default > 1e-3, "ONNX Runtime no longer re-quantizes the float convs fed by a DQ?"

@@ -17,6 +17,7 @@ from pathlib import Path
 from edgepose.errors import ConfigError, ExportError
 from edgepose.export.int8_scope import describe, float_names, inside_names
 from edgepose.export.targets.base import ExportContext, Target
+from edgepose.runtimes.onnxruntime import DISABLED_OPTIMIZERS
 from edgepose.utils.lazy import require
 
 METHODS = ("minmax", "percentile")
@@ -166,7 +167,9 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
             "bias": "float" if symmetric else "int32",
             "calibration": calib.describe(), "kept_float": sorted(set(exclude)),
             "int8_modules": describe(tuple(int8_modules)), "float_outside_int8_modules": len(outside),
-            "float_decoder": bool(decoder)}
+            "float_decoder": bool(decoder),
+            # float layers between Q/DQ pairs stay float only with these off (edgepose.runtimes.onnxruntime)
+            "onnxruntime_disabled_optimizers": list(DISABLED_OPTIMIZERS)}
 
 
 class OnnxTarget(Target):
