@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/int8_scope.py [--models movenet-heatmap-edge movenet-centernet-edge]
         [--targets onnx openvino tflite] [--calib-sizes 128] [--threads 2] [--runs 100] [--rounds 5]
+        [--int8-modules MODULE... [--skip-all]]
 
 Each model (embedded default weights) is exported per target three times: fp32, INT8 of the whole network
 (``int8_modules="all"``) and INT8 with the model's own ``int8_modules`` (the MoveNet-trunk students: the trunk
@@ -11,7 +12,8 @@ three held-out videos (60 frames, the demo's limit of 20 AP points; bundles the 
 ``allow_accuracy_drop``, to be measured). Reported per bundle: the gate's drop with its 95 % interval and the median
 keypoint displacement, OKS AP on the coco-mini photos with COCO's labels (top-down: ground-truth boxes), and
 ``rt.infer`` on one input tensor (model + in-graph decoder; median of the per-round medians, the bundles timed in
-interleaved rounds).
+interleaved rounds). ``--int8-modules`` adds a bundle per size quantizing those modules instead (a scope to try before
+it becomes a model's default); ``--skip-all`` leaves out the whole-network INT8 bundles.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ MODELS = ("movenet-heatmap-edge", "movenet-centernet-edge")
 VARIANTS = ("fp32", "int8 all", "int8 scoped")
 
 
-def _export(model, target: str, variant: str, out: Path, sources, calib_size: int = 128):
+def _export(model, target: str, variant: str, out: Path, sources, calib_size: int = 128, modules=None):
     import edgepose
     from edgepose.demo.real import REAL_MAX_AP_DROP, VAL_FRAMES
     from edgepose.export.options import QuantOptions
@@ -43,7 +45,8 @@ def _export(model, target: str, variant: str, out: Path, sources, calib_size: in
         return edgepose.export(model, target=target, out=out, log=None)
     calib, val, _ = sources
     quant = QuantOptions(calib=calib, calib_size=calib_size, val=val, val_size=VAL_FRAMES, max_ap_drop=REAL_MAX_AP_DROP,
-                         allow_accuracy_drop=True, int8_modules="all" if variant == "int8 all" else None)
+                         allow_accuracy_drop=True,
+                         int8_modules={"int8 all": "all", "int8 scoped": None}.get(variant, modules))
     return edgepose.export(model, target=target, precision="int8", out=out, quant=quant, log=None)
 
 
@@ -92,7 +95,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=100, help="timed calls per bundle and round")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--int8-modules", nargs="+", metavar="MODULE", help="one more INT8 bundle of these modules")
+    ap.add_argument("--skip-all", action="store_true", help="no whole-network INT8 bundles")
     args = ap.parse_args()
+    variants = [v for v in VARIANTS[1:] if not (args.skip_all and v == "int8 all")]
+    variants += ["int8 given"] if args.int8_modules else []
     from edgepose.data.coco import CocoKeypoints
     from edgepose.demo.real import real_sources
     from edgepose.models import create
@@ -107,10 +114,10 @@ def main() -> None:
             model = create(name, weights="default").eval()
             for target in args.targets:
                 bundles = {"fp32": _export(model, target, "fp32", Path(tmp) / f"{name}-{target}-fp32", sources)}
-                for size, v in itertools.product(args.calib_sizes, VARIANTS[1:]):
+                for size, v in itertools.product(args.calib_sizes, variants):
                     label = v if len(args.calib_sizes) == 1 else f"{v}, {size} samples"
                     bundles[label] = _export(model, target, v, Path(tmp) / f"{name}-{target}-{v[5:]}-{size}",
-                                             sources, size)
+                                             sources, size, args.int8_modules)
                 ms = _timings(bundles, args)
                 for v, b in bundles.items():
                     rows.append([name, target, v, _gate(b), _coco_ap(b, coco, args.threads), f"{ms[v]:.2f}",
@@ -118,7 +125,9 @@ def main() -> None:
     print(f"# INT8 scope — {today()} — {machine()}\n")
     print(f"`.venv/bin/python benchmarks/int8_scope.py --models {' '.join(args.models)} --targets "
           f"{' '.join(args.targets)} --calib-sizes {' '.join(map(str, args.calib_sizes))} --threads {args.threads} "
-          f"--runs {args.runs} --rounds {args.rounds}`\n")
+          f"--runs {args.runs} --rounds {args.rounds}"
+          + (f" --int8-modules {' '.join(args.int8_modules)}" if args.int8_modules else "")
+          + (" --skip-all" if args.skip_all else "") + "`\n")
     print(table(["model", "target", "bundle", "label-free drop (95 % CI), verdict", "coco-mini AP (95 % CI)",
                  "infer ms", "vs fp32"], rows))
 

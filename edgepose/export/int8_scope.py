@@ -83,11 +83,11 @@ def float_names(names: list[str], modules: tuple[str, ...], what: str) -> list[s
     """The names of ``names`` outside ``modules`` (kept float); ConfigError when none lies inside."""
     if not modules:
         return []
-    inside = [n for n in names if in_scope(n, modules)]
-    if not inside:
-        raise ConfigError(f"int8_modules {', '.join(modules)} matched no op of the {what} (its names start with "
-                          f"{', '.join(sorted({_head(n) for n in names})[:4])}); expected module names the "
-                          "exporter keeps in its op names")
+    for module in modules:  # each name must cover something: a scope that misses one quantizes less than asked
+        if not any(in_scope(n, (module,)) for n in names):
+            raise ConfigError(f"int8_modules {module} matched no op of the {what} (its names start with "
+                              f"{', '.join(sorted({_head(n) for n in names})[:4])}); expected module names the "
+                              "exporter keeps in its op names")
     return [n for n in names if not in_scope(n, modules)]
 
 
@@ -103,20 +103,43 @@ def _head(name: str) -> str:
 
 
 # ---- TFLite (litert-torch): '<module class>_<attribute>' path segments ------------------------------------
-def tflite_float_scope(modules: tuple[str, ...]) -> str | None:
-    """ai-edge-quantizer scope regex of the ops outside ``modules``: an op is inside when one of its output
-    tensor names holds consecutive segments ending in the module's attribute names ('.../pkg.MobileNetV2_backbone/
+# litert-torch names a tensor by the call stack of the modules that made it: a container that is indexed, never
+# called (ModuleList, ModuleDict), leaves no segment ('.../MobileNetV2Backbone_backbone/InvertedResidual_1/...' for
+# 'backbone.blocks.1').
+UNCALLED = ("ModuleList", "ModuleDict", "ParameterList", "ParameterDict")
+
+
+def call_path(model, module: str) -> str:
+    """``module``'s attribute names as litert-torch's tensor names hold them: the uncalled containers dropped."""
+    kept, current = [], model
+    for part in module.split("."):
+        current = current.get_submodule(part)
+        if type(current).__name__ not in UNCALLED:
+            kept.append(part)
+    return ".".join(kept)
+
+
+def _called(model, module: str) -> list[str]:
+    """``module`` itself, or its called descendants when it is an uncalled container (its ops are theirs)."""
+    if type(model.get_submodule(module)).__name__ not in UNCALLED:
+        return [module]
+    return [n for child, _ in model.get_submodule(module).named_children() for n in _called(model, f"{module}.{child}")]
+
+
+def _tflite_pattern(model, modules: tuple[str, ...]) -> str:
+    paths = [call_path(model, m) for module in modules for m in _called(model, module)]
+    return "|".join("".join(rf"/[^/;]*_{re.escape(part)}(?=[/;]|$)" for part in p.split(".")) for p in paths)
+
+
+def tflite_float_scope(modules: tuple[str, ...], model) -> str | None:
+    """ai-edge-quantizer scope regex of the ops outside ``modules`` (of ``model``): an op is inside when one of its
+    output tensor names holds consecutive segments ending in the module's call path ('.../pkg.MobileNetV2_backbone/
     ...' for 'backbone'; not anchored to the model's own segment). None when the whole network is quantized."""
     if not modules:
         return None
-    inside = "|".join(_tflite_path(m) for m in modules)
-    return rf"^(?!.*(?:{inside}))"
+    return rf"^(?!.*(?:{_tflite_pattern(model, modules)}))"
 
 
-def _tflite_path(module: str) -> str:
-    return "".join(rf"/[^/;]*_{re.escape(part)}(?=[/;]|$)" for part in module.split("."))
-
-
-def tflite_inside(tensor_names: str, modules: tuple[str, ...]) -> bool:
+def tflite_inside(tensor_names: str, modules: tuple[str, ...], model) -> bool:
     """Whether an op's ';'-joined output tensor names put it inside ``modules`` (the scope regex's complement)."""
-    return any(re.search(_tflite_path(m), tensor_names) for m in modules)
+    return bool(modules) and re.search(_tflite_pattern(model, modules), tensor_names) is not None

@@ -12,6 +12,7 @@ from quant_builds import MODELS, target_builds
 
 from edgepose.errors import ConfigError
 from edgepose.export.int8_scope import (
+    call_path,
     float_names,
     in_scope,
     module_path,
@@ -72,15 +73,31 @@ def test_onnx_names_inside_a_module_with_or_without_the_decoder_wrapper():
 def test_tflite_scope_regex_floats_what_lies_outside():
     import re
 
+    model = create("movenet-heatmap-edge")
     wrapped = "litert_torch.Wrapper/edgepose.models.movenet_heatmap.MoveNetHeatmap_wrapped"
     trunk = f"{wrapped}/edgepose.models.movenet.MobileNetV2_backbone/torch.nn.modules.conv.Conv2d_stem;1"
     fpn = f"{wrapped}/edgepose.models.movenet.FeaturePyramid_fpn/torch.nn.modules.conv.Conv2d_3;2"
     logistic = f"{wrapped};;{wrapped}/edgepose.models.movenet.Head_kpt_heatmap/torch.nn.modules.conv.Conv2d_out;1"
-    scope = tflite_float_scope(("backbone",))
-    assert not re.search(scope, trunk) and tflite_inside(trunk, ("backbone",))
+    scope = tflite_float_scope(("backbone",), model)
+    assert not re.search(scope, trunk) and tflite_inside(trunk, ("backbone",), model)
     assert re.search(scope, fpn) and re.search(scope, logistic)
-    assert not tflite_inside(fpn.replace("_fpn", "_backbone_extra"), ("backbone",))
-    assert tflite_float_scope(()) is None
+    assert not tflite_inside(fpn.replace("_fpn", "_backbone_extra"), ("backbone",), model)
+    assert tflite_float_scope((), model) is None
+
+
+def test_tflite_names_skip_the_containers_that_are_indexed_not_called():
+    """litert-torch writes no segment for a ModuleList / ModuleDict ('backbone.blocks.1' is '.../
+    MobileNetV2Backbone_backbone/InvertedResidual_1/...'): names through them, or naming them, still match."""
+    model = create("movenet-heatmap-edge")
+    assert call_path(model, "backbone.blocks.1.depthwise") == "backbone.1.depthwise"
+    assert call_path(model, "heads.kpt_heatmap") == "kpt_heatmap"
+    backbone = "w/edgepose.models.movenet.MobileNetV2Backbone_backbone"
+    block = f"{backbone}/edgepose.models.movenet.InvertedResidual_1/edgepose.models.movenet.ConvAct_depthwise/x_conv;"
+    for inside in (("backbone.blocks.1",), ("backbone.blocks",), ("backbone.blocks.1.depthwise",), ("backbone",)):
+        assert tflite_inside(block, inside, model), inside
+    for outside in (("backbone.blocks.0",), ("backbone.blocks.10",), ("backbone.stem",), ("fpn",)):
+        assert not tflite_inside(block, outside, model), outside
+    assert tflite_inside("w/edgepose.models.movenet.Head_kpt_heatmap/x_out;", ("heads",), model)
 
 
 # ---- each quantizer ---------------------------------------------------------------------------------------------
@@ -138,7 +155,8 @@ def test_openvino_inserts_no_fake_quantize_outside_the_trunk(tmp_path_factory):
 def test_tflite_runs_the_neck_in_float_and_the_trunk_in_int8(tmp_path_factory):
     from edgepose.runtimes.tflite import interpreter_class
 
-    b = target_builds("tflite", MODELS[0], tmp_path_factory).build("trunk", "int8", int8_modules=TRUNK)
+    builds = target_builds("tflite", MODELS[0], tmp_path_factory)
+    b = builds.build("trunk", "int8", int8_modules=TRUNK)
     it = interpreter_class()(model_path=str(b.path / "model.tflite"))
     details = {d["index"]: d for d in it.get_tensor_details()}
     kinds = {"int8": [], "float": []}
@@ -147,9 +165,25 @@ def test_tflite_runs_the_neck_in_float_and_the_trunk_in_int8(tmp_path_factory):
             continue
         out = details[op["outputs"][0]]
         kinds["int8" if out["dtype"].__name__ == "int8" else "float"].append(out["name"])
-    assert kinds["int8"] and all(tflite_inside(n, TRUNK) for n in kinds["int8"])
-    assert kinds["float"] and not any(tflite_inside(n, TRUNK) for n in kinds["float"])
+    assert kinds["int8"] and all(tflite_inside(n, TRUNK, builds.model) for n in kinds["int8"])
+    assert kinds["float"] and not any(tflite_inside(n, TRUNK, builds.model) for n in kinds["float"])
     assert b.manifest["quantization"]["int8_modules"] == ["features"]
+
+
+@pytest.mark.tflite
+def test_tflite_layers_inside_a_module_list_are_named_and_scoped(tmp_path_factory):
+    """MoveNet's trunk blocks live in a ModuleList: the TFLite layers carry their PyTorch names and a scope of
+    one block covers exactly that block's three convs; a name that covers no layer is a one-line error."""
+    from edgepose.export.targets.tflite import _outside_scope, layer_table
+
+    builds = target_builds("tflite", "movenet-heatmap-edge", tmp_path_factory)
+    ctx = builds.context(builds.root / "ctx-block", "int8", int8_modules=("backbone.blocks.1",))
+    assert builds.target.quantizable_layers(ctx) == [
+        "backbone.blocks.1.expand.conv", "backbone.blocks.1.depthwise.conv", "backbone.blocks.1.project.conv"]
+    layers = layer_table(next(builds.root.glob("ws/tflite-fp32-*.tflite")), builds.model)
+    blocks = [layer for layer in layers if layer.name.startswith("backbone.blocks.")]
+    with pytest.raises(ConfigError, match="int8_modules fpn matched no layer of the TFLite model"):
+        _outside_scope(blocks, ("backbone.blocks.1", "fpn"), builds.model)
 
 
 def test_the_cli_refuses_an_unknown_module_before_calibrating(capsys, tmp_path):

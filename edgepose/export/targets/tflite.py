@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
-from edgepose.export.int8_scope import describe, tflite_float_scope, tflite_inside
+from edgepose.export.int8_scope import UNCALLED, call_path, describe, tflite_float_scope, tflite_inside
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.export.targets.tflite_fix import TRANSPOSE_CONV_BIAS, with_1d_tconv_bias
 from edgepose.heads import get_head
@@ -185,10 +185,11 @@ class Layer:
     float_only: bool = False
 
 
-def module_names(tensor_names: list[str], modules: set[str]) -> list[str]:
+def module_names(tensor_names: list[str], modules: dict[str, str]) -> list[str]:
     """PyTorch module names in litert-torch tensor names ('.../Sequential_features/.../Conv2d_0;1'): for each
     ';'-separated location of a conv / linear class, the attribute names after the class names, longest
-    suffix that is a module of the model. Several when MLIR fused locations (parallel heads on one input)."""
+    suffix that is the call path of a module (``modules``: call path → module name, see
+    :func:`edgepose.export.int8_scope.call_path`). Several when MLIR fused locations (parallel heads on one input)."""
     found: list[str] = []
     for tensor in tensor_names:
         for part in tensor.split(";"):
@@ -196,7 +197,8 @@ def module_names(tensor_names: list[str], modules: set[str]) -> list[str]:
             if segments[-1].rsplit(".", 1)[-1].partition("_")[0] not in LAYER_CLASSES:
                 continue
             attrs = [seg.rsplit(".", 1)[-1].partition("_")[2] for seg in segments]
-            name = next((".".join(attrs[i:]) for i in range(len(attrs)) if ".".join(attrs[i:]) in modules), None)
+            name = next((modules[".".join(attrs[i:])] for i in range(len(attrs)) if ".".join(attrs[i:]) in modules),
+                        None)
             if name is not None and name not in found:
                 found.append(name)
     return found
@@ -209,7 +211,7 @@ def layer_table(path: Path, model) -> list[Layer]:
     it = interpreter_class()(model_path=str(path))
     details = {d["index"]: d for d in it.get_tensor_details()}
     names = {i: d["name"] for i, d in details.items()}
-    modules = {n for n, _ in model.named_modules() if n}
+    modules = {call_path(model, n): n for n, m in model.named_modules() if n and type(m).__name__ not in UNCALLED}
     layers, seen = [], Counter()
     for op in it._get_ops_details():  # noqa: SLF001 — the interpreter's only op listing
         if op["op_name"] not in LAYER_OPS:
@@ -323,15 +325,14 @@ def _keep_float(ctx: ExportContext, layers: list[Layer]) -> tuple[list[Layer], l
     return keep, auto
 
 
-def _outside_scope(layers: list[Layer], int8_modules: tuple[str, ...]) -> str | None:
+def _outside_scope(layers: list[Layer], int8_modules: tuple[str, ...], model) -> str | None:
     """Scope regex of the ops outside ``int8_modules`` (None: quantize the whole network); ConfigError when no
-    conv / fully-connected layer lies inside."""
-    if not int8_modules:
-        return None
-    if not any(tflite_inside(layer.scope, int8_modules) for layer in layers):
-        raise ConfigError(f"int8_modules {', '.join(int8_modules)} matched no layer of the TFLite model; expected "
-                          f"module names its layers carry (e.g. {layers[0].name if layers else 'none'!r})")
-    return tflite_float_scope(int8_modules)
+    conv / fully-connected layer lies inside one of the names."""
+    for module in int8_modules:
+        if not any(tflite_inside(layer.scope, (module,), model) for layer in layers):
+            raise ConfigError(f"int8_modules {module} matched no layer of the TFLite model; expected module names "
+                              f"its layers carry (e.g. {layers[0].name if layers else 'none'!r})")
+    return tflite_float_scope(int8_modules, model)
 
 
 def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
@@ -343,7 +344,7 @@ def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
     src = with_1d_tconv_bias(float_model(ctx, module, sample))
     layers = layer_table(src, ctx.model)
     keep, auto = _keep_float(ctx, layers)
-    outside = _outside_scope(layers, ctx.int8_modules)
+    outside = _outside_scope(layers, ctx.int8_modules, ctx.model)
     float_io = not bool(ctx.options.get("int8_io", False))
     ranges = _calibrate(src, ctx.calib, _signature(src))
     decoder = ctx.spec.decode == "graph"
@@ -476,7 +477,8 @@ class TFLiteTarget(Target):
         ``<op>_<index>`` where litert-torch's tensor names do not lead back to a module. The names
         ``ctx.exclude`` takes (ai-edge-quantizer keeps those ops float); those inside ``ctx.int8_modules``."""
         layers = layer_table(float_model(ctx, nhwc_module(ctx), sample_input(ctx.spec)), ctx.model)
-        return [layer.name for layer in layers if not ctx.int8_modules or tflite_inside(layer.scope, ctx.int8_modules)]
+        return [layer.name for layer in layers
+                if not ctx.int8_modules or tflite_inside(layer.scope, ctx.int8_modules, ctx.model)]
 
 
 def _version(dist: str) -> str | None:
