@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from edgepose.models.movenet import MEAN, STD, MoveNet
+from edgepose.models.movenet import MEAN, MNV2_STAGES, STD, MoveNet
 from edgepose.models.registry import register_model
 from edgepose.models.simplebaseline import _check_common, heatmap_meta
 
@@ -30,8 +30,14 @@ class MoveNetHeatmap(MoveNet):
     the zoo's Gaussian targets (peak 1, background 0) instead of at logits of -5 that MSE would first have to
     undo, which wrecked the pretrained pyramid in a first trial (AP 0 after one epoch).
 
-    INT8 quantizes the trunk only (``int8_modules``, as every MoveNet): with the stride-4 pyramid and head quantized
-    too, the peaks moved a heatmap cell for 72 % of the confident joints and every INT8 gate refused the model."""
+    INT8 quantizes the trunk only (as every MoveNet), less its full-resolution start: with the stride-4 pyramid and
+    head quantized too, the peaks moved a heatmap cell for 72 % of the confident joints and every INT8 gate refused
+    the model; with the stem and the first block INT8 as well, OpenVINO's gate refused it (label-free drop 27.7
+    against 7.2 with them float; ONNX Runtime 15.9 against 10.8, TFLite 17.4 against 12.9; docs/benchmarks.md).
+    Those two layers hold 7 % of the trunk's multiply-adds (12.8 of 183 M at 160x192)."""
+
+    int8_modules = (*(f"backbone.blocks.{i}" for i in range(1, sum(n for _, _, n, _ in MNV2_STAGES))),
+                    "backbone.last")
 
     def __init__(self, num_keypoints: int = 17):
         super().__init__(WIDTH, ("kpt_heatmap",), num_keypoints)

@@ -29,7 +29,9 @@ TRUNK = ("features",)
 # ---- resolution and names ----------------------------------------------------------------------------------
 def test_the_movenet_students_quantize_their_trunk_and_the_user_overrides_it():
     student = create("movenet-heatmap-edge")
-    assert resolve_int8_modules(student, None) == ("backbone",)
+    # the top-down student keeps its full-resolution start (stem, first block) float too
+    default = resolve_int8_modules(student, None)
+    assert default[0] == "backbone.blocks.1" and default[-2:] == ("backbone.blocks.16", "backbone.last")
     assert resolve_int8_modules(create("movenet-centernet-edge"), None) == ("backbone",)
     assert resolve_int8_modules(student, "all") == ()
     assert resolve_int8_modules(student, ["all"]) == ()
@@ -197,8 +199,9 @@ def test_the_cli_refuses_an_unknown_module_before_calibrating(capsys, tmp_path):
 
 
 def test_a_movenet_student_with_its_decoder_in_the_graph_quantizes_its_trunk(tmp_path_factory):
-    """The default scope of the MoveNet family, through an ONNX graph that wraps the network with its decoder
-    ('/model/backbone/...'): the trunk's convs are INT8, the pyramid's and the head's float."""
+    """The top-down student's default scope through an ONNX graph that wraps the network with its decoder
+    ('/model/backbone/...'): the trunk's convs are INT8 from its second block on; the stem's, the first block's,
+    the pyramid's and the head's are float."""
     import onnx
 
     builds = target_builds("onnx", "movenet-heatmap-edge", tmp_path_factory)
@@ -208,9 +211,10 @@ def test_a_movenet_student_with_its_decoder_in_the_graph_quantizes_its_trunk(tmp
     graph = onnx.load(str(b.path / "model.onnx")).graph
     dq_outputs = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     convs = {n.name: n.input[1] in dq_outputs for n in graph.node if n.op_type == "Conv"}
-    trunk = [q for name, q in convs.items() if name.startswith("/model/backbone/")]
+    trunk = [q for name, q in convs.items() if name.startswith("/model/backbone/") and in_scope(name, scope)]
+    start = [q for name, q in convs.items() if name.startswith(("/model/backbone/stem/", "/model/backbone/blocks.0/"))]
     rest = [q for name, q in convs.items() if name.startswith(("/model/fpn/", "/model/kpt_heatmap/"))]
-    assert trunk and all(trunk) and rest and not any(rest)
+    assert trunk and all(trunk) and len(start) == 3 and not any(start) and rest and not any(rest)
 
 
 def test_int8_modules_with_another_precision_is_said_to_be_ignored(tmp_path):
@@ -237,8 +241,7 @@ def test_onnxruntime_runs_the_float_layers_fed_by_int8_ones_in_float(tmp_path_fa
 
     builds = target_builds("onnx", "movenet-heatmap-edge", tmp_path_factory)
     first = "/model/backbone/blocks.0/depthwise/conv/Conv"
-    b = builds.build("first-depthwise-float", "int8", exclude=(first,),
-                     int8_modules=resolve_int8_modules(builds.model, None))
+    b = builds.build("first-depthwise-float", "int8", exclude=(first,), int8_modules=("backbone",))
     model = onnx.load(str(b.path / "model.onnx"))
     dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
