@@ -32,9 +32,9 @@ class MoveNetHeatmap(MoveNet):
 
     INT8 quantizes the trunk only (as every MoveNet), less its full-resolution start: with the stride-4 pyramid and
     head quantized too, the peaks moved a heatmap cell for 72 % of the confident joints and every INT8 gate refused
-    the model; with the stem and the first block INT8 as well, OpenVINO's gate refused it (label-free drop 27.7
-    against 7.2 with them float; ONNX Runtime 15.9 against 10.8, TFLite 17.4 against 12.9; docs/benchmarks.md).
-    Those two layers hold 7 % of the trunk's multiply-adds (12.8 of 183 M at 160x192)."""
+    the model; with the stem and the first block INT8 as well, the shipped weights fail every target's real-video
+    gate (label-free drops 21-34 against 14-17 with them float, limit 20; docs/benchmarks.md, "Two INT8 scope
+    bugs"). Those two layers hold 7 % of the trunk's multiply-adds (12.8 of 183 M at 160x192)."""
 
     int8_modules = (*(f"backbone.blocks.{i}" for i in range(1, sum(n for _, _, n, _ in MNV2_STAGES))),
                     "backbone.last")

@@ -17,7 +17,7 @@ OPT_LEVELS = ("disable", "basic", "extended", "all")
 # that sits between a DequantizeLinear and a QuantizeLinear a per-tensor int8 copy of its weights at session load:
 # a layer an INT8 export keeps float on purpose inside a quantized region (``--auto-mixed``, ``exclude``) would run
 # INT8 after all, per tensor. On movenet-heatmap-edge, keeping the trunk's first depthwise conv float that way moved
-# the median joint 34 px from fp32 instead of 0.8 (docs/benchmarks.md). Unknown names are ignored by ORT.
+# the median joint 34 px from fp32 instead of 0.6 (docs/benchmarks.md). Unknown names are ignored by ORT.
 DISABLED_OPTIMIZERS = ("WeightBiasQuantization",)
 
 
