@@ -128,6 +128,18 @@ def bundle_summary(m: dict) -> list[str]:
     return lines
 
 
+def _compact(names: list[str]) -> str:
+    """'backbone.blocks.1', …, 'backbone.blocks.16', 'backbone.last' → 'backbone.blocks.1-16, backbone.last'."""
+    runs: list[list] = []  # [prefix, first, last] for numbered names in a row; [name] otherwise
+    for name in names:
+        prefix, _, tail = name.rpartition(".")
+        if tail.isdigit() and runs and len(runs[-1]) == 3 and runs[-1][0] == prefix and runs[-1][2] + 1 == int(tail):
+            runs[-1][2] = int(tail)
+        else:
+            runs.append([prefix, int(tail), int(tail)] if tail.isdigit() and prefix else [name])
+    return ", ".join(r[0] if len(r) == 1 else f"{r[0]}.{r[1]}" + (f"-{r[2]}" if r[2] > r[1] else "") for r in runs)
+
+
 def _accuracy_lines(acc, quant) -> list[str]:
     lines = []
     if isinstance(quant, dict) and quant.get("calibration"):
@@ -137,7 +149,11 @@ def _accuracy_lines(acc, quant) -> list[str]:
                      f"{quant.get('tool', '')}".rstrip(", "))
     scope = quant.get("int8_modules") if isinstance(quant, dict) else None
     if isinstance(scope, list) and scope:
-        lines.append(f"int8 modules: {', '.join(scope)} (every other op float)")
+        lines.append(f"int8 modules: {_compact(scope)} (every other op float)")
+    off = quant.get("onnxruntime_disabled_optimizers") if isinstance(quant, dict) else None
+    if off and (quant.get("kept_float") or isinstance(scope, list)):
+        lines.append(f"onnxruntime: open the model with disabled_optimizers={off} (edgepose's runtime does); with "
+                     "ORT's defaults, float layers between INT8 ones get per-tensor int8 weights")
     if not isinstance(acc, dict):
         return lines
     if "skipped" in acc:

@@ -126,7 +126,18 @@ def test_onnxruntime_keeps_the_neck_and_final_layer_float(tmp_path_factory, caps
     assert b.manifest["quantization"]["float_outside_int8_modules"] >= len(outside)
     capsys.readouterr()
     assert main(["info", str(b.path)]) == 0
-    assert "int8 modules: features (every other op float)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "int8 modules: features (every other op float)" in out
+    assert "disabled_optimizers=['WeightBiasQuantization']" in out
+
+
+def test_info_writes_numbered_module_runs_as_ranges():
+    from edgepose.commands.info import _compact
+
+    student = create("movenet-heatmap-edge")
+    assert _compact(list(resolve_int8_modules(student, None))) == "backbone.blocks.1-16, backbone.last"
+    assert _compact(["features"]) == "features"
+    assert _compact(["a.1", "a.3", "a.4", "b"]) == "a.1, a.3-4, b"
 
 
 def test_auto_mixed_ranks_only_the_layers_int8_covers(tmp_path_factory):
