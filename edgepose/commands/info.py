@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import re
 
 from edgepose.backends import backends
 from edgepose.commands.base import command
@@ -128,15 +129,16 @@ def bundle_summary(m: dict) -> list[str]:
     return lines
 
 
-def _compact(names: list[str]) -> str:
+def _compact(names: list) -> str:
     """'backbone.blocks.1', …, 'backbone.blocks.16', 'backbone.last' → 'backbone.blocks.1-16, backbone.last'."""
     runs: list[list] = []  # [prefix, first, last] for numbered names in a row; [name] otherwise
-    for name in names:
-        prefix, _, tail = name.rpartition(".")
-        if tail.isdigit() and runs and len(runs[-1]) == 3 and runs[-1][0] == prefix and runs[-1][2] + 1 == int(tail):
-            runs[-1][2] = int(tail)
+    for name in map(str, names):
+        numbered = re.fullmatch(r"(.+)\.(0|[1-9][0-9]*)", name)
+        if numbered and runs and len(runs[-1]) == 3 and runs[-1][0] == numbered[1] \
+                and runs[-1][2] + 1 == int(numbered[2]):
+            runs[-1][2] = int(numbered[2])
         else:
-            runs.append([prefix, int(tail), int(tail)] if tail.isdigit() and prefix else [name])
+            runs.append([numbered[1], int(numbered[2]), int(numbered[2])] if numbered else [name])
     return ", ".join(r[0] if len(r) == 1 else f"{r[0]}.{r[1]}" + (f"-{r[2]}" if r[2] > r[1] else "") for r in runs)
 
 

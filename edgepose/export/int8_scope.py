@@ -103,43 +103,80 @@ def _head(name: str) -> str:
 
 
 # ---- TFLite (litert-torch): '<module class>_<attribute>' path segments ------------------------------------
-# litert-torch names a tensor by the call stack of the modules that made it: a container that is indexed, never
-# called (ModuleList, ModuleDict), leaves no segment ('.../MobileNetV2Backbone_backbone/InvertedResidual_1/...' for
-# 'backbone.blocks.1').
-UNCALLED = ("ModuleList", "ModuleDict", "ParameterList", "ParameterDict")
+# litert-torch names a tensor by the call stack of the modules that made it, one '<pkg.Class>_<attribute>' segment
+# per module: a container that is indexed, never called (ModuleList, ModuleDict), leaves no segment
+# ('.../MobileNetV2Backbone_backbone/InvertedResidual_1/...' for 'backbone.blocks.1'), so two modules can share a
+# call path (HRNet's fuse_layers.0.1 and fuse_layers.2.1); such names are refused rather than guessed. A Sequential
+# that is iterated instead of called leaves no segment either, which no type tells: its names match no layer (error).
+def _uncalled(module) -> bool:
+    import torch.nn as nn
+
+    return isinstance(module, (nn.ModuleList, nn.ModuleDict))
 
 
-def call_path(model, module: str) -> str:
-    """``module``'s attribute names as litert-torch's tensor names hold them: the uncalled containers dropped."""
+def call_path(model, module: str) -> tuple[str, ...]:
+    """``module``'s segments as litert-torch's tensor names hold them ('Class_attribute'), containers dropped."""
     kept, current = [], model
     for part in module.split("."):
         current = current.get_submodule(part)
-        if type(current).__name__ not in UNCALLED:
-            kept.append(part)
-    return ".".join(kept)
+        if not _uncalled(current):
+            kept.append(f"{type(current).__name__}_{part}")
+    return tuple(kept)
+
+
+def call_paths(model) -> dict[tuple[str, ...], list[str]]:
+    """Every called module's call path → the module names that have it (more than one: ambiguous)."""
+    paths: dict[tuple[str, ...], list[str]] = {}
+    for name, m in model.named_modules():
+        if name and not _uncalled(m):
+            paths.setdefault(call_path(model, name), []).append(name)
+    return paths
 
 
 def _called(model, module: str) -> list[str]:
     """``module`` itself, or its called descendants when it is an uncalled container (its ops are theirs)."""
-    if type(model.get_submodule(module)).__name__ not in UNCALLED:
+    container = model.get_submodule(module)
+    if not _uncalled(container):
         return [module]
-    return [n for child, _ in model.get_submodule(module).named_children() for n in _called(model, f"{module}.{child}")]
+    found = [n for child, _ in container.named_children() for n in _called(model, f"{module}.{child}")]
+    if not found:
+        raise ConfigError(f"int8_modules {module} is an empty {type(container).__name__}; expected a module that "
+                          "runs ops")
+    return found
 
 
-def _tflite_pattern(model, modules: tuple[str, ...]) -> str:
-    paths = [call_path(model, m) for module in modules for m in _called(model, module)]
-    return "|".join("".join(rf"/[^/;]*_{re.escape(part)}(?=[/;]|$)" for part in p.split(".")) for p in paths)
+def _contains(path: tuple[str, ...], part: tuple[str, ...]) -> bool:
+    return any(path[i:i + len(part)] == part for i in range(len(path) - len(part) + 1))
+
+
+def tflite_pattern(model, modules: tuple[str, ...]) -> str:
+    """Regex of the tensor names of the ops inside ``modules`` (ConfigError when a name is ambiguous)."""
+    paths, every = [], call_paths(model)
+    for module in modules:
+        for called in _called(model, module):
+            path = call_path(model, called)
+            # the pattern is not anchored (wrappers add segments above the model): any module whose call path holds
+            # this one, and that is not inside the request, would be matched too
+            other = next((n for p, names in every.items() if _contains(p, path) for n in names
+                          if not any(n == m or n.startswith(m + ".") for m in modules)), None)
+            if other is not None:
+                raise ConfigError(f"int8_modules {module}: TFLite's tensor names cannot tell {called} from {other} "
+                                  "(ModuleList / ModuleDict levels leave no name); expected a module that encloses "
+                                  "both, or --int8-modules all")
+            paths.append(path)
+    return "|".join("".join(rf"/(?:[^/;]*\.)?{re.escape(seg)}(?=[/;]|$)" for seg in p) for p in paths)
 
 
 def tflite_float_scope(modules: tuple[str, ...], model) -> str | None:
     """ai-edge-quantizer scope regex of the ops outside ``modules`` (of ``model``): an op is inside when one of its
-    output tensor names holds consecutive segments ending in the module's call path ('.../pkg.MobileNetV2_backbone/
-    ...' for 'backbone'; not anchored to the model's own segment). None when the whole network is quantized."""
+    output tensor names holds consecutive segments equal to the module's call path ('.../pkg.MobileNetV2Backbone_
+    backbone/...' for 'backbone'; not anchored to the model's own segment). None when the whole network is quantized.
+    ConfigError when a name cannot be told apart from a module outside ``modules``."""
     if not modules:
         return None
-    return rf"^(?!.*(?:{_tflite_pattern(model, modules)}))"
+    return rf"^(?!.*(?:{tflite_pattern(model, modules)}))"
 
 
 def tflite_inside(tensor_names: str, modules: tuple[str, ...], model) -> bool:
     """Whether an op's ';'-joined output tensor names put it inside ``modules`` (the scope regex's complement)."""
-    return bool(modules) and re.search(_tflite_pattern(model, modules), tensor_names) is not None
+    return bool(modules) and re.search(tflite_pattern(model, modules), tensor_names) is not None

@@ -77,13 +77,13 @@ def test_tflite_scope_regex_floats_what_lies_outside():
 
     model = create("movenet-heatmap-edge")
     wrapped = "litert_torch.Wrapper/edgepose.models.movenet_heatmap.MoveNetHeatmap_wrapped"
-    trunk = f"{wrapped}/edgepose.models.movenet.MobileNetV2_backbone/torch.nn.modules.conv.Conv2d_stem;1"
+    trunk = f"{wrapped}/edgepose.models.movenet.MobileNetV2Backbone_backbone/edgepose.models.movenet.ConvAct_stem;1"
     fpn = f"{wrapped}/edgepose.models.movenet.FeaturePyramid_fpn/torch.nn.modules.conv.Conv2d_3;2"
     logistic = f"{wrapped};;{wrapped}/edgepose.models.movenet.Head_kpt_heatmap/torch.nn.modules.conv.Conv2d_out;1"
     scope = tflite_float_scope(("backbone",), model)
     assert not re.search(scope, trunk) and tflite_inside(trunk, ("backbone",), model)
     assert re.search(scope, fpn) and re.search(scope, logistic)
-    assert not tflite_inside(fpn.replace("_fpn", "_backbone_extra"), ("backbone",), model)
+    assert not tflite_inside(trunk.replace("_backbone/", "_backbone_extra/"), ("backbone",), model)
     assert tflite_float_scope((), model) is None
 
 
@@ -91,15 +91,30 @@ def test_tflite_names_skip_the_containers_that_are_indexed_not_called():
     """litert-torch writes no segment for a ModuleList / ModuleDict ('backbone.blocks.1' is '.../
     MobileNetV2Backbone_backbone/InvertedResidual_1/...'): names through them, or naming them, still match."""
     model = create("movenet-heatmap-edge")
-    assert call_path(model, "backbone.blocks.1.depthwise") == "backbone.1.depthwise"
-    assert call_path(model, "heads.kpt_heatmap") == "kpt_heatmap"
-    backbone = "w/edgepose.models.movenet.MobileNetV2Backbone_backbone"
-    block = f"{backbone}/edgepose.models.movenet.InvertedResidual_1/edgepose.models.movenet.ConvAct_depthwise/x_conv;"
+    assert call_path(model, "backbone.blocks.1.depthwise") == (
+        "MobileNetV2Backbone_backbone", "InvertedResidual_1", "ConvAct_depthwise")
+    assert call_path(model, "heads.kpt_heatmap") == ("Head_kpt_heatmap",)
+    pkg = "edgepose.models.movenet"
+    block = f"w/{pkg}.MobileNetV2Backbone_backbone/{pkg}.InvertedResidual_1/{pkg}.ConvAct_depthwise/x.Conv2d_conv;"
     for inside in (("backbone.blocks.1",), ("backbone.blocks",), ("backbone.blocks.1.depthwise",), ("backbone",)):
         assert tflite_inside(block, inside, model), inside
     for outside in (("backbone.blocks.0",), ("backbone.blocks.10",), ("backbone.stem",), ("fpn",)):
         assert not tflite_inside(block, outside, model), outside
-    assert tflite_inside("w/edgepose.models.movenet.Head_kpt_heatmap/x_out;", ("heads",), model)
+    assert tflite_inside(f"w/{pkg}.Head_kpt_heatmap/x.Conv2d_out;", ("heads",), model)
+
+
+def test_tflite_names_that_a_module_list_makes_ambiguous_are_refused():
+    """HRNet's branches.0 and fuse_layers.1.0 are both '.../HighResolutionModule_0/Sequential_0' in TFLite's names:
+    a scope naming one of them would quantize the other too; an empty container names no op."""
+    import torch.nn as nn
+
+    hrnet = create("hrnet-w32")
+    with pytest.raises(ConfigError, match="cannot tell stage2.0.branches.0 from stage2.0.fuse_layers"):
+        tflite_float_scope(("stage2.0.branches.0",), hrnet)
+    assert tflite_float_scope(("stage2",), hrnet)  # the enclosing stage is unambiguous
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ModuleList())
+    with pytest.raises(ConfigError, match="int8_modules 1 is an empty ModuleList"):
+        tflite_float_scope(("1",), model)
 
 
 # ---- each quantizer ---------------------------------------------------------------------------------------------

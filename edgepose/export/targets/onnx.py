@@ -167,9 +167,7 @@ def quantize_qdq(src: str | Path, dst: str | Path, calib, *, input_name: str, wo
             "bias": "float" if symmetric else "int32",
             "calibration": calib.describe(), "kept_float": sorted(set(exclude)),
             "int8_modules": describe(tuple(int8_modules)), "float_outside_int8_modules": len(outside),
-            "float_decoder": bool(decoder),
-            # float layers between Q/DQ pairs stay float only with these off (edgepose.runtimes.onnxruntime)
-            "onnxruntime_disabled_optimizers": list(DISABLED_OPTIMIZERS)}
+            "float_decoder": bool(decoder)}
 
 
 class OnnxTarget(Target):
@@ -182,6 +180,8 @@ class OnnxTarget(Target):
         info = quantize_qdq(ctx.onnx.path, ctx.dir / "model.onnx", ctx.calib, input_name=ctx.onnx.input_name,
                             workspace=ctx.workspace, method=ctx.method, exclude=ctx.exclude,
                             int8_modules=ctx.int8_modules, log=ctx.log)
+        # float layers between Q/DQ pairs stay float only with these off (edgepose.runtimes.onnxruntime)
+        info["onnxruntime_disabled_optimizers"] = list(DISABLED_OPTIMIZERS)
         return {"model_file": "model.onnx", "quantization": info}
 
     def quantizable_layers(self, ctx: ExportContext) -> list[str]:

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
-from edgepose.export.int8_scope import UNCALLED, call_path, describe, tflite_float_scope, tflite_inside
+from edgepose.export.int8_scope import call_paths, describe, tflite_float_scope, tflite_pattern
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.export.targets.tflite_fix import TRANSPOSE_CONV_BIAS, with_1d_tconv_bias
 from edgepose.heads import get_head
@@ -185,19 +185,18 @@ class Layer:
     float_only: bool = False
 
 
-def module_names(tensor_names: list[str], modules: dict[str, str]) -> list[str]:
-    """PyTorch module names in litert-torch tensor names ('.../Sequential_features/.../Conv2d_0;1'): for each
-    ';'-separated location of a conv / linear class, the attribute names after the class names, longest
-    suffix that is the call path of a module (``modules``: call path → module name, see
+def module_names(tensor_names: list[str], modules: dict[tuple[str, ...], str]) -> list[str]:
+    """PyTorch module names in litert-torch tensor names ('.../pkg.Sequential_features/.../pkg.Conv2d_0;1'): for
+    each ';'-separated location of a conv / linear class, the longest suffix of its 'Class_attribute' segments that
+    is the call path of exactly one module (``modules``: call path → module name, see
     :func:`edgepose.export.int8_scope.call_path`). Several when MLIR fused locations (parallel heads on one input)."""
     found: list[str] = []
     for tensor in tensor_names:
         for part in tensor.split(";"):
-            segments = part.split("/")
-            if segments[-1].rsplit(".", 1)[-1].partition("_")[0] not in LAYER_CLASSES:
+            segments = [seg.rsplit(".", 1)[-1] for seg in part.split("/")]
+            if segments[-1].partition("_")[0] not in LAYER_CLASSES:
                 continue
-            attrs = [seg.rsplit(".", 1)[-1].partition("_")[2] for seg in segments]
-            name = next((modules[".".join(attrs[i:])] for i in range(len(attrs)) if ".".join(attrs[i:]) in modules),
+            name = next((modules[tuple(segments[i:])] for i in range(len(segments)) if tuple(segments[i:]) in modules),
                         None)
             if name is not None and name not in found:
                 found.append(name)
@@ -211,7 +210,8 @@ def layer_table(path: Path, model) -> list[Layer]:
     it = interpreter_class()(model_path=str(path))
     details = {d["index"]: d for d in it.get_tensor_details()}
     names = {i: d["name"] for i, d in details.items()}
-    modules = {call_path(model, n): n for n, m in model.named_modules() if n and type(m).__name__ not in UNCALLED}
+    # modules that share a call path (ModuleList levels leave no segment) are not named: '<op>_<index>' instead
+    modules = {path: names[0] for path, names in call_paths(model).items() if len(names) == 1}
     layers, seen = [], Counter()
     for op in it._get_ops_details():  # noqa: SLF001 — the interpreter's only op listing
         if op["op_name"] not in LAYER_OPS:
@@ -329,7 +329,8 @@ def _outside_scope(layers: list[Layer], int8_modules: tuple[str, ...], model) ->
     """Scope regex of the ops outside ``int8_modules`` (None: quantize the whole network); ConfigError when no
     conv / fully-connected layer lies inside one of the names."""
     for module in int8_modules:
-        if not any(tflite_inside(layer.scope, (module,), model) for layer in layers):
+        inside = re.compile(tflite_pattern(model, (module,)))
+        if not any(inside.search(layer.scope) for layer in layers):
             raise ConfigError(f"int8_modules {module} matched no layer of the TFLite model; expected module names "
                               f"its layers carry (e.g. {layers[0].name if layers else 'none'!r})")
     return tflite_float_scope(int8_modules, model)
@@ -477,8 +478,10 @@ class TFLiteTarget(Target):
         ``<op>_<index>`` where litert-torch's tensor names do not lead back to a module. The names
         ``ctx.exclude`` takes (ai-edge-quantizer keeps those ops float); those inside ``ctx.int8_modules``."""
         layers = layer_table(float_model(ctx, nhwc_module(ctx), sample_input(ctx.spec)), ctx.model)
-        return [layer.name for layer in layers
-                if not ctx.int8_modules or tflite_inside(layer.scope, ctx.int8_modules, ctx.model)]
+        if not ctx.int8_modules:
+            return [layer.name for layer in layers]
+        inside = re.compile(tflite_pattern(ctx.model, ctx.int8_modules))
+        return [layer.name for layer in layers if inside.search(layer.scope)]
 
 
 def _version(dist: str) -> str | None:
