@@ -149,10 +149,11 @@ def _contains(path: tuple[str, ...], part: tuple[str, ...]) -> bool:
     return any(path[i:i + len(part)] == part for i in range(len(path) - len(part) + 1))
 
 
-def tflite_pattern(model, modules: tuple[str, ...]) -> str:
-    """Regex of the tensor names of the ops inside ``modules`` (ConfigError when a name is ambiguous)."""
-    paths, every = [], call_paths(model)
+def tflite_patterns(model, modules: tuple[str, ...]) -> dict[str, str]:
+    """Per name of ``modules``, the regex of the tensor names of its ops (ConfigError when a name is ambiguous)."""
+    every, patterns = call_paths(model), {}
     for module in modules:
+        paths = []
         for called in _called(model, module):
             path = call_path(model, called)
             # the pattern is not anchored (wrappers add segments above the model): any module whose call path holds
@@ -163,8 +164,19 @@ def tflite_pattern(model, modules: tuple[str, ...]) -> str:
                 raise ConfigError(f"int8_modules {module}: TFLite's tensor names cannot tell {called} from {other} "
                                   "(ModuleList / ModuleDict levels leave no name); expected a module that encloses "
                                   "both, or --int8-modules all")
-            paths.append(path)
-    return "|".join("".join(rf"/(?:[^/;]*\.)?{re.escape(seg)}(?=[/;]|$)" for seg in p) for p in paths)
+            paths.append("".join(rf"/(?:[^/;]*\.)?{re.escape(seg)}(?=[/;]|$)" for seg in path))
+        patterns[module] = "|".join(paths)
+    return patterns
+
+
+def tflite_pattern(model, modules: tuple[str, ...]) -> str:
+    """Regex of the tensor names of the ops inside ``modules`` (ConfigError when a name is ambiguous)."""
+    return "|".join(tflite_patterns(model, modules).values())
+
+
+def float_scope(inside: str) -> str:
+    """ai-edge-quantizer scope regex of the ops whose tensor names do not match ``inside``."""
+    return rf"^(?!.*(?:{inside}))"
 
 
 def tflite_float_scope(modules: tuple[str, ...], model) -> str | None:
@@ -172,9 +184,7 @@ def tflite_float_scope(modules: tuple[str, ...], model) -> str | None:
     output tensor names holds consecutive segments equal to the module's call path ('.../pkg.MobileNetV2Backbone_
     backbone/...' for 'backbone'; not anchored to the model's own segment). None when the whole network is quantized.
     ConfigError when a name cannot be told apart from a module outside ``modules``."""
-    if not modules:
-        return None
-    return rf"^(?!.*(?:{tflite_pattern(model, modules)}))"
+    return float_scope(tflite_pattern(model, modules)) if modules else None
 
 
 def tflite_inside(tensor_names: str, modules: tuple[str, ...], model) -> bool:

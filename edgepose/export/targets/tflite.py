@@ -65,7 +65,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.errors import ConfigError, ExportError
-from edgepose.export.int8_scope import call_paths, describe, tflite_float_scope, tflite_pattern
+from edgepose.export.int8_scope import call_paths, describe, float_scope, tflite_pattern, tflite_patterns
 from edgepose.export.targets.base import ExportContext, Target
 from edgepose.export.targets.tflite_fix import TRANSPOSE_CONV_BIAS, with_1d_tconv_bias
 from edgepose.heads import get_head
@@ -328,12 +328,14 @@ def _keep_float(ctx: ExportContext, layers: list[Layer]) -> tuple[list[Layer], l
 def _outside_scope(layers: list[Layer], int8_modules: tuple[str, ...], model) -> str | None:
     """Scope regex of the ops outside ``int8_modules`` (None: quantize the whole network); ConfigError when no
     conv / fully-connected layer lies inside one of the names."""
-    for module in int8_modules:
-        inside = re.compile(tflite_pattern(model, (module,)))
-        if not any(inside.search(layer.scope) for layer in layers):
+    if not int8_modules:
+        return None
+    patterns = tflite_patterns(model, int8_modules)  # the model's call paths walked once
+    for module, pattern in patterns.items():
+        if not any(re.search(pattern, layer.scope) for layer in layers):
             raise ConfigError(f"int8_modules {module} matched no layer of the TFLite model; expected module names "
                               f"its layers carry (e.g. {layers[0].name if layers else 'none'!r})")
-    return tflite_float_scope(int8_modules, model)
+    return float_scope("|".join(patterns.values()))
 
 
 def convert_int8(ctx: ExportContext, module, sample, path: Path) -> dict:
