@@ -52,6 +52,9 @@ def _distill_args(p) -> None:
     p.add_argument("--no-real-augment", action="store_true",
                    help="no motion blur, occlusion patches or box jitter (flip, rotation, scale, colour remain)")
     p.add_argument("--flip-prob", type=float, default=0.5, help="horizontal-flip probability for real frames")
+    p.add_argument("--paste-prob", type=float, default=0.0, metavar="P",
+                   help="top-down students: probability of pasting another training person beside the crop's own "
+                        "(a crowd; the targets stay the centred person's). Default 0")
     p.add_argument("--epochs", type=int, default=20, help="passes over the real (+ synthetic share) samples")
     p.add_argument("--batch-size", type=int, default=32, help="samples per step")
     p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (cosine decay)")
@@ -69,6 +72,7 @@ def _distill_args(p) -> None:
     _distill_args)
 def run_distill(args) -> int:
     from edgepose.distill.pseudo import LabelOptions, Teacher
+    from edgepose.heads import get_head
 
     opts = LabelOptions(person_score=args.person_score, joint_score=args.joint_score, min_joints=args.min_joints,
                         frame_stride=args.frame_stride)
@@ -83,6 +87,9 @@ def run_distill(args) -> int:
         check_output_file(args.out, "--out", creates_folders=True)
     _check_split(args.data, args.val)
     student, origin = _student(args)
+    if args.paste_prob > 0 and get_head(student.edgepose_meta.kind).bottom_up:
+        raise ConfigError(f"--paste-prob {args.paste_prob}: pasting a person is for top-down crops, "
+                          f"{student.edgepose_meta.name} is bottom-up; expected --paste-prob 0")
     soft = _soft_targets(student, args)
     teacher = Teacher(args.person_teacher, args.teacher, keypoints=student.edgepose_meta.keypoints,
                       threads=args.threads)
@@ -109,6 +116,11 @@ def _train_config(args):
         raise ConfigError(f"--synthetic-images must be >= 1, got {args.synthetic_images}")
     if not 0.0 <= args.flip_prob <= 1.0:
         raise ConfigError(f"--flip-prob must be in [0, 1], got {args.flip_prob}")
+    if not 0.0 <= args.paste_prob <= 1.0:
+        raise ConfigError(f"--paste-prob must be in [0, 1] (a probability), got {args.paste_prob}")
+    if args.paste_prob > 0 and args.no_real_augment:
+        raise ConfigError("--paste-prob is part of the real-footage augmentation; expected it without "
+                          "--no-real-augment")
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       threads=args.threads, workers=args.workers, progress=not args.no_progress)
     cfg.validate()
@@ -180,7 +192,7 @@ def _train(student, coco, cfg, args, soft=None) -> dict:
     meta = student.edgepose_meta
     head = get_head(meta.kind)
     real = head.train_dataset(coco, meta, train=True, seed=args.seed, flip_prob=args.flip_prob,
-                              real=None if args.no_real_augment else RealAugment())
+                              real=None if args.no_real_augment else RealAugment(paste_prob=args.paste_prob))
     synthetic = None
     if args.synthetic_ratio > 0:  # no flip: the synthetic figures mark their left side by shading
         syn = synthetic_dataset(head.sample_mode, "train", args.synthetic_images, progress=not args.no_progress)

@@ -45,9 +45,31 @@ class TopDownDataset(torch.utils.data.Dataset):
         tf = TopDownTransform(self.meta.input_size, train=self.train, rng=_rng(self.seed, self.epoch, i),
                               schema=self.schema, flip_prob=self.flip_prob, real=self.real)
         crop, kps, _ = tf(image, np.array([x, y, x + w, y + h], np.float32), inst.keypoints)
+        if self.train and self.real is not None and self.real.paste_prob > 0:
+            crop = self._paste(crop, i)
         heatmaps, weight = self.codec.encode(kps)
         tensor = normalize(crop, self.meta.mean, self.meta.std)
         return torch.from_numpy(tensor), torch.from_numpy(heatmaps), torch.from_numpy(weight)
+
+
+    def _paste(self, crop: np.ndarray, i: int) -> np.ndarray:
+        """With ``real.paste_prob``, another sample's person (its box from its own frame, mirrored half the time)
+        pasted beside the centred one (:func:`edgepose.data.augment_real.paste_person`); the targets stay."""
+        from edgepose.data.augment_real import paste_person
+
+        rng = np.random.default_rng([self.seed, self.epoch, i, 1])
+        if len(self.instances) < 2 or rng.random() >= self.real.paste_prob:
+            return crop
+        j = int(rng.integers(len(self.instances) - 1))
+        other = self.instances[j + (j >= i)]
+        image = self.coco.load_image(other.image_id)
+        x, y, w, h = other.bbox_xywh
+        x0, y0 = max(0, int(x)), max(0, int(y))
+        x1, y1 = min(image.shape[1], int(np.ceil(x + w))), min(image.shape[0], int(np.ceil(y + h)))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return crop
+        person = image[y0:y1, x0:x1]
+        return paste_person(crop, person[:, ::-1] if rng.random() < 0.5 else person, rng)
 
 
 class BottomUpDataset(torch.utils.data.Dataset):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edgepose.data.augment import TopDownTransform
-from edgepose.data.augment_real import RealAugment, jitter_box, motion_blur, occlude
-from edgepose.errors import ConfigError
+from edgepose.data.augment_real import RealAugment, jitter_box, motion_blur, occlude, paste_person
+from edgepose.errors import ConfigError, InputError
 
 
 def _image(seed: int = 0) -> np.ndarray:
@@ -56,7 +56,48 @@ def test_pixel_augmentation_does_not_move_joints():
     assert not np.array_equal(crop_a, crop_b)
 
 
-@pytest.mark.parametrize("kw", [{"blur_prob": 1.5}, {"occlude_prob": -0.1}, {"box_jitter": 0.5}])
+def test_pasted_person_lands_beside_the_centre_and_keeps_its_shape():
+    """The cut-out goes to the left or right of the crop's centre, scaled to 0.55-0.95 of the crop's height; pixels
+    outside it stay as they were."""
+    crop = np.full((192, 160, 3), 30, np.uint8)
+    person = np.full((90, 40, 3), 220, np.uint8)
+    sides = set()
+    for seed in range(40):
+        out = paste_person(crop, person, np.random.default_rng(seed))
+        changed = (out != crop).any(axis=2)
+        ys, xs = np.nonzero(changed)
+        assert changed.any() and out.dtype == np.uint8
+        assert abs(xs.mean() - 80) >= 0.1 * 160  # beside the centred person, not on top of them
+        assert ys.max() - ys.min() + 1 <= 0.95 * 192 + 2  # at most 0.95 of the crop's height
+        sides.add(bool(xs.mean() > 80))
+        np.testing.assert_array_equal(out[~changed], crop[~changed])
+    assert sides == {True, False}
+
+
+def test_pasting_keeps_the_targets(shared_data):
+    """A top-down sample with a pasted person has the same heatmap targets as without it, and another image."""
+    from edgepose.data.coco import CocoKeypoints
+    from edgepose.models import create
+    from edgepose.train.datasets import TopDownDataset
+
+    coco = CocoKeypoints(shared_data / "coco-mini" / "test_coco.json")
+    meta = create("movenet-heatmap-edge").edgepose_meta
+    plain = TopDownDataset(coco, meta, train=True, seed=3, real=RealAugment(blur_prob=0, occlude_prob=0))
+    pasted = TopDownDataset(coco, meta, train=True, seed=3, real=RealAugment(blur_prob=0, occlude_prob=0,
+                                                                              paste_prob=1.0))
+    for i in (0, 5):
+        (xa, ha, wa), (xb, hb, wb) = plain[i], pasted[i]
+        assert np.array_equal(ha.numpy(), hb.numpy()) and np.array_equal(wa.numpy(), wb.numpy())
+        assert not np.array_equal(xa.numpy(), xb.numpy())
+
+
+def test_a_degenerate_cut_out_is_refused():
+    with pytest.raises(InputError, match=r"cut-out of at least 2x2 px; received \(1, 5, 3\)"):
+        paste_person(np.zeros((64, 48, 3), np.uint8), np.zeros((1, 5, 3), np.uint8), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kw", [{"blur_prob": 1.5}, {"occlude_prob": -0.1}, {"box_jitter": 0.5},
+                                {"paste_prob": 2.0}])
 def test_bad_settings(kw):
     with pytest.raises(ConfigError, match="must be in"):
         RealAugment(**kw)

@@ -46,6 +46,9 @@ def test_distill_trains_and_scores_the_student(clip, other_clip, shared_data, tm
 @pytest.mark.parametrize("argv, expected", [
     (["--soft-weight", "1.5"], "--soft-weight must be in [0, 1]"),
     (["--soft-weight", "0.5", "--teacher", "movenet-multipose"], "need a MoveNet single-pose teacher"),
+    (["--paste-prob", "1.5"], "--paste-prob must be in [0, 1]"),
+    (["--paste-prob", "0.5", "--no-real-augment"], "expected it without --no-real-augment"),
+    (["--paste-prob", "0.5", "--student", "centernet-mnv2s"], "centernet-mnv2s is bottom-up; expected --paste-prob 0"),
 ])
 def test_bad_soft_targets_are_refused_before_labelling(argv, expected, clip, tmp_path, capsys):
     code, out, err = _run(["distill", "--student", "simplebaseline-mnv2s-edge", "--data", str(clip),
