@@ -69,7 +69,7 @@ class TopDownDataset(torch.utils.data.Dataset):
         if x1 - x0 < 2 or y1 - y0 < 2:
             return crop
         person = image[y0:y1, x0:x1]
-        return paste_person(crop, person[:, ::-1] if rng.random() < 0.5 else person, rng)
+        return paste_person(crop, np.ascontiguousarray(person[:, ::-1]) if rng.random() < 0.5 else person, rng)
 
 
 class BottomUpDataset(torch.utils.data.Dataset):
