@@ -68,12 +68,12 @@ weights: setup
 	    --data synthetic --epochs 8 --batch-size 16 --lr 5e-4 --seed 1 --threads 1 \
 	    --out edgepose/weights/centernet-mnv2s.pt
 	# the real-footage models: MoveNet Lightning's trunk and pyramid, distilled from Thunder (+ MultiPose for the people;
-	# Thunder's heatmaps as soft targets, --soft-weight)
+	# Thunder's heatmaps as soft targets, --soft-weight; every layer learns; a second person pasted into half the crops)
 	# on whole training videos; Pose2Sim camera 4 and the Sports2D clip are held out (RECIPE.md, docs/benchmarks.md)
-	$(VENV)/bin/edgepose distill --student movenet-heatmap-edge --init-trunk movenet-lightning --freeze-trunk \
+	$(VENV)/bin/edgepose distill --student movenet-heatmap-edge --init-trunk movenet-lightning \
 	    --data $(DISTILL_TRAIN) --val $(DISTILL_HELD_OUT) --eval coco:../shared/data/coco-mini/test_coco.json \
-	    --epochs 12 --batch-size 32 --lr 2e-4 --synthetic-ratio 0.1 --max-per-video 300 --seed 0 --threads 2 \
-	    --workers 1 --soft-weight 0.5 --save-half --out edgepose/weights/movenet-heatmap-edge.pt
+	    --epochs 4 --batch-size 32 --lr 1e-4 --synthetic-ratio 0.1 --max-per-video 300 --seed 0 --threads 2 \
+	    --workers 1 --soft-weight 0.5 --paste-prob 0.5 --save-half --out edgepose/weights/movenet-heatmap-edge.pt
 	# the bottom-up one: MultiPose's trunk, pyramid and heads re-laid as CenterNet's; only the joint-offset head learns
 	$(VENV)/bin/edgepose distill --student movenet-centernet-edge --init-trunk movenet-multipose --freeze-trunk \
 	    --freeze-pyramid --train-heads hp_offset --data $(DISTILL_TRAIN) --val $(DISTILL_HELD_OUT) \

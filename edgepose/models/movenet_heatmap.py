@@ -31,10 +31,12 @@ class MoveNetHeatmap(MoveNet):
     undo, which wrecked the pretrained pyramid in a first trial (AP 0 after one epoch).
 
     INT8 quantizes the trunk only (as every MoveNet), less its full-resolution start: with the stride-4 pyramid and
-    head quantized too, the peaks moved a heatmap cell for 72 % of the confident joints and every INT8 gate refused
-    the model; with the stem and the first block INT8 as well, the shipped weights fail every target's real-video
-    gate (label-free drops 21-34 against 14-17 with them float, limit 20; docs/benchmarks.md, "Two INT8 scope
-    bugs"). Those two layers hold 7 % of the trunk's multiply-adds (12.8 of 183 M at 160x192)."""
+    head quantized too, the peaks of the frozen-trunk weights moved a heatmap cell for 72 % of the confident joints
+    and every INT8 gate refused them; with the stem and the first block INT8 as well, those weights failed every
+    target's real-video gate (label-free drops 21-34 against 14-17 with them float, limit 20; docs/benchmarks.md,
+    "Two INT8 scope bugs"). The shipped weights, whose trunk learnt too, pass every gate in any of these scopes, with
+    the least margin fully INT8 (drops 17-20) and the most in this one (11-14; "The trunk learns too"). Those two
+    layers hold 7 % of the trunk's multiply-adds (12.8 of 183 M at 160x192)."""
 
     int8_modules = (*(f"backbone.blocks.{i}" for i in range(1, sum(n for _, _, n, _ in MNV2_STAGES))),
                     "backbone.last")

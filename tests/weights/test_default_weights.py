@@ -22,8 +22,8 @@ MIN_AP = {"simplebaseline-mnv2s-edge": 0.50, "centernet-mnv2s": 0.15}
 # Google's MoveNet (converted, not trained here) → minimum OKS AP on the coco-mini photos, ground-truth boxes
 # (README: Lightning 0.713, Thunder 0.771, MultiPose 0.456 at 256²; exact ports, so only rounding margin)
 REAL_MIN_AP = {"movenet-lightning": 0.71, "movenet-thunder": 0.77, "movenet-multipose": 0.45,
-               # distilled from Thunder on real footage (RECIPE.md): 0.488 in float32; the float16 file 0.488
-               "movenet-heatmap-edge": 0.47,
+               # distilled from Thunder on real footage (RECIPE.md): 0.556 in float32; the float16 file 0.556
+               "movenet-heatmap-edge": 0.54,
                # MultiPose's heads re-laid + a distilled joint-offset head (RECIPE.md): 0.380 at 256x256
                "movenet-centernet-edge": 0.37}
 DISTILLED = {"movenet-heatmap-edge", "movenet-centernet-edge"}
