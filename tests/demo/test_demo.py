@@ -45,3 +45,21 @@ def test_demo_bad_args(capsys, tmp_path):
     assert main(["demo", "--runs", "0", "--out", str(tmp_path / "d")]) != 0
     assert main(["demo", "--targets", "onnxx", "--out", str(tmp_path / "d")]) != 0
     assert not (tmp_path / "d").exists()
+
+
+def test_googles_int8_is_timed_right_after_our_bundle_of_it(tmp_path, monkeypatch):
+    """The foreign MoveNet INT8 is benched next to our Lightning TFLite INT8, not at the end of the run."""
+    import edgepose.profiling.runner as runner
+    from edgepose.demo.run import PEER_OF_MOVENET, DemoConfig, Row, bench_all
+
+    seen = []
+    monkeypatch.setattr(runner, "run_bench", lambda jobs, **kw: seen.extend(jobs) or {"results": []})
+    rows = [Row(m, t, p, ap=50.0, bundle=tmp_path / f"{m}-{t}-{p}")
+            for m in ("movenet-lightning", "movenet-multipose") for t in ("onnx", "tflite") for p in ("fp32", "int8")]
+    cfg = DemoConfig(out=tmp_path, log=lambda *a: None)
+    bench_all(cfg, rows, {"movenet-lightning": 71.3, "movenet-multipose": 45.6}, tmp_path / "google")
+    bundles = [j["bundle"] for j in seen]
+    at = bundles.index(str(tmp_path / "google"))
+    assert bundles[at - 1] == str(tmp_path / "-".join(PEER_OF_MOVENET)) and at < len(bundles) - 1
+    bench_all(cfg, rows[4:], {"movenet-multipose": 45.6}, tmp_path / "google")  # no peer: last
+    assert seen[-1]["bundle"] == str(tmp_path / "google")
