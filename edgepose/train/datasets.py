@@ -51,7 +51,6 @@ class TopDownDataset(torch.utils.data.Dataset):
         tensor = normalize(crop, self.meta.mean, self.meta.std)
         return torch.from_numpy(tensor), torch.from_numpy(heatmaps), torch.from_numpy(weight)
 
-
     def _paste(self, crop: np.ndarray, i: int) -> np.ndarray:
         """With ``real.paste_prob``, another sample's person (its box from its own frame, mirrored half the time)
         pasted beside the centred one (:func:`edgepose.data.augment_real.paste_person`); the targets stay."""
