@@ -177,16 +177,3 @@ def tflite_pattern(model, modules: tuple[str, ...]) -> str:
 def float_scope(inside: str) -> str:
     """ai-edge-quantizer scope regex of the ops whose tensor names do not match ``inside``."""
     return rf"^(?!.*(?:{inside}))"
-
-
-def tflite_float_scope(modules: tuple[str, ...], model) -> str | None:
-    """ai-edge-quantizer scope regex of the ops outside ``modules`` (of ``model``): an op is inside when one of its
-    output tensor names holds consecutive segments equal to the module's call path ('.../pkg.MobileNetV2Backbone_
-    backbone/...' for 'backbone'; not anchored to the model's own segment). None when the whole network is quantized.
-    ConfigError when a name cannot be told apart from a module outside ``modules``."""
-    return float_scope(tflite_pattern(model, modules)) if modules else None
-
-
-def tflite_inside(tensor_names: str, modules: tuple[str, ...], model) -> bool:
-    """Whether an op's ';'-joined output tensor names put it inside ``modules`` (the scope regex's complement)."""
-    return bool(modules) and re.search(tflite_pattern(model, modules), tensor_names) is not None

@@ -12,7 +12,7 @@ import torch
 from edgepose.data.augment import BottomUpTransform, TopDownTransform
 from edgepose.data.coco import CocoKeypoints
 from edgepose.data.transforms import normalize
-from edgepose.errors import DataError
+from edgepose.errors import ConfigError, DataError
 from edgepose.keypoints import get_schema
 
 
@@ -78,6 +78,9 @@ class BottomUpDataset(torch.utils.data.Dataset):
                  real=None):
         from edgepose.codecs import codec_from_dict
 
+        if real is not None and real.paste_prob > 0:
+            raise ConfigError(f"paste_prob {real.paste_prob}: pasting a person is for top-down crops, {meta.name} is "
+                              "bottom-up (a pasted person would need labels); expected paste_prob 0")
         self.coco, self.meta, self.train, self.seed, self.epoch = coco, meta, train, seed, 0
         self.flip_prob, self.real = flip_prob, real  # real: a RealAugment (edgepose.data.augment_real) or None
         self.schema = get_schema(meta.keypoints)

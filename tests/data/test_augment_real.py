@@ -91,6 +91,19 @@ def test_pasting_keeps_the_targets(shared_data):
         assert not np.array_equal(xa.numpy(), xb.numpy())
 
 
+def test_a_bottom_up_dataset_refuses_to_paste(shared_data):
+    """A pasted person in a whole frame would be a person without labels: refused, not silently skipped."""
+    from edgepose.data.coco import CocoKeypoints
+    from edgepose.models import create
+    from edgepose.train.datasets import BottomUpDataset
+
+    coco = CocoKeypoints(shared_data / "coco-mini" / "test_coco.json")
+    meta = create("movenet-centernet-edge").edgepose_meta
+    with pytest.raises(ConfigError, match="movenet-centernet-edge is bottom-up .*; expected paste_prob 0"):
+        BottomUpDataset(coco, meta, real=RealAugment(paste_prob=0.5))
+    assert len(BottomUpDataset(coco, meta, real=RealAugment())) > 0
+
+
 def test_a_degenerate_cut_out_is_refused():
     with pytest.raises(InputError, match=r"cut-out of at least 2x2 px; received \(1, 5, 3\)"):
         paste_person(np.zeros((64, 48, 3), np.uint8), np.zeros((1, 5, 3), np.uint8), np.random.default_rng(0))

@@ -7,6 +7,8 @@ quantize ops on their inputs, while the trunk is INT8. Name resolution and bad i
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from quant_builds import MODELS, target_builds
 
@@ -14,11 +16,11 @@ from edgepose.errors import ConfigError
 from edgepose.export.int8_scope import (
     call_path,
     float_names,
+    float_scope,
     in_scope,
     module_path,
     resolve_int8_modules,
-    tflite_float_scope,
-    tflite_inside,
+    tflite_pattern,
 )
 from edgepose.models import create
 
@@ -72,19 +74,24 @@ def test_onnx_names_inside_a_module_with_or_without_the_decoder_wrapper():
         float_names(names, ("heads",), "graph")
 
 
+def _inside(tensor_names: str, modules: tuple[str, ...], model) -> bool:
+    """Whether an op's ';'-joined output tensor names put it inside ``modules`` (the float scope's complement)."""
+    return re.search(tflite_pattern(model, modules), tensor_names) is not None
+
+
 def test_tflite_scope_regex_floats_what_lies_outside():
-    import re
+    from edgepose.export.targets.tflite import _outside_scope
 
     model = create("movenet-heatmap-edge")
     wrapped = "litert_torch.Wrapper/edgepose.models.movenet_heatmap.MoveNetHeatmap_wrapped"
     trunk = f"{wrapped}/edgepose.models.movenet.MobileNetV2Backbone_backbone/edgepose.models.movenet.ConvAct_stem;1"
     fpn = f"{wrapped}/edgepose.models.movenet.FeaturePyramid_fpn/torch.nn.modules.conv.Conv2d_3;2"
     logistic = f"{wrapped};;{wrapped}/edgepose.models.movenet.Head_kpt_heatmap/torch.nn.modules.conv.Conv2d_out;1"
-    scope = tflite_float_scope(("backbone",), model)
-    assert not re.search(scope, trunk) and tflite_inside(trunk, ("backbone",), model)
+    scope = float_scope(tflite_pattern(model, ("backbone",)))
+    assert not re.search(scope, trunk) and _inside(trunk, ("backbone",), model)
     assert re.search(scope, fpn) and re.search(scope, logistic)
-    assert not tflite_inside(trunk.replace("_backbone/", "_backbone_extra/"), ("backbone",), model)
-    assert tflite_float_scope((), model) is None
+    assert not _inside(trunk.replace("_backbone/", "_backbone_extra/"), ("backbone",), model)
+    assert _outside_scope([], (), model) is None  # no names: the whole network is quantized
 
 
 def test_tflite_names_skip_the_containers_that_are_indexed_not_called():
@@ -97,10 +104,10 @@ def test_tflite_names_skip_the_containers_that_are_indexed_not_called():
     pkg = "edgepose.models.movenet"
     block = f"w/{pkg}.MobileNetV2Backbone_backbone/{pkg}.InvertedResidual_1/{pkg}.ConvAct_depthwise/x.Conv2d_conv;"
     for inside in (("backbone.blocks.1",), ("backbone.blocks",), ("backbone.blocks.1.depthwise",), ("backbone",)):
-        assert tflite_inside(block, inside, model), inside
+        assert _inside(block, inside, model), inside
     for outside in (("backbone.blocks.0",), ("backbone.blocks.10",), ("backbone.stem",), ("fpn",)):
-        assert not tflite_inside(block, outside, model), outside
-    assert tflite_inside(f"w/{pkg}.Head_kpt_heatmap/x.Conv2d_out;", ("heads",), model)
+        assert not _inside(block, outside, model), outside
+    assert _inside(f"w/{pkg}.Head_kpt_heatmap/x.Conv2d_out;", ("heads",), model)
 
 
 def test_tflite_names_that_a_module_list_makes_ambiguous_are_refused():
@@ -110,11 +117,11 @@ def test_tflite_names_that_a_module_list_makes_ambiguous_are_refused():
 
     hrnet = create("hrnet-w32")
     with pytest.raises(ConfigError, match="cannot tell stage2.0.branches.0 from stage2.0.fuse_layers"):
-        tflite_float_scope(("stage2.0.branches.0",), hrnet)
-    assert tflite_float_scope(("stage2",), hrnet)  # the enclosing stage is unambiguous
+        tflite_pattern(hrnet, ("stage2.0.branches.0",))
+    assert tflite_pattern(hrnet, ("stage2",))  # the enclosing stage is unambiguous
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ModuleList())
     with pytest.raises(ConfigError, match="int8_modules 1 is an empty ModuleList"):
-        tflite_float_scope(("1",), model)
+        tflite_pattern(model, ("1",))
 
 
 # ---- each quantizer ---------------------------------------------------------------------------------------------
@@ -193,8 +200,9 @@ def test_tflite_runs_the_neck_in_float_and_the_trunk_in_int8(tmp_path_factory):
             continue
         out = details[op["outputs"][0]]
         kinds["int8" if out["dtype"].__name__ == "int8" else "float"].append(out["name"])
-    assert kinds["int8"] and all(tflite_inside(n, TRUNK, builds.model) for n in kinds["int8"])
-    assert kinds["float"] and not any(tflite_inside(n, TRUNK, builds.model) for n in kinds["float"])
+    trunk = re.compile(tflite_pattern(builds.model, TRUNK))
+    assert kinds["int8"] and all(trunk.search(n) for n in kinds["int8"])
+    assert kinds["float"] and not any(trunk.search(n) for n in kinds["float"])
     assert b.manifest["quantization"]["int8_modules"] == ["features"]
 
 

@@ -196,8 +196,8 @@ def module_names(tensor_names: list[str], modules: dict[tuple[str, ...], str]) -
             segments = [seg.rsplit(".", 1)[-1] for seg in part.split("/")]
             if segments[-1].partition("_")[0] not in LAYER_CLASSES:
                 continue
-            name = next((modules[tuple(segments[i:])] for i in range(len(segments)) if tuple(segments[i:]) in modules),
-                        None)
+            suffixes = (tuple(segments[i:]) for i in range(len(segments)))  # longest first
+            name = next((modules[key] for key in suffixes if key in modules), None)
             if name is not None and name not in found:
                 found.append(name)
     return found
