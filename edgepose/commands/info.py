@@ -8,6 +8,7 @@ import re
 
 from edgepose.backends import backends
 from edgepose.commands.base import command
+from edgepose.errors import ConfigError
 
 # (distribution, edgepose extra that installs it): the export tools, every backend's distributions in the backend
 # registry's order, then the rest
@@ -16,16 +17,36 @@ PACKAGES = [("torch", "export"), ("onnx", "export"), ("litert-torch", "export"),
             ("opencv-python-headless", "core"), ("numpy", "core"), ("matplotlib", "report")]
 
 
-@command("models", "list the registered models (and which have embedded default weights)")(lambda p: None)
+def _models_args(p) -> None:
+    p.add_argument("pattern", nargs="?", default=None, help="only the models whose name contains this")
+    p.add_argument("--cost", action="store_true",
+                   help="also build each model once and print its input size (width x height, pixels), parameters "
+                        "(millions) and multiply-accumulates of one batch-1 forward pass (GMAC, 1e9; convolutions "
+                        "and linear layers): the work INT8 speeds up and a CPU's peak bounds")
+
+
+@command("models", "list the registered models (and which have embedded default weights)")(_models_args)
 def run_models(args) -> int:
     from edgepose.models import get_factory, list_models
     from edgepose.weights import DEFAULTS
 
-    for name in list_models():
+    names = list_models(args.pattern)
+    if not names:
+        raise ConfigError(f"no registered model name contains {args.pattern!r}; `edgepose models` lists them all")
+    for name in names:
         doc = (get_factory(name).__doc__ or "").strip().splitlines()[0]
         mark = " [default weights]" if name in DEFAULTS else ""
-        print(f"{name:28s} {doc}{mark}")
+        print(f"{name:28s} {_cost_columns(name) if args.cost else ''}{doc}{mark}")
     return 0
+
+
+def _cost_columns(name: str) -> str:
+    from edgepose.models import create
+    from edgepose.models.cost import model_cost
+
+    cost = model_cost(create(name))
+    w, h = cost.input_size
+    return f"{f'{w}x{h}':>9s} {cost.params / 1e6:7.2f} M {cost.gmacs:7.3f} GMAC  "
 
 
 @command("doctor", "show installed backends with versions and what each target needs")(lambda p: None)
