@@ -131,6 +131,10 @@ def bundle_summary(m: dict) -> list[str]:
                                          else "")]
     if model.get("imported_from"):
         lines.append(f"imported from: {model['imported_from']}")
+    if model.get("cost"):
+        cost = model["cost"]
+        lines.append(f"cost: {cost['macs'] / 1e9:.3f} GMAC (multiply-accumulates of one batch-1 pass at "
+                     f"{cost['input_size'][0]}x{cost['input_size'][1]}), {cost['params'] / 1e6:.2f} M parameters")
     if m.get("device_profile"):
         dp = m["device_profile"]
         lines.append(f"device profile: {dp.get('name')} (threads {dp.get('threads') or 'all cores'})")

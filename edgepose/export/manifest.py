@@ -18,6 +18,15 @@ def source_hash(model) -> str:
     return h.hexdigest()
 
 
+def model_cost_entry(model, input_size) -> dict:
+    """Parameters and multiply-accumulates of one batch-1 forward pass at the bundle's input size, for
+    ``edgepose info`` and for throughput (GMAC/s) from a measured latency."""
+    from edgepose.models.cost import model_cost
+
+    cost = model_cost(model, tuple(input_size))
+    return {"params": cost.params, "macs": cost.macs, "input_size": list(cost.input_size)}
+
+
 def bundle_manifest(model, tgt, ctx, extra: dict) -> dict:
     """The bundle manifest (without file hashes) for ``extra`` = the target's build result."""
     meta, onnx_exp = model.edgepose_meta, ctx.onnx
@@ -25,7 +34,7 @@ def bundle_manifest(model, tgt, ctx, extra: dict) -> dict:
         "target": tgt.name, "backend": tgt.backend, "backend_version": tgt.backend_version(),
         "precision": ctx.precision, "spec": ctx.spec.to_dict(),
         "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
-                  "source_sha256": source_hash(model)},
+                  "source_sha256": source_hash(model), "cost": model_cost_entry(model, ctx.spec.input.size)},
         "export": {"opset": onnx_exp.opset, "decode": ctx.spec.decode, "batch": onnx_exp.batch,
                    "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes,
                    "exporter": getattr(onnx_exp, "exporter", "torchscript")},

@@ -169,6 +169,12 @@ def test_info_shows_and_verifies_a_bundle(onnx_bundle, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "target: onnx on onnxruntime" in out and "parity vs PyTorch: passed" in out and "sha256 verified" in out
     assert "golden samples: 3 (" in out and "edgepose verify" in out
+    from edgepose.models import create
+    from edgepose.models.cost import model_cost
+
+    cost = model_cost(create("simplebaseline-mnv2s-edge"))  # the bundle's input is the model's own 96x128
+    assert f"cost: {cost.gmacs:.3f} GMAC (multiply-accumulates of one batch-1 pass at 96x128), " \
+           f"{cost.params / 1e6:.2f} M parameters" in out
     assert main(["info", str(onnx_bundle), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["target"] == "onnx"
     b = _copy(onnx_bundle, tmp_path / "t")
