@@ -3,7 +3,7 @@
 MACs are counted for convolutions (grouped and depthwise included), transposed convolutions and linear layers,
 from the shapes each one sees in one traced forward pass: they are what INT8 kernels speed up, and what a CPU's
 peak throughput bounds (``benchmarks/roofline.py``). Normalisation, activations, resizing and element-wise
-additions are left out; in the zoo's networks they are under 2 % of the total.
+additions are left out (one operation per value, not a dot product per value, and folded or fused by the runtimes).
 """
 
 from __future__ import annotations
