@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, today  # noqa: E402
+from common import machine, random_input, table, today  # noqa: E402
 
 from edgepose.utils.timing import times_ms  # noqa: E402
 
@@ -58,11 +58,7 @@ def _time(bundles: dict, args) -> dict:
     rts = {d: edgepose.load(b.path, threads=args.threads) for d, b in bundles.items()}
     frame = np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8)
     box = np.array([[200, 100, 400, 420, 1.0]], np.float32)
-    tensors = {}
-    for d, rt in rts.items():
-        w, h = rt.spec.input.size
-        shape = (1, h, w, 3) if rt.spec.input.layout == "NHWC" else (1, 3, h, w)
-        tensors[d] = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    tensors = {d: random_input(rt) for d, rt in rts.items()}
     per = {(k, d): [] for k in ("infer", "frame") for d in rts}
     try:
         for _ in range(args.rounds):

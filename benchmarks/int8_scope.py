@@ -20,17 +20,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, today  # noqa: E402
-
-from edgepose.utils.timing import times_ms  # noqa: E402
+from common import interleaved_infer_ms, machine, table, today  # noqa: E402
 
 MODELS = ("movenet-heatmap-edge", "movenet-centernet-edge")
 VARIANTS = ("fp32", "int8 all", "int8 scoped")
@@ -54,18 +49,11 @@ def _timings(bundles: dict, args) -> dict:
     import edgepose
 
     rts = {v: edgepose.load(b.path, threads=args.threads) for v, b in bundles.items()}
-    per = {v: [] for v in rts}
     try:
-        for _ in range(args.rounds):
-            for v, rt in rts.items():
-                w, h = rt.spec.input.size
-                shape = (1, h, w, 3) if rt.spec.input.layout == "NHWC" else (1, 3, h, w)
-                x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-                per[v].append(statistics.median(times_ms(lambda rt=rt, x=x: rt.infer(x), args.runs, 10)))
+        return interleaved_infer_ms(rts, args.rounds, args.runs)
     finally:
         for rt in rts.values():
             rt.close()
-    return {v: statistics.median(t) for v, t in per.items()}
 
 
 def _coco_ap(bundle, coco, threads: int) -> str:

@@ -19,14 +19,11 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, table, today  # noqa: E402
+from common import interleaved_infer_ms, machine, table, today  # noqa: E402
 
 from edgepose.utils.timing import times_ms  # noqa: E402
 
@@ -50,22 +47,6 @@ def gemm_peaks(threads: int, runs: int = 10) -> dict[str, float]:
     except (RuntimeError, AttributeError) as exc:  # a torch build without a CPU int8 GEMM
         sys.exit(f"error: torch._int_mm cannot multiply int8 matrices here ({exc}); no INT8 peak to compare with")
     return peaks
-
-
-def _input(rt) -> np.ndarray:
-    w, h = rt.spec.input.size
-    shape = (1, h, w, 3) if rt.spec.input.layout == "NHWC" else (1, 3, h, w)
-    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-
-
-def interleaved_ms(runtimes: dict, rounds: int, runs: int) -> dict[str, float]:
-    """Median over rounds of each runtime's median ``infer`` time; every round times each runtime once."""
-    per = {k: [] for k in runtimes}
-    for _ in range(rounds):
-        for k, rt in runtimes.items():
-            x = _input(rt)
-            per[k].append(statistics.median(times_ms(lambda rt=rt, x=x: rt.infer(x), runs, 5)))
-    return {k: statistics.median(v) for k, v in per.items()}
 
 
 def _parse_bundles(items: list[str]) -> list[tuple[str, Path]]:
@@ -96,7 +77,7 @@ def measure(args) -> tuple[dict, list[list], list[list]]:
     try:
         for rt in rts.values():
             rt.load()
-        ms = interleaved_ms(rts, args.rounds, args.runs)
+        ms = interleaved_infer_ms(rts, args.rounds, args.runs, warmup=5)
     finally:
         for rt in rts.values():
             rt.close()

@@ -32,7 +32,8 @@ def run_models(args) -> int:
 
     names = list_models(args.pattern)
     if not names:
-        raise ConfigError(f"no registered model name contains {args.pattern!r}; `edgepose models` lists them all")
+        raise ConfigError(f"no registered model name contains {args.pattern!r}; expected part of a registered name "
+                          "(`edgepose models` lists them all)")
     for name in names:
         doc = (get_factory(name).__doc__ or "").strip().splitlines()[0]
         mark = " [default weights]" if name in DEFAULTS else ""

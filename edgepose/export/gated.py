@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgepose.errors import AccuracyGateFailed
-from edgepose.export.manifest import bundle_manifest
+from edgepose.export.manifest import bundle_manifest, model_entry
 from edgepose.export.options import QuantOptions
 from edgepose.utils.timing import step
 
@@ -73,6 +73,7 @@ class _Builder:
 
     def __init__(self, model, tgt, ctx):
         self.model, self.tgt, self.ctx, self.count = model, tgt, ctx, 0
+        self.model_part = model_entry(model, ctx.spec)  # the same for every candidate: hash and cost once
 
     def __call__(self, exclude: tuple[str, ...]):
         from edgepose.bundle import Bundle, write_manifest
@@ -82,7 +83,8 @@ class _Builder:
         folder.mkdir()
         ctx = replace(self.ctx, dir=folder, exclude=tuple(exclude), log=_quiet)
         extra = self.tgt.build(ctx)
-        return Bundle(folder, write_manifest(folder, bundle_manifest(self.model, self.tgt, ctx, extra))), extra
+        manifest = bundle_manifest(self.model, self.tgt, ctx, extra, self.model_part)
+        return Bundle(folder, write_manifest(folder, manifest)), extra
 
 
 def _latency_batch(spec):

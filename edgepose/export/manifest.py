@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 
 
@@ -18,23 +19,28 @@ def source_hash(model) -> str:
     return h.hexdigest()
 
 
-def model_cost_entry(model, input_size) -> dict:
-    """Parameters and multiply-accumulates of one batch-1 forward pass at the bundle's input size, for
-    ``edgepose info`` and for throughput (GMAC/s) from a measured latency."""
+def model_entry(model, spec) -> dict:
+    """The manifest's "model" part: name, rebuild config, source hash and cost. The cost is parameters and
+    multiply-accumulates of one batch-1 pass at the bundle's input size, for ``edgepose info`` and GMAC/s from a
+    measured latency. Computed once per export: auto-mixed precision reuses it for every candidate."""
     from edgepose.models.cost import model_cost
 
-    cost = model_cost(model, tuple(input_size))
-    return {"params": cost.params, "macs": cost.macs, "input_size": list(cost.input_size)}
+    meta = model.edgepose_meta
+    cost = model_cost(model, tuple(spec.input.size))
+    config = dict(meta.config)
+    config.pop("checkpoint_info", None)
+    return {"name": meta.name, "config": config, "source_sha256": source_hash(model),
+            "cost": {"params": cost.params, "macs": cost.macs, "input_size": list(cost.input_size)}}
 
 
-def bundle_manifest(model, tgt, ctx, extra: dict) -> dict:
-    """The bundle manifest (without file hashes) for ``extra`` = the target's build result."""
-    meta, onnx_exp = model.edgepose_meta, ctx.onnx
+def bundle_manifest(model, tgt, ctx, extra: dict, model_part: dict | None = None) -> dict:
+    """The bundle manifest (without file hashes) for ``extra`` = the target's build result; ``model_part``: a
+    :func:`model_entry` already computed for this model and input (else computed here)."""
+    onnx_exp = ctx.onnx
     manifest = {
         "target": tgt.name, "backend": tgt.backend, "backend_version": tgt.backend_version(),
         "precision": ctx.precision, "spec": ctx.spec.to_dict(),
-        "model": {"name": meta.name, "config": dict(meta.config, checkpoint_info=None),
-                  "source_sha256": source_hash(model), "cost": model_cost_entry(model, ctx.spec.input.size)},
+        "model": copy.deepcopy(model_part) if model_part else model_entry(model, ctx.spec),
         "export": {"opset": onnx_exp.opset, "decode": ctx.spec.decode, "batch": onnx_exp.batch,
                    "folded_convtranspose_bn": onnx_exp.folded_bn, "notes": onnx_exp.notes,
                    "exporter": getattr(onnx_exp, "exporter", "torchscript")},
@@ -42,7 +48,6 @@ def bundle_manifest(model, tgt, ctx, extra: dict) -> dict:
     }
     if getattr(model, "edgepose_byo", None):  # bring your own: what the dry run read from the model's outputs
         manifest["export"]["byo"] = dict(model.edgepose_byo)
-    manifest["model"]["config"].pop("checkpoint_info", None)
     if ctx.options.get("device_profile"):  # export --device: what the bundle is for, and its thread count
         manifest["device_profile"] = dict(ctx.options["device_profile"])
     return manifest

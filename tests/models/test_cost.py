@@ -64,8 +64,8 @@ def test_models_cost_prints_the_same_numbers(capsys):
 
 def test_models_with_a_pattern_nothing_matches_is_an_error(capsys):
     assert main(["models", "resnet-9000"]) == 2
-    assert capsys.readouterr().err.strip() == ("error: no registered model name contains 'resnet-9000'; "
-                                              "`edgepose models` lists them all")
+    assert capsys.readouterr().err.strip() == ("error: no registered model name contains 'resnet-9000'; expected "
+                                              "part of a registered name (`edgepose models` lists them all)")
 
 
 def test_the_cost_pass_leaves_weights_alone():
